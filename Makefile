@@ -1,0 +1,52 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+# Each bootstraps what it needs: a pinned uv in .tools/, then the locked venv in .venv/.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+# Prefect: never phone home, keep its state inside the project.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export UV_PYTHON_PREFERENCE := only-system
+export UV_PYTHON_DOWNLOADS := never
+export HF_HUB_OFFLINE := 1
+
+.PHONY: help install demo test lint format bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(STAMP)  ## Create .venv from uv.lock (hash-pinned)
+
+demo: $(STAMP)  ## Crawl the bundled fixture site offline and show the event log
+	$(VENV)/bin/adoptwatch demo
+
+lint: $(STAMP)  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint  ## Every check: lint, then the whole test suite
+	$(VENV)/bin/python -m pytest
+
+bench: $(STAMP)  ## Run the benchmarks (prints figures against baselines)
+	$(VENV)/bin/python -m benchmarks
+
+clean:  ## Remove the venv, tools and caches (not data/)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .prefect

@@ -1,0 +1,1 @@
+"""Turning fetched bytes into facts: feed entries, article text, adoption claims."""

@@ -1,0 +1,1 @@
+"""Prefect flows. Each wires plain functions from adoptwatch/, extractors/ and storage/."""

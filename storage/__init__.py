@@ -1,0 +1,1 @@
+"""The DuckDB event log: schema migrations, sessions and every SQL statement."""

@@ -1,0 +1,175 @@
+"""Named, ordered schema migrations.
+
+Each migration runs in one transaction together with the row that records it in
+``schema_migrations``, so a crash leaves the schema either before or after a
+migration, never half-way. Append new migrations to ``MIGRATIONS``; never edit
+one that has shipped.
+
+Timestamps are stored as UTC ``TIMESTAMP`` values (no time zone attached).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "initial_schema",
+        """
+        CREATE TABLE sources (
+            name VARCHAR PRIMARY KEY,
+            url VARCHAR NOT NULL,
+            tags VARCHAR[] NOT NULL DEFAULT [],
+            enabled BOOLEAN NOT NULL DEFAULT TRUE,
+            etag VARCHAR,
+            last_modified VARCHAR,
+            last_fetched_at TIMESTAMP,
+            last_status INTEGER,
+            last_error_class VARCHAR,
+            last_error VARCHAR,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            disabled_reason VARCHAR,
+            added_at TIMESTAMP NOT NULL
+        );
+
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            summary JSON
+        );
+
+        -- One row per HTTP fetch (feeds, articles, robots.txt), successful or not.
+        CREATE TABLE fetch_log (
+            fetch_id VARCHAR PRIMARY KEY,
+            run_id VARCHAR,
+            fetched_at TIMESTAMP NOT NULL,
+            source VARCHAR,
+            kind VARCHAR NOT NULL,          -- feed | article | robots
+            url VARCHAR NOT NULL,
+            final_url VARCHAR,
+            status INTEGER,                 -- HTTP status; NULL when no response
+            bytes BIGINT NOT NULL DEFAULT 0,
+            duration_ms DOUBLE NOT NULL DEFAULT 0,
+            error_class VARCHAR,            -- NULL on success
+            error VARCHAR
+        );
+
+        CREATE TABLE articles (
+            article_id VARCHAR PRIMARY KEY,
+            canonical_url VARCHAR NOT NULL UNIQUE,
+            url VARCHAR NOT NULL,
+            source VARCHAR,
+            title VARCHAR,
+            published_at TIMESTAMP,
+            fetched_at TIMESTAMP NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            text VARCHAR NOT NULL,
+            extraction_method VARCHAR,
+            raw_html BLOB                   -- zlib-compressed page bytes, for re-extraction
+        );
+
+        -- Every entry seen in a feed, and what became of it. The same story reached
+        -- through two feeds is two entries pointing at one article.
+        CREATE TABLE feed_entries (
+            source VARCHAR NOT NULL,
+            entry_key VARCHAR NOT NULL,
+            url VARCHAR NOT NULL,
+            title VARCHAR,
+            published_at TIMESTAMP,
+            first_seen_at TIMESTAMP NOT NULL,
+            status VARCHAR NOT NULL,        -- stored | duplicate | failed | skipped
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error VARCHAR,
+            article_id VARCHAR,
+            PRIMARY KEY (source, entry_key)
+        );
+
+        CREATE TABLE adoption_events (
+            event_id VARCHAR PRIMARY KEY,
+            article_id VARCHAR NOT NULL,
+            article_url VARCHAR NOT NULL,
+            adopter VARCHAR NOT NULL,
+            adopter_named BOOLEAN NOT NULL DEFAULT TRUE,
+            model VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor VARCHAR NOT NULL,
+            origin_country VARCHAR NOT NULL,
+            open_weights BOOLEAN,
+            relation VARCHAR NOT NULL,      -- adopts | drops | evaluates
+            switch_id VARCHAR,              -- shared by the drop and the adoption of one switch
+            confidence DOUBLE NOT NULL,
+            evidence VARCHAR NOT NULL,
+            published_at TIMESTAMP,
+            extracted_at TIMESTAMP NOT NULL,
+            extractor_version VARCHAR NOT NULL
+        );
+
+        -- Every model mentioned in an article (share of voice), adopted or not.
+        CREATE TABLE model_mentions (
+            article_id VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            vendor VARCHAR NOT NULL,
+            origin_country VARCHAR NOT NULL,
+            open_weights BOOLEAN,
+            sentences INTEGER NOT NULL,
+            published_at TIMESTAMP,
+            extractor_version VARCHAR NOT NULL,
+            PRIMARY KEY (article_id, model_family)
+        );
+        """,
+    ),
+]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
+    """Apply every migration newer than the database; returns those applied."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            applied_at TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+        )
+        """
+    )
+    applied: list[Migration] = []
+    have = current_version(con)
+    for migration in MIGRATIONS:
+        if migration.version <= have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                [migration.version, migration.name],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration)
+    return applied

@@ -1,0 +1,169 @@
+"""Plain row types that cross into storage, and their Arrow conversion.
+
+Storage knows nothing of feeds, HTTP or spaCy: callers build these rows and
+storage writes them in bulk (one Arrow table per table per batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    url: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceState:
+    name: str
+    url: str
+    enabled: bool
+    etag: str | None
+    last_modified: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class SourceUpdate:
+    """The outcome of one feed fetch, folded into the source's health."""
+
+    name: str
+    fetched_at: datetime
+    status: int | None
+    failed: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    error_class: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchRow:
+    fetch_id: str
+    run_id: str | None
+    fetched_at: datetime
+    source: str | None
+    kind: str
+    url: str
+    final_url: str | None
+    status: int | None
+    bytes: int
+    duration_ms: float
+    error_class: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    article_id: str
+    canonical_url: str
+    url: str
+    source: str | None
+    title: str | None
+    published_at: datetime | None
+    fetched_at: datetime
+    content_hash: str
+    text: str
+    extraction_method: str | None
+    raw_html: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    source: str
+    entry_key: str
+    url: str
+    title: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+    article_id: str | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event_id: str
+    article_id: str
+    article_url: str
+    adopter: str
+    adopter_named: bool
+    model: str
+    model_family: str
+    vendor: str
+    origin_country: str
+    open_weights: bool | None
+    relation: str
+    switch_id: str | None
+    confidence: float
+    evidence: str
+    published_at: datetime | None
+    extracted_at: datetime
+    extractor_version: str
+
+
+@dataclass(frozen=True)
+class MentionRow:
+    article_id: str
+    model_family: str
+    model: str
+    vendor: str
+    origin_country: str
+    open_weights: bool | None
+    sentences: int
+    published_at: datetime | None
+    extractor_version: str
+
+
+_ARROW_TYPES: dict[Any, pa.DataType] = {
+    str: pa.string(),
+    int: pa.int64(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    bytes: pa.binary(),
+    datetime: pa.timestamp("us"),
+}
+
+
+def _arrow_type(hint: Any) -> pa.DataType:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0]
+    if typing.get_origin(hint) is tuple:
+        return pa.list_(pa.string())
+    return _ARROW_TYPES[hint]
+
+
+def arrow_schema(row_type: type) -> pa.Schema:
+    hints = typing.get_type_hints(row_type)
+    return pa.schema(
+        [pa.field(f.name, _arrow_type(hints[f.name])) for f in dataclasses.fields(row_type)]
+    )
+
+
+def to_arrow(row_type: type, rows: list[Any]) -> pa.Table:
+    """Rows of one dataclass type as an Arrow table (column-wise, no per-row SQL)."""
+    schema = arrow_schema(row_type)
+    columns = {
+        name: [_plain(getattr(r, name)) for r in rows] for name in schema.names
+    }
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC
+    return value

@@ -1,0 +1,364 @@
+"""All reads and writes of the event log. Every SQL statement of adoptwatch lives in storage/.
+
+Writes are bulk (one Arrow table per table) and idempotent: keys are derived from
+content, and rows whose key exists are left alone, so re-running an ingest over the
+same content adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from storage.db import transaction
+from storage.records import (
+    ArticleRow,
+    EntryRow,
+    EventRow,
+    FetchRow,
+    MentionRow,
+    SourceSpec,
+    SourceState,
+    SourceUpdate,
+    to_arrow,
+)
+
+
+def _dedupe(rows: Iterable[Any], key: Any, keep: str = "last") -> list[Any]:
+    # INSERT OR REPLACE keeps the *first* of duplicate keys inside one batch, and
+    # INSERT OR IGNORE would too; decide here, explicitly.
+    out: dict[Any, Any] = {}
+    for row in rows:
+        k = key(row)
+        if keep == "first" and k in out:
+            continue
+        out[k] = row
+    return list(out.values())
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    row_type: type,
+    rows: Sequence[Any],
+    on_conflict: str = "IGNORE",
+) -> int:
+    if not rows:
+        return 0
+    arrow = to_arrow(row_type, list(rows))
+    cols = ", ".join(arrow.schema.names)
+    view = f"_batch_{table}"
+    con.register(view, arrow)
+    try:
+        before = _count(con, table)
+        con.execute(f"INSERT OR {on_conflict} INTO {table} ({cols}) SELECT {cols} FROM {view}")
+        return _count(con, table) - before
+    finally:
+        con.unregister(view)
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- sources -----------------------------------------------------------------
+
+
+def sync_sources(con: duckdb.DuckDBPyConnection, specs: Sequence[SourceSpec], now: datetime) -> None:
+    """Add new sources and update URL/tags of known ones; health and state are kept."""
+    with transaction(con):
+        for spec in specs:
+            con.execute(
+                """
+                INSERT INTO sources (name, url, tags, added_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET url = excluded.url, tags = excluded.tags
+                """,
+                [spec.name, spec.url, list(spec.tags), now],
+            )
+
+
+def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
+    rows = con.execute(
+        "SELECT name, url, enabled, etag, last_modified, consecutive_failures FROM sources"
+    ).fetchall()
+    return {r[0]: SourceState(*r) for r in rows}
+
+
+def list_sources(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _dicts(
+        con.execute(
+            """
+            SELECT s.name, s.url, s.enabled, s.consecutive_failures, s.last_status,
+                   s.last_fetched_at, s.last_error_class, s.last_error, s.disabled_reason,
+                   (SELECT count(*) FROM feed_entries e
+                     WHERE e.source = s.name AND e.status = 'stored') AS articles
+            FROM sources s ORDER BY s.name
+            """
+        )
+    )
+
+
+def set_source_enabled(con: duckdb.DuckDBPyConnection, name: str, enabled: bool) -> bool:
+    """Enable or disable a source; enabling resets its failure counter. False if unknown."""
+    row = con.execute("SELECT count(*) FROM sources WHERE name = ?", [name]).fetchone()
+    if not row or not row[0]:
+        return False
+    if enabled:
+        con.execute(
+            "UPDATE sources SET enabled = TRUE, consecutive_failures = 0, disabled_reason = NULL "
+            "WHERE name = ?",
+            [name],
+        )
+    else:
+        con.execute(
+            "UPDATE sources SET enabled = FALSE, disabled_reason = 'disabled by user' "
+            "WHERE name = ?",
+            [name],
+        )
+    return True
+
+
+def _apply_source_updates(
+    con: duckdb.DuckDBPyConnection, updates: Sequence[SourceUpdate], max_failures: int
+) -> list[str]:
+    """Fold fetch outcomes into source health; returns names of sources just disabled."""
+    disabled: list[str] = []
+    for u in updates:
+        if u.failed:
+            con.execute(
+                """
+                UPDATE sources SET last_fetched_at = ?, last_status = ?, last_error_class = ?,
+                       last_error = ?, consecutive_failures = consecutive_failures + 1
+                WHERE name = ?
+                """,
+                [u.fetched_at, u.status, u.error_class, u.error, u.name],
+            )
+            if max_failures > 0:
+                row = con.execute(
+                    """
+                    UPDATE sources SET enabled = FALSE,
+                           disabled_reason = 'disabled after ' || consecutive_failures
+                                             || ' consecutive failures'
+                    WHERE name = ? AND enabled AND consecutive_failures >= ?
+                    RETURNING name
+                    """,
+                    [u.name, max_failures],
+                ).fetchall()
+                disabled.extend(r[0] for r in row)
+        else:
+            # A 304 carries no validators: keep the ones we had.
+            con.execute(
+                """
+                UPDATE sources SET last_fetched_at = ?, last_status = ?, last_error_class = NULL,
+                       last_error = NULL, consecutive_failures = 0,
+                       etag = coalesce(?, etag), last_modified = coalesce(?, last_modified)
+                WHERE name = ?
+                """,
+                [u.fetched_at, u.status, u.etag, u.last_modified, u.name],
+            )
+    return disabled
+
+
+# --- crawl state ---------------------------------------------------------------
+
+
+@dataclass
+class CrawlState:
+    sources: dict[str, SourceState]
+    # (source, entry_key) -> (status, attempts)
+    entries: dict[tuple[str, str], tuple[str, int]]
+    article_ids_by_url: dict[str, str]
+    article_ids_by_hash: dict[str, str]
+    retry_entries: list[EntryRow] = field(default_factory=list)
+
+
+def load_crawl_state(con: duckdb.DuckDBPyConnection, max_attempts: int) -> CrawlState:
+    entries = {
+        (r[0], r[1]): (r[2], r[3])
+        for r in con.execute(
+            "SELECT source, entry_key, status, attempts FROM feed_entries"
+        ).fetchall()
+    }
+    by_url = dict(con.execute("SELECT canonical_url, article_id FROM articles").fetchall())
+    by_hash = dict(con.execute("SELECT content_hash, article_id FROM articles").fetchall())
+    retry = [
+        EntryRow(*r)
+        for r in con.execute(
+            """
+            SELECT source, entry_key, url, title, published_at, first_seen_at, status,
+                   attempts, last_error, article_id
+            FROM feed_entries WHERE status = 'failed' AND attempts < ?
+            ORDER BY first_seen_at
+            """,
+            [max_attempts],
+        ).fetchall()
+    ]
+    return CrawlState(source_states(con), entries, by_url, by_hash, retry)
+
+
+# --- the ingest write ------------------------------------------------------------
+
+
+@dataclass
+class WriteBatch:
+    """Everything one write transaction stores. Empty lists are fine."""
+
+    articles: list[ArticleRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    mentions: list[MentionRow] = field(default_factory=list)
+    entries: list[EntryRow] = field(default_factory=list)
+    fetches: list[FetchRow] = field(default_factory=list)
+    source_updates: list[SourceUpdate] = field(default_factory=list)
+
+
+@dataclass
+class WriteResult:
+    articles: int = 0
+    events: int = 0
+    mentions: int = 0
+    disabled_sources: list[str] = field(default_factory=list)
+
+
+def write_batch(
+    con: duckdb.DuckDBPyConnection, batch: WriteBatch, max_failures: int = 0
+) -> WriteResult:
+    """Write a batch in one transaction: all of it lands, or none of it."""
+    result = WriteResult()
+    with transaction(con):
+        result.articles = _insert(
+            con, "articles", ArticleRow, _dedupe(batch.articles, lambda a: a.canonical_url, "first")
+        )
+        result.events = _insert(
+            con, "adoption_events", EventRow, _dedupe(batch.events, lambda e: e.event_id, "first")
+        )
+        result.mentions = _insert(
+            con,
+            "model_mentions",
+            MentionRow,
+            _dedupe(batch.mentions, lambda m: (m.article_id, m.model_family), "first"),
+        )
+        _insert(
+            con,
+            "feed_entries",
+            EntryRow,
+            _dedupe(batch.entries, lambda e: (e.source, e.entry_key)),
+            on_conflict="REPLACE",
+        )
+        _insert(con, "fetch_log", FetchRow, _dedupe(batch.fetches, lambda f: f.fetch_id))
+        result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
+    return result
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime) -> None:
+    con.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", [run_id, started_at])
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime, summary: dict[str, Any]
+) -> None:
+    con.execute(
+        "UPDATE runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+        [finished_at, json.dumps(summary, default=str), run_id],
+    )
+
+
+# --- re-extraction -------------------------------------------------------------
+
+
+def articles_for_reextract(
+    con: duckdb.DuckDBPyConnection, extractor_version: str, include_current: bool = False
+) -> list[tuple[str, str, str, datetime | None]]:
+    """(article_id, canonical_url, text, published_at) of articles to re-extract.
+
+    By default only articles with no events or mentions of ``extractor_version``.
+    """
+    where = "" if include_current else (
+        """
+        WHERE NOT EXISTS (SELECT 1 FROM adoption_events e
+                          WHERE e.article_id = a.article_id AND e.extractor_version = ?)
+          AND NOT EXISTS (SELECT 1 FROM model_mentions m
+                          WHERE m.article_id = a.article_id AND m.extractor_version = ?)
+        """
+    )
+    params = [] if include_current else [extractor_version, extractor_version]
+    return [
+        (r[0], r[1], r[2], r[3])
+        for r in con.execute(
+            f"SELECT a.article_id, a.canonical_url, a.text, a.published_at FROM articles a {where} "
+            "ORDER BY a.article_id",
+            params,
+        ).fetchall()
+    ]
+
+
+def events_of_articles(
+    con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    if not article_ids:
+        return []
+    return _dicts(
+        con.execute(
+            "SELECT * FROM adoption_events WHERE list_contains(?, article_id) ORDER BY event_id",
+            [list(article_ids)],
+        )
+    )
+
+
+def replace_extraction(
+    con: duckdb.DuckDBPyConnection,
+    article_ids: Sequence[str],
+    events: Sequence[EventRow],
+    mentions: Sequence[MentionRow],
+) -> None:
+    """Swap the events and mentions of some articles for new ones, in one transaction."""
+    ids = list(article_ids)
+    with transaction(con):
+        con.execute("DELETE FROM adoption_events WHERE list_contains(?, article_id)", [ids])
+        con.execute("DELETE FROM model_mentions WHERE list_contains(?, article_id)", [ids])
+        _insert(con, "adoption_events", EventRow, _dedupe(events, lambda e: e.event_id, "first"))
+        _insert(
+            con,
+            "model_mentions",
+            MentionRow,
+            _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
+        )
+
+
+# --- queries -----------------------------------------------------------------------
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None = None) -> QueryResult:
+    """Run one user SQL statement. The caller opens ``con`` read-only."""
+    cursor = con.execute(sql)
+    if cursor.description is None:
+        return QueryResult([], [])
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchmany(limit) if limit is not None else cursor.fetchall()
+    return QueryResult(columns, [tuple(r) for r in rows])
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {
+        t: _count(con, t)
+        for t in ("sources", "articles", "adoption_events", "model_mentions", "fetch_log")
+    }
+
+
+def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    columns = [d[0] for d in cursor.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
