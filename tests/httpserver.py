@@ -7,6 +7,7 @@ loops, gzip bombs) are exercised against a real socket instead of a mock.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -78,10 +79,8 @@ class RouteServer:
                 if handler is None:
                     respond(self, 404, b"not found", content_type="text/plain")
                     return
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     handler(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self._httpd = ThreadingHTTPServer((self.host, 0), _Handler)
         self._httpd.daemon_threads = True

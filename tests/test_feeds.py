@@ -11,7 +11,8 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <item><title>Airbnb swaps models</title><link>/2026/11/airbnb</link>
   <guid isPermaLink="false">tw-1</guid><pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate>
   <description>Short &amp; sweet</description></item>
-<item><title>Same guid again</title><link>/2026/11/dup</link><guid isPermaLink="false">tw-1</guid></item>
+<item><title>Same guid again</title><link>/2026/11/dup</link>
+  <guid isPermaLink="false">tw-1</guid></item>
 <item><title>No guid</title><link>https://other.example/story?utm_source=rss</link>
   <pubDate>Wed, 11 Nov 2026 10:00:00 +0100</pubDate></item>
 <item><title>From the future</title><link>/future</link><guid isPermaLink="false">tw-3</guid>
@@ -19,12 +20,12 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <item><title>No link at all</title><guid isPermaLink="false">tw-4</guid></item>
 </channel></rss>"""
 
-ATOM = """<?xml version="1.0" encoding="utf-8"?>
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>China AI Daily</title>
 <entry><id>urn:cad:1</id><title>Kimi K2 wins a bank</title>
   <link rel="alternate" href="https://cad.example/kimi"/>
   <updated>2026-11-12T08:30:00Z</updated><summary>Banking on Kimi</summary></entry>
-</feed>""".encode()
+</feed>"""
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
@@ -45,7 +46,7 @@ def test_rss_entries_are_resolved_deduplicated_and_dated() -> None:
     )
     assert by_key["tw-3"].published_at is None  # a date in 2100 is a feed bug
     # Newest first.
-    assert [e.key for e in feed.entries][0] == "https://other.example/story?utm_source=rss"
+    assert feed.entries[0].key == "https://other.example/story?utm_source=rss"
 
 
 def test_atom_entries() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -241,7 +242,7 @@ def test_per_host_delay_spaces_request_starts(tmp_path: Path, server: RouteServe
     asyncio.run(go())
     starts = [h.time for h in server.hits_for("/p")]
     assert len(starts) == 4
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.18, gaps
 
 

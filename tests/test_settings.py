@@ -61,7 +61,7 @@ def test_bad_values_say_what_is_wrong(tmp_path: Path, env: dict[str, str], messa
 def test_unknown_keys_in_a_file_are_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text("per_hots_delay = 1\n")
-    with pytest.raises(SettingsError, match="unknown key.*per_hots_delay"):
+    with pytest.raises(SettingsError, match=r"unknown key.*per_hots_delay"):
         load_settings(cfg, env={}, cwd=tmp_path)
 
 
