@@ -426,8 +426,10 @@ def build_digest(
     switches = [
         Switch(
             adopter=clean_text(r["adopter"], 120),
-            from_model=_model(r["from_family"], r["from_vendor"], r["from_origin"]),
-            to_model=_model(r["to_family"], r["to_vendor"], r["to_origin"]),
+            from_model=_model(
+                r["from_family"], r["from_vendor"], r["from_origin"], r["from_open_weights"]
+            ),
+            to_model=_model(r["to_family"], r["to_vendor"], r["to_origin"], r["to_open_weights"]),
             linked=bool(r["linked"]),
             confidence=float(r["confidence"]),
             drop_evidence=Evidence.of(r["drop_evidence"], r["drop_url"], r["drop_title"]),
@@ -1021,14 +1023,15 @@ def compose_message(
     now = now or datetime.now(UTC)
     domain = _message_domain(sender)
     chart = render_chart(digest)
-    cid = email.utils.make_msgid("chart", domain=domain)
+    cid = f"<chart.{uuid.uuid4().hex[:16]}@{domain}>"
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Subject"] = clean_text(subject_for(digest))
     msg["From"] = sender
     if recipients:
         msg["To"] = tuple(recipients)
     msg["Date"] = email.utils.format_datetime(now if now.tzinfo else now.replace(tzinfo=UTC))
-    msg["Message-ID"] = email.utils.make_msgid(f"digest.{digest.week.label}", domain=domain)
+    # Short enough never to be folded onto a second header line.
+    msg["Message-ID"] = f"<digest.{digest.week.label}.{uuid.uuid4().hex[:16]}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Adoptwatch-Week"] = digest.week.label
     msg.set_content(render_text(digest), subtype="plain", cte="quoted-printable")

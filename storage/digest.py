@@ -91,7 +91,7 @@ def new_adopters(
             WITH week_adopts AS (
                 SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.model,
                        e.model_family, e.vendor, e.origin_country, e.open_weights,
-                       e.confidence, e.evidence, {_AT} AS at
+                       e.confidence, e.evidence, {_AT} AS event_at
                 FROM adoption_events e
                 WHERE e.relation = 'adopts' AND (e.adopter_named OR NOT $named_only)
                   AND {_AT} >= $start AND {_AT} < $stop
@@ -112,15 +112,15 @@ def new_adopters(
                     ON s.adopter = w.adopter AND s.model_family = w.model_family
                 QUALIFY row_number() OVER (
                     PARTITION BY w.adopter, w.model_family
-                    ORDER BY w.at, w.confidence DESC, w.event_id
+                    ORDER BY w.event_at, w.confidence DESC, w.event_id
                 ) = 1
             )
             SELECT f.adopter, f.model, f.model_family, f.vendor, f.origin_country,
                    f.open_weights, f.confidence, f.evidence, f.article_url,
-                   a.title AS article_title, f.at, f.reports
+                   a.title AS article_title, f.event_at, f.reports
             FROM firsts f
             LEFT JOIN articles a ON a.article_id = f.article_id
-            ORDER BY f.at, f.adopter, f.model_family
+            ORDER BY f.event_at, f.adopter, f.model_family
             """,
             {"start": start, "stop": stop, "named_only": named_only},
         )
@@ -143,8 +143,8 @@ def switches(
             f"""
             WITH week_events AS (
                 SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.model,
-                       e.model_family, e.vendor, e.origin_country, e.relation,
-                       e.switch_id, e.confidence, e.evidence, {_AT} AS at
+                       e.model_family, e.vendor, e.origin_country, e.open_weights, e.relation,
+                       e.switch_id, e.confidence, e.evidence, {_AT} AS event_at
                 FROM adoption_events e
                 WHERE e.relation IN ('adopts', 'drops') AND (e.adopter_named OR NOT $named_only)
                   AND {_AT} >= $start AND {_AT} < $stop
@@ -153,15 +153,17 @@ def switches(
                 SELECT d.adopter,
                        d.model AS from_model, d.model_family AS from_family,
                        d.vendor AS from_vendor, d.origin_country AS from_origin,
+                       d.open_weights AS from_open_weights,
                        a.model AS to_model, a.model_family AS to_family,
                        a.vendor AS to_vendor, a.origin_country AS to_origin,
+                       a.open_weights AS to_open_weights,
                        coalesce(d.switch_id = a.switch_id, FALSE) AS linked,
                        d.evidence AS drop_evidence, d.article_url AS drop_url,
                        d.article_id AS drop_article_id,
                        a.evidence AS adopt_evidence, a.article_url AS adopt_url,
                        a.article_id AS adopt_article_id,
                        least(d.confidence, a.confidence) AS confidence,
-                       greatest(d.at, a.at) AS at,
+                       greatest(d.event_at, a.event_at) AS event_at,
                        d.event_id AS drop_event_id, a.event_id AS adopt_event_id
                 FROM week_events d
                 JOIN week_events a
@@ -171,18 +173,19 @@ def switches(
                 QUALIFY row_number() OVER (
                     PARTITION BY d.adopter, d.model_family, a.model_family
                     ORDER BY linked DESC, least(d.confidence, a.confidence) DESC,
-                             greatest(d.at, a.at), d.event_id, a.event_id
+                             greatest(d.event_at, a.event_at), d.event_id, a.event_id
                 ) = 1
             )
             SELECT p.adopter, p.from_model, p.from_family, p.from_vendor, p.from_origin,
-                   p.to_model, p.to_family, p.to_vendor, p.to_origin, p.linked,
-                   p.confidence, p.at,
+                   p.from_open_weights, p.to_model, p.to_family, p.to_vendor, p.to_origin,
+                   p.to_open_weights, p.linked,
+                   p.confidence, p.event_at,
                    p.drop_evidence, p.drop_url, da.title AS drop_title,
                    p.adopt_evidence, p.adopt_url, aa.title AS adopt_title
             FROM pairs p
             LEFT JOIN articles da ON da.article_id = p.drop_article_id
             LEFT JOIN articles aa ON aa.article_id = p.adopt_article_id
-            ORDER BY p.linked DESC, p.at, p.adopter, p.from_family, p.to_family
+            ORDER BY p.linked DESC, p.event_at, p.adopter, p.from_family, p.to_family
             """,
             {"start": start, "stop": stop, "named_only": named_only},
         )
@@ -210,16 +213,16 @@ def model_ranking(
             WITH two_weeks AS (
                 SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.model,
                        e.model_family, e.vendor, e.origin_country, e.open_weights,
-                       e.confidence, e.evidence, {_AT} AS at
+                       e.confidence, e.evidence, {_AT} AS event_at
                 FROM adoption_events e
                 WHERE e.relation = 'adopts' AND (e.adopter_named OR NOT $named_only)
                   AND {_AT} >= $prev_start AND {_AT} < $stop
             ),
             per_family AS (
                 SELECT model_family,
-                       count(DISTINCT adopter) FILTER (WHERE at >= $start) AS companies,
-                       count(DISTINCT adopter) FILTER (WHERE at < $start) AS prev_companies,
-                       count(*) FILTER (WHERE at >= $start) AS reports,
+                       count(DISTINCT adopter) FILTER (WHERE event_at >= $start) AS companies,
+                       count(DISTINCT adopter) FILTER (WHERE event_at < $start) AS prev_companies,
+                       count(*) FILTER (WHERE event_at >= $start) AS reports,
                        mode(vendor) AS vendor,
                        mode(origin_country) AS origin_country,
                        bool_or(open_weights) AS open_weights
@@ -237,9 +240,9 @@ def model_ranking(
             ),
             example AS (
                 SELECT * FROM two_weeks
-                WHERE at >= $start
+                WHERE event_at >= $start
                 QUALIFY row_number() OVER (
-                    PARTITION BY model_family ORDER BY confidence DESC, at DESC, event_id
+                    PARTITION BY model_family ORDER BY confidence DESC, event_at DESC, event_id
                 ) = 1
             )
             SELECT r.model_family, r.vendor, r.origin_country, r.open_weights,
@@ -398,10 +401,10 @@ _LOG_COLUMNS = (
 
 def _has_digest_log(con: duckdb.DuckDBPyConnection) -> bool:
     # A read-only session on a database made before migration 2 has no such table.
-    row = con.execute(
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'digest_log'"
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def record_digest(con: duckdb.DuckDBPyConnection, row: DigestLogRow) -> None:

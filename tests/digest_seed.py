@@ -46,6 +46,7 @@ def article(article_id: str, title: str, published: datetime | None) -> ArticleR
         content_hash=hashlib.sha256(article_id.encode()).hexdigest(),
         text=f"Body of {article_id}.",
         extraction_method="test",
+        extractor_version=EXTRACTOR,
     )
 
 
@@ -119,38 +120,81 @@ def seed(db: Path) -> None:
         article("a-next", "Next week's story", w49),
     ]
     events = [
-        event("a-old", "Stripe", "Claude", "adopts", "Stripe moved its support bot to Claude.", w40),
+        event(
+            "a-old", "Stripe", "Claude", "adopts", "Stripe moved its support bot to Claude.", w40
+        ),
         event("a-prev", "Notion", "GPT", "adopts", "Notion built its AI writer on GPT.", w47),
         event("a-prev", "Shopify", "Qwen", "adopts", "Shopify now serves Qwen to merchants.", w47),
         # The case that started the project: one sentence, two linked events.
         event(
-            "a-airbnb", "Airbnb", "GPT", "drops",
-            "Airbnb replaced ChatGPT with Qwen in its customer-service agent.", w48,
+            "a-airbnb",
+            "Airbnb",
+            "GPT",
+            "drops",
+            "Airbnb replaced ChatGPT with Qwen in its customer-service agent.",
+            w48,
             switch_id="sw-airbnb",
         ),
         event(
-            "a-airbnb", "Airbnb", "Qwen", "adopts",
-            "Airbnb replaced ChatGPT with Qwen in its customer-service agent.", w48,
+            "a-airbnb",
+            "Airbnb",
+            "Qwen",
+            "adopts",
+            "Airbnb replaced ChatGPT with Qwen in its customer-service agent.",
+            w48,
             switch_id="sw-airbnb",
         ),
-        event("a-stripe", "Stripe", "Claude", "adopts", "Stripe now routes refunds through Claude.",
-              w48),
+        event(
+            "a-stripe",
+            "Stripe",
+            "Claude",
+            "adopts",
+            "Stripe now routes refunds through Claude.",
+            w48,
+        ),
         event("a-canva", "Canva", "DeepSeek", "adopts", SCRIPT_SENTENCE, w48, confidence=0.8),
         # A drop with no switch_id, the same week: a switch Llama -> DeepSeek by week rule.
         event("a-canva2", "Canva", "Llama", "drops", "Canva stopped hosting Llama models.", w48),
-        event("a-misc", "Zapier", "Qwen", "adopts", "Zapier added Qwen as its default model.", w48,
-              confidence=0.95),
+        event(
+            "a-misc",
+            "Zapier",
+            "Qwen",
+            "adopts",
+            "Zapier added Qwen as its default model.",
+            w48,
+            confidence=0.95,
+        ),
         event("a-misc", "Shopify", "Qwen", "adopts", "Shopify doubled its Qwen usage.", w48),
-        event("a-misc", "many US startups", "Kimi", "adopts",
-              "Many US startups are quietly adopting Kimi.", w48, named=False),
+        event(
+            "a-misc",
+            "many US startups",
+            "Kimi",
+            "adopts",
+            "Many US startups are quietly adopting Kimi.",
+            w48,
+            named=False,
+        ),
         event("a-misc", "Figma", "GLM", "evaluates", "Figma is testing GLM for layout hints.", w48),
         # No published date: counted in the week it was extracted (W48).
-        event("a-undated", "Duolingo", "Mistral", "adopts",
-              "Duolingo serves lesson hints with Mistral.", None,
-              extracted=datetime(2026, 11, 27, 6, 0)),
+        event(
+            "a-undated",
+            "Duolingo",
+            "Mistral",
+            "adopts",
+            "Duolingo serves lesson hints with Mistral.",
+            None,
+            extracted=datetime(2026, 11, 27, 6, 0),
+        ),
         # Published in W49 although extracted in W48: belongs to W49.
-        event("a-next", "Lyft", "GPT", "adopts", "Lyft moved dispatch notes to GPT.", w49,
-              extracted=datetime(2026, 11, 28, 6, 0)),
+        event(
+            "a-next",
+            "Lyft",
+            "GPT",
+            "adopts",
+            "Lyft moved dispatch notes to GPT.",
+            w49,
+            extracted=datetime(2026, 11, 28, 6, 0),
+        ),
     ]
     mentions = [
         mention("a-airbnb", "Qwen", 4, w48),

@@ -37,13 +37,13 @@ class RecordingHandler:
     rcpt_refuse: set[str] = field(default_factory=set)
     logins: list[tuple[str, str]] = field(default_factory=list)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.rcpt_refuse:
             return "550 5.1.1 no such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if self.data_replies:
             return self.data_replies.pop(0)
         self.received.append(
@@ -64,7 +64,7 @@ def make_authenticator(handler: RecordingHandler, user: str, password: str):
             login = auth_data.login.decode()
             given = auth_data.password.decode()
             handler.logins.append((login, given))
-            return AuthResult(success=(login, given) == (user, password))
+            return AuthResult(success=(login, given) == (user, password), handled=False)
         return AuthResult(success=False, handled=False)
 
     return authenticate

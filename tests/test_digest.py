@@ -13,9 +13,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from digest_seed import WEEK, event, mention, seed
 from PIL import Image
-from smtp_helpers import (
+
+from adoptwatch import digest as dg
+from adoptwatch.settings import Settings, load_settings
+from storage import digest as digest_sql
+from storage.db import read_session, write_session
+from storage.migrations import MIGRATIONS, current_version
+from storage.store import WriteBatch, write_batch
+from tests.digest_seed import WEEK, event, mention, seed
+from tests.smtp_helpers import (
     RecordingHandler,
     client_tls_context,
     free_port,
@@ -24,18 +31,11 @@ from smtp_helpers import (
     smtp_server,
 )
 
-from adoptwatch import digest as dg
-from adoptwatch.settings import Settings, load_settings
-from storage import digest as digest_sql
-from storage.db import read_session, write_session
-from storage.migrations import MIGRATIONS, current_version
-from storage.store import WriteBatch, write_batch
-
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # a Wednesday in W49: last complete week is W48
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def make_settings(tmp_path: Path, **overrides) -> Settings:
+def mail_settings(tmp_path: Path, **overrides) -> Settings:
     values = {
         "db": str(tmp_path / "adoptwatch.duckdb"),
         "mail_from": "adoptwatch <digest@adoptwatch.example>",
@@ -113,7 +113,7 @@ def test_week_bounds_follow_daylight_saving():
 
 
 def test_unknown_timezone_is_a_config_error(tmp_path, seeded):
-    settings = make_settings(tmp_path, digest_timezone="Mars/Olympus")
+    settings = mail_settings(tmp_path, digest_timezone="Mars/Olympus")
     with pytest.raises(dg.DigestConfigError, match="Mars/Olympus"):
         dg.prepare_digest(settings, WEEK)
 
@@ -211,7 +211,8 @@ def test_week_is_taken_in_the_digest_timezone(tmp_path):
     late = datetime(2026, 11, 30, 3, 0)
     with write_session(db) as con:
         write_batch(
-            con, WriteBatch(events=[event("t-1", "Etsy", "Qwen", "adopts", "Etsy uses Qwen.", late)])
+            con,
+            WriteBatch(events=[event("t-1", "Etsy", "Qwen", "adopts", "Etsy uses Qwen.", late)]),
         )
     with read_session(db) as con:
         utc48 = dg.build_digest(con, dg.parse_week(WEEK), UTC_ZONE)
@@ -340,7 +341,7 @@ def test_quiet_week_with_history_still_charts(seeded):
 
 def test_digest_arrives_over_smtp(tmp_path, seeded):
     with smtp_server() as (controller, handler):
-        settings = make_settings(tmp_path, smtp_port=controller.port)
+        settings = mail_settings(tmp_path, smtp_port=controller.port)
         result = dg.deliver_digest(settings, now=NOW)  # default week: W48
     assert result.status == "sent" and result.week == WEEK
     assert len(handler.received) == 1
@@ -364,11 +365,9 @@ def test_digest_arrives_over_smtp(tmp_path, seeded):
 
 def test_to_overrides_mail_to_and_injection_in_to_is_refused(tmp_path, seeded):
     with smtp_server() as (controller, handler):
-        settings = make_settings(tmp_path, smtp_port=controller.port)
+        settings = mail_settings(tmp_path, smtp_port=controller.port)
         with pytest.raises(dg.InvalidAddress):
-            dg.deliver_digest(
-                settings, WEEK, ["ops@example.com\r\nBcc: evil@example.com"], now=NOW
-            )
+            dg.deliver_digest(settings, WEEK, ["ops@example.com\r\nBcc: evil@example.com"], now=NOW)
         assert handler.received == []
         result = dg.deliver_digest(settings, WEEK, ["ops@example.com", "cto@example.com"], now=NOW)
     assert result.recipients == ["ops@example.com", "cto@example.com"]
@@ -378,7 +377,7 @@ def test_to_overrides_mail_to_and_injection_in_to_is_refused(tmp_path, seeded):
 
 def test_once_per_week_unless_forced(tmp_path, seeded):
     with smtp_server() as (controller, handler):
-        settings = make_settings(tmp_path, smtp_port=controller.port)
+        settings = mail_settings(tmp_path, smtp_port=controller.port)
         first = dg.deliver_digest(settings, WEEK, now=NOW)
         again = dg.deliver_digest(settings, WEEK, now=NOW)
         assert len(handler.received) == 1
@@ -401,7 +400,7 @@ def test_once_per_week_unless_forced(tmp_path, seeded):
 def test_refused_send_is_recorded_and_can_be_retried(tmp_path, seeded):
     handler = RecordingHandler(data_replies=["554 5.7.1 message rejected by policy"])
     with smtp_server(handler) as (controller, _):
-        settings = make_settings(tmp_path, smtp_port=controller.port)
+        settings = mail_settings(tmp_path, smtp_port=controller.port)
         with pytest.raises(dg.RecipientsRefused) as caught:
             dg.deliver_digest(settings, WEEK, now=NOW)
         assert not dg.is_transient(caught.value)
@@ -416,7 +415,7 @@ def test_refused_send_is_recorded_and_can_be_retried(tmp_path, seeded):
 
 
 def test_unreachable_server_is_transient_and_recorded(tmp_path, seeded):
-    settings = make_settings(tmp_path, smtp_port=free_port())  # nothing listens there
+    settings = mail_settings(tmp_path, smtp_port=free_port())  # nothing listens there
     with pytest.raises(dg.SmtpUnavailable) as caught:
         dg.deliver_digest(settings, WEEK, now=NOW)
     assert dg.is_transient(caught.value)
@@ -427,7 +426,7 @@ def test_unreachable_server_is_transient_and_recorded(tmp_path, seeded):
 def test_temporary_refusal_is_transient(tmp_path, seeded):
     handler = RecordingHandler(data_replies=["451 4.3.0 try again later"])
     with smtp_server(handler) as (controller, _):
-        settings = make_settings(tmp_path, smtp_port=controller.port)
+        settings = mail_settings(tmp_path, smtp_port=controller.port)
         with pytest.raises(dg.SmtpUnavailable) as caught:
             dg.deliver_digest(settings, WEEK, now=NOW)
     assert dg.is_transient(caught.value)
@@ -436,8 +435,10 @@ def test_temporary_refusal_is_transient(tmp_path, seeded):
 def test_partly_refused_recipients_are_reported(tmp_path, seeded):
     handler = RecordingHandler(rcpt_refuse={"gone@example.com"})
     with smtp_server(handler) as (controller, _):
-        settings = make_settings(tmp_path, smtp_port=controller.port)
-        result = dg.deliver_digest(settings, WEEK, ["team@example.com", "gone@example.com"], now=NOW)
+        settings = mail_settings(tmp_path, smtp_port=controller.port)
+        result = dg.deliver_digest(
+            settings, WEEK, ["team@example.com", "gone@example.com"], now=NOW
+        )
         assert result.status == "sent" and result.recipients == ["team@example.com"]
         assert "gone@example.com" in result.refused and "550" in result.refused["gone@example.com"]
         handler.rcpt_refuse = {"team@example.com"}
@@ -448,13 +449,13 @@ def test_partly_refused_recipients_are_reported(tmp_path, seeded):
 
 
 def test_no_recipients_is_a_clear_error(tmp_path, seeded):
-    settings = make_settings(tmp_path, mail_to=[])
+    settings = mail_settings(tmp_path, mail_to=[])
     with pytest.raises(dg.DigestConfigError, match="--to"):
         dg.deliver_digest(settings, WEEK, now=NOW)
 
 
 def test_dry_run_writes_eml_and_html_and_sends_nothing(tmp_path, seeded):
-    settings = make_settings(tmp_path, mail_to=[], smtp_port=free_port())
+    settings = mail_settings(tmp_path, mail_to=[], smtp_port=free_port())
     result = dg.deliver_digest(settings, WEEK, dry_run_path=tmp_path / "out" / "w48.eml", now=NOW)
     assert result.status == "dry-run"
     assert result.eml_path == tmp_path / "out" / "w48.eml"
@@ -464,14 +465,14 @@ def test_dry_run_writes_eml_and_html_and_sends_nothing(tmp_path, seeded):
     page = result.html_path.read_text(encoding="utf-8")
     assert 'src="data:image/png;base64,' in page and "cid:" not in page
     assert digest_log(seeded) == []
-    with pytest.raises(dg.DigestConfigError, match=".eml"):
+    with pytest.raises(dg.DigestConfigError, match=r"\.eml"):
         dg.deliver_digest(settings, WEEK, dry_run_path=tmp_path / "w48.html", now=NOW)
 
 
 def test_missing_database_is_a_clear_error(tmp_path):
     from storage.db import DatabaseMissing
 
-    settings = make_settings(tmp_path)
+    settings = mail_settings(tmp_path)
     with pytest.raises(DatabaseMissing, match="adoptwatch ingest"):
         dg.deliver_digest(settings, WEEK, now=NOW)
 
@@ -496,24 +497,20 @@ def test_starttls_login_and_password_never_logged(tmp_path, seeded, caplog):
         user="digest-bot",
         password=PASSWORD,
     ) as (controller, handler):
-        settings = make_settings(
+        settings = mail_settings(
             tmp_path,
             smtp_port=controller.port,
             smtp_starttls=True,
             smtp_user="digest-bot",
             smtp_password=PASSWORD,
         )
-        result = dg.deliver_digest(
-            settings, WEEK, now=NOW, ssl_context=client_tls_context(cert)
-        )
+        result = dg.deliver_digest(settings, WEEK, now=NOW, ssl_context=client_tls_context(cert))
         assert result.status == "sent"
         assert handler.logins == [("digest-bot", PASSWORD)]
         # A wrong password: refused, not retryable, and the password is nowhere.
         wrong = settings.replace(smtp_password="wrong-" + PASSWORD)
         with pytest.raises(dg.SmtpAuthFailed) as caught:
-            dg.deliver_digest(
-                wrong, "2026-W47", now=NOW, ssl_context=client_tls_context(cert)
-            )
+            dg.deliver_digest(wrong, "2026-W47", now=NOW, ssl_context=client_tls_context(cert))
     assert not dg.is_transient(caught.value)
     assert PASSWORD not in str(caught.value) and PASSWORD not in repr(settings)
     assert PASSWORD not in caplog.text
@@ -529,7 +526,7 @@ def test_starttls_with_an_untrusted_certificate_fails_cleanly(tmp_path, seeded):
         controller,
         handler,
     ):
-        settings = make_settings(tmp_path, smtp_port=controller.port, smtp_starttls=True)
+        settings = mail_settings(tmp_path, smtp_port=controller.port, smtp_starttls=True)
         with pytest.raises(dg.SmtpTlsFailed, match="TLS failed"):
             dg.deliver_digest(settings, WEEK, now=NOW)  # system CAs do not know this cert
     assert handler.received == []
@@ -538,22 +535,23 @@ def test_starttls_with_an_untrusted_certificate_fails_cleanly(tmp_path, seeded):
 def test_implicit_ssl(tmp_path, seeded):
     cert, key = self_signed_cert(tmp_path)
     with smtp_server(ssl_context=server_tls_context(cert, key)) as (controller, handler):
-        settings = make_settings(tmp_path, smtp_port=controller.port, smtp_ssl=True)
+        settings = mail_settings(tmp_path, smtp_port=controller.port, smtp_ssl=True)
         result = dg.deliver_digest(settings, WEEK, now=NOW, ssl_context=client_tls_context(cert))
     assert result.status == "sent" and len(handler.received) == 1
     assert "(ssl)" in digest_log(seeded)[0]["transport"]
 
 
 def test_ssl_and_starttls_together_are_refused(tmp_path):
-    settings = make_settings(tmp_path, smtp_ssl=True, smtp_starttls=True)
+    settings = mail_settings(tmp_path, smtp_ssl=True, smtp_starttls=True)
     with pytest.raises(dg.DigestConfigError, match="both"):
         dg.smtp_config_from_settings(settings)
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_plain_login_warns_without_the_password(tmp_path, seeded, caplog):
     caplog.set_level(logging.INFO)
     with smtp_server(user="bot", password=PASSWORD) as (controller, handler):
-        settings = make_settings(
+        settings = mail_settings(
             tmp_path, smtp_port=controller.port, smtp_user="bot", smtp_password=PASSWORD
         )
         dg.deliver_digest(settings, WEEK, now=NOW)
@@ -593,7 +591,7 @@ def test_credentials_block_is_preferred_when_named(tmp_path):
         smtp_server="smtp.example.com",
         smtp_type="STARTTLS",
     )
-    settings = make_settings(tmp_path, email_credentials_block="digest-mail")
+    settings = mail_settings(tmp_path, email_credentials_block="digest-mail")
     loaded: list[str] = []
 
     def loader(name: str):
@@ -611,7 +609,7 @@ def test_credentials_block_is_preferred_when_named(tmp_path):
     assert config.password == PASSWORD and config.source == "block digest-mail"
     assert PASSWORD not in config.describe()
     # Without a block name the smtp_* settings are used.
-    plain = dg.resolve_smtp_config(make_settings(tmp_path, smtp_port=2525), loader)
+    plain = dg.resolve_smtp_config(mail_settings(tmp_path, smtp_port=2525), loader)
     assert (plain.port, plain.security, loaded) == (2525, "plain", ["digest-mail"])
 
 
@@ -620,7 +618,7 @@ def test_timeouts_are_transient(tmp_path, seeded):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        settings = make_settings(tmp_path, smtp_port=listener.getsockname()[1], smtp_timeout=0.5)
+        settings = mail_settings(tmp_path, smtp_port=listener.getsockname()[1], smtp_timeout=0.5)
         with pytest.raises(dg.SmtpUnavailable, match="timed out") as caught:
             dg.deliver_digest(settings, WEEK, now=NOW)
     assert dg.is_transient(caught.value)
