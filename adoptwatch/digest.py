@@ -1579,3 +1579,21 @@ def deliver_digest(
         return skipped
     config = resolve_smtp_config(settings, block_loader)
     return send_prepared(prepared, config, force, ssl_context)
+
+
+def latest_week(settings: Settings) -> IsoWeek | None:
+    """The ISO week (in digest_timezone) of the newest event, None for an empty log."""
+    tz = zone(settings.digest_timezone)
+    with read_session(settings.db, settings.db_lock_timeout) as con:
+        at = digest_sql.latest_event_at(con)
+    if at is None:
+        return None
+    return IsoWeek.of(at.replace(tzinfo=UTC).astimezone(tz).date())
+
+
+def demo_digest(settings: Settings, path: Path | str) -> DeliveryResult:
+    """Dry-run the digest of the newest week in the log (what ``make demo`` ends with)."""
+    week = latest_week(settings) or last_complete_week(
+        datetime.now(UTC), zone(settings.digest_timezone)
+    )
+    return deliver_digest(settings, week, dry_run_path=path)

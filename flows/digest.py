@@ -9,7 +9,6 @@ caches or persists its result.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -65,27 +64,35 @@ def send_digest_task(
     return dg.send_prepared(prepared, config, force=force)
 
 
-@flow(name="digest", log_prints=False)
+@flow(name="adoptwatch-digest", log_prints=False)
 def digest_flow(
     week: str | None = None,
     db: str | None = None,
     to: list[str] | None = None,
     dry_run: str | None = None,
     force: bool = False,
-    config_file: str | None = None,
+    config: str | None = None,
+    overrides: dict[str, Any] | None = None,
     retry_delay_seconds: float = 60.0,
 ) -> dict[str, Any]:
-    """Build the weekly digest and send it (or write ``dry_run`` .eml/.html).
+    """Build the weekly digest and send it (or write ``dry_run`` .eml and .html).
 
     ``week`` like 2026-W48 (default: the last complete ISO week in digest_timezone);
-    ``to`` overrides mail_to; the week is sent once unless ``force``.
-    Returns a summary dict (week, status sent/skipped/dry-run, subject, recipients, ...).
+    ``to`` replaces mail_to; a week is sent once unless ``force``. Settings come from
+    the worker's environment and ``config`` file, then ``overrides``, which may not
+    hold the SMTP password (flow parameters are stored by Prefect).
+    Returns a summary dict: week, status (sent, skipped or dry-run), subject,
+    recipients, refused, message_id, detail.
     """
+    if overrides and "smtp_password" in overrides:
+        raise dg.DigestConfigError(
+            "smtp_password may not be a flow parameter (Prefect stores parameters); set "
+            "ADOPTWATCH_SMTP_PASSWORD on the worker, put it in the config file, or use an "
+            "EmailServerCredentials block"
+        )
     logger = get_run_logger()
-    settings = load_settings(
-        Path(config_file) if config_file else None,
-        overrides={"db": db} if db else None,
-    )
+    explicit = {"db": db} if db else {}
+    settings = load_settings(config, overrides={**(overrides or {}), **explicit})
     prepared = prepare_digest_task(settings, week, to, dry_run is None)
     if dry_run is not None:
         result = dry_run_task(prepared, dry_run)
@@ -94,8 +101,8 @@ def digest_flow(
         if skipped is not None:
             result = skipped
         else:
-            config = smtp_config_task(settings)
-            sender = send_digest_task.with_options(retry_delay_seconds=retry_delay_seconds)
-            result = sender(prepared, config, force)
+            smtp = smtp_config_task(settings)
+            send = send_digest_task.with_options(retry_delay_seconds=retry_delay_seconds)
+            result = send(prepared, smtp, force)
     logger.info("digest %s: %s", result.week, result.detail)
     return result.summary()

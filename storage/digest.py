@@ -452,3 +452,9 @@ def digest_log(
             {"week": week, "status": status},
         )
     )
+
+
+def latest_event_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The time (UTC) of the newest event, or None for an empty log."""
+    rows = con.execute(f"SELECT max({_AT}) FROM adoption_events e").fetchall()
+    return rows[0][0]
