@@ -458,7 +458,7 @@ def build_digest(
     companies_by_family = {m.model.family: m.companies for m in ranked}
     discussed = [
         DiscussedModel(
-            model=_model(r["model_family"], r["vendor"], r["origin_country"]),
+            model=_model(r["model_family"], r["vendor"], r["origin_country"], r["open_weights"]),
             articles=int(r["articles"]),
             sentences=int(r["sentences"]),
             adopting_companies=companies_by_family.get(clean_text(r["model_family"], 80), 0),
@@ -533,8 +533,9 @@ def _totals_line(t: Totals) -> str:
 
 def _empty_sentence(digest: Digest) -> str:
     return (
-        f"Nothing was reported in {digest.week.label}: no article in the event log published "
-        f"between {digest.date_range} mentions a company adopting, dropping or evaluating a model."
+        f"Nothing was reported in {digest.week.label} ({digest.date_range}): no article in the "
+        "event log from that week names a company adopting, dropping or evaluating a model, "
+        "or mentions a model at all."
     )
 
 
@@ -605,7 +606,11 @@ def render_text(digest: Digest) -> str:
             out.append(
                 f" {i:>2}. {d.model.family} ({d.model.describe()}): "
                 f"{_plural(d.articles, 'article')}, {_plural(d.sentences, 'sentence')}; "
-                f"adopted by {_plural(d.adopting_companies, 'company', 'companies')}"
+                + (
+                    f"adopted by {_plural(d.adopting_companies, 'company', 'companies')}"
+                    if d.adopting_companies
+                    else "no adopter this week"
+                )
             )
             if d.top_article and d.top_article.url:
                 out.append(f"     {d.top_article.url}")
@@ -629,10 +634,11 @@ def _footnotes(digest: Digest) -> list[str]:
         "Counts are of named companies; an adoption is a (company, model family) pair, "
         "however many articles report it."
     ]
-    if digest.totals.unnamed_adoption_reports:
+    unnamed = digest.totals.unnamed_adoption_reports
+    if unnamed:
         notes.append(
-            f"{_plural(digest.totals.unnamed_adoption_reports, 'report')} of adoption by unnamed "
-            'adopters (such as "many startups") are not counted.'
+            f"{_plural(unnamed, 'report')} of adoption by unnamed adopters (such as "
+            f'"many startups") {"is" if unnamed == 1 else "are"} not counted.'
         )
     notes.append("Sent by adoptwatch. Evidence sentences are quoted from the linked articles.")
     return notes
@@ -721,7 +727,7 @@ def _list(rows: list[str]) -> str:
 
 def _stat(value: int, label: str) -> str:
     return (
-        f'<td align="center" style="{_FONT}padding:10px 4px;background:#f6f8fa;'
+        f'<td align="center" width="20%" style="{_FONT}padding:10px 4px;background:#f6f8fa;'
         f'border:1px solid #e1e4e8;">'
         f'<div style="font-size:22px;line-height:26px;font-weight:bold;color:#111111;">'
         f'{value}</div><div style="font-size:12px;line-height:16px;color:#555555;">'
@@ -783,7 +789,7 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
             '<table role="presentation" width="100%" cellpadding="0" cellspacing="4" border="0">'
             "<tr>"
             + _stat(t.new_adoptions, "new adoptions")
-            + _stat(t.companies, "companies adopting")
+            + _stat(t.companies, "companies")
             + _stat(t.switches, "switches")
             + _stat(t.adoption_reports, "adoption reports")
             + _stat(t.articles, "articles")
@@ -863,17 +869,28 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
                 f"{_e(m.model.family)} ({m.prev_companies} last week)" for m in digest.fell_out
             )
             parts.append(_p(f"No adopter this week: {names}.", "color:#666666;font-size:13px;"))
-        evidence_rows = [
-            _item(
-                f"<strong>{_e(m.model.family)}</strong>"
-                + (f" — e.g. {_e(m.example_adopter)}" if m.example_adopter else "")
-                + _quote(m.evidence)
+        # Each adopted model with its most confident report; a sentence quoted above
+        # (as a new adoption or a switch) is only linked, not quoted again.
+        quoted = {n.evidence.sentence for n in digest.new_adoptions} | {
+            ev.sentence for s in digest.switches for ev in (s.adopt_evidence, s.drop_evidence)
+        }
+        evidence_rows = []
+        for m in digest.ranking:
+            if not m.evidence:
+                continue
+            head = f"<strong>{_e(m.model.family)}</strong>" + (
+                f" — e.g. {_e(m.example_adopter)}" if m.example_adopter else ""
             )
-            for m in digest.ranking
-            if m.evidence
-        ]
+            if m.evidence.sentence in quoted:
+                link = _link(m.evidence)
+                evidence_rows.append(_item(head + (f" (quoted above): {link}" if link else "")))
+            else:
+                evidence_rows.append(_item(head + _quote(m.evidence)))
         if evidence_rows:
-            parts.append(_list(evidence_rows))
+            parts.append(
+                f'<div style="{_FONT}font-size:14px;font-weight:bold;margin:14px 0 0 0;'
+                f'color:#111111;">Evidence for the most adopted</div>' + _list(evidence_rows)
+            )
 
     parts.append(_h2(f"Adoptions by model origin, last {len(digest.origin_share)} weeks"))
     if digest.has_history and chart_src:
@@ -886,16 +903,7 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
             f'<img src="{_e(chart_src)}" width="600" alt="{_e(alt)}" '
             'style="display:block;width:100%;max-width:600px;height:auto;border:0;">'
         )
-        cells = "".join(
-            f'<td align="center" style="{_FONT}font-size:11px;color:#444444;padding:2px;">'
-            f"{_e(o.week[-3:])}<br>" + (f"{o.share(o.cn):.0%}" if o.total else "–") + "</td>"
-            for o in digest.origin_share
-        )
-        parts.append(
-            f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">'
-            f'<tr><td style="{_FONT}font-size:11px;color:#444444;padding:2px;">CN share</td>'
-            f"{cells}</tr></table>"
-        )
+        parts.append(_p(_e(_share_caption(digest)), "font-size:13px;color:#444444;"))
     else:
         parts.append(_p("No adoptions in these weeks."))
 
@@ -920,6 +928,33 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
     )
 
 
+def _share_caption(digest: Digest) -> str:
+    """The chart in words, for mail clients that block images."""
+
+    def week_words(o: OriginWeek) -> str:
+        if not o.total:
+            return f"{o.week}: no adoptions"
+        return (
+            f"{o.week}: {o.share(o.cn):.0%} Chinese, {o.share(o.us):.0%} US, "
+            f"{o.share(o.other):.0%} other ({_plural(o.total, 'adoption')})"
+        )
+
+    this_week = digest.origin_share[-1]
+    text = week_words(this_week)
+    if len(digest.origin_share) > 1:
+        text += "; " + week_words(digest.origin_share[-2])
+    totals = OriginWeek(
+        "all",
+        sum(o.cn for o in digest.origin_share),
+        sum(o.us for o in digest.origin_share),
+        sum(o.other for o in digest.origin_share),
+    )
+    return (
+        f"{text}. Over the {len(digest.origin_share)} weeks: {totals.share(totals.cn):.0%} "
+        f"Chinese, {totals.share(totals.us):.0%} US, {totals.share(totals.other):.0%} other."
+    )
+
+
 def render_chart(digest: Digest) -> bytes | None:
     """A PNG: share of adoptions by model origin per week (None when there is no data)."""
     if not digest.has_history:
@@ -934,40 +969,50 @@ def render_chart(digest: Digest) -> bytes | None:
         for i, o in enumerate(weeks)
     ]
     xs = list(range(len(weeks)))
-    fig = Figure(figsize=(6.0, 2.8), dpi=100)
+    fig = Figure(figsize=(6.0, 2.9), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.07, 0.2, 0.76, 0.68))
+    ax = fig.add_axes((0.075, 0.2, 0.78, 0.64))
     bottom = [0.0] * len(weeks)
     for key, name in (("cn", "CN"), ("us", "US"), ("other", "other")):
         values = [o.share(getattr(o, key)) * 100 for o in weeks]
         ax.bar(xs, values, bottom=bottom, width=0.72, color=_COLORS[name], label=name)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     for x, o in zip(xs, weeks, strict=True):
+        # Empty weeks get a faint baseline so they read as "none", not as missing data.
+        if not o.total:
+            ax.plot([x - 0.36, x + 0.36], [0.6, 0.6], color="#c8c8c8", linewidth=1.2)
         ax.text(
             x,
             102,
-            str(o.total) if o.total else "–",
+            str(o.total) if o.total else "0",
             ha="center",
             va="bottom",
-            fontsize=7,
-            color="#444444",
+            fontsize=8,
+            color="#444444" if o.total else "#aaaaaa",
         )
     ax.set_ylim(0, 112)
-    ax.set_yticks([0, 25, 50, 75, 100], labels=["0%", "25%", "50%", "75%", "100%"], fontsize=7)
-    ax.set_xticks(xs, labels=labels, fontsize=7)
+    ax.set_yticks([0, 50, 100], labels=["0%", "50%", "100%"], fontsize=8)
+    ax.set_xticks(xs, labels=labels, fontsize=8)
+    ax.get_xticklabels()[-1].set_fontweight("bold")  # the digest's own week
     ax.set_xlim(-0.6, len(weeks) - 0.4)
-    for side in ("top", "right"):
+    for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_color("#888888")
     ax.tick_params(length=0)
     ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(
-        "Share of adoptions by model origin (bar labels: adoptions)",
-        fontsize=8.5,
-        loc="left",
+    fig.text(
+        0.075,
+        0.93,
+        "Share of adoptions by model origin, per ISO week",
+        fontsize=10,
         color="#222222",
+        weight="bold",
     )
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.text(
+        0.075, 0.87, "Numbers above the bars: adoptions that week", fontsize=8, color="#666666"
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 0.95), frameon=False, fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=200, metadata={"Software": None})
     return buffer.getvalue()

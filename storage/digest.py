@@ -274,12 +274,12 @@ def most_discussed(
                 -- Dated mentions are filtered on their own column; only undated ones
                 -- need the article's fetch time, so the join stays small.
                 SELECT m.article_id, m.model_family, m.model, m.vendor, m.origin_country,
-                       m.sentences
+                       m.open_weights, m.sentences
                 FROM model_mentions m
                 WHERE m.published_at >= $start AND m.published_at < $stop
                 UNION ALL
                 SELECT m.article_id, m.model_family, m.model, m.vendor, m.origin_country,
-                       m.sentences
+                       m.open_weights, m.sentences
                 FROM model_mentions m
                 JOIN articles a ON a.article_id = m.article_id
                 WHERE m.published_at IS NULL
@@ -291,12 +291,13 @@ def most_discussed(
                        sum(sentences) AS sentences,
                        mode(vendor) AS vendor,
                        mode(origin_country) AS origin_country,
+                       bool_or(open_weights) AS open_weights,
                        arg_max(article_id, sentences) AS top_article_id,
                        max(sentences) AS top_article_sentences
                 FROM week_mentions
                 GROUP BY model_family
             )
-            SELECT f.model_family, f.vendor, f.origin_country, f.articles,
+            SELECT f.model_family, f.vendor, f.origin_country, f.open_weights, f.articles,
                    CAST(f.sentences AS BIGINT) AS sentences, f.top_article_sentences,
                    a.canonical_url AS article_url, a.title AS article_title
             FROM per_family f

@@ -250,7 +250,7 @@ def test_message_parts_subject_and_links(w48):
     assert f'src="cid:{cid}"' in html_text
     assert png.get_content_disposition() == "inline"
     image = Image.open(io.BytesIO(png.get_content()))
-    assert image.format == "PNG" and image.size == (1200, 560)
+    assert image.format == "PNG" and image.size == (1200, 580)
     assert "<script" not in html_text.lower()
 
 
