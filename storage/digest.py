@@ -31,6 +31,34 @@ import duckdb
 # Spelled once so every rollup uses the same clock.
 _AT = "coalesce(e.published_at, e.extracted_at)"
 
+_EVENT_COLUMNS = (
+    "e.event_id, e.article_id, e.article_url, e.adopter, e.adopter_named, e.model, "
+    "e.model_family, e.vendor, e.origin_country, e.open_weights, e.relation, e.switch_id, "
+    "e.confidence, e.evidence"
+)
+
+
+def _events_between(where: str, start: str = "$start", stop: str = "$stop") -> str:
+    """Events whose time lies in [start, stop), with that time as ``event_at``.
+
+    Two branches instead of one filter on ``coalesce(...)``: a plain range on a column
+    is pushed into the scan (and skips row groups by their min/max), so the wide
+    columns (evidence, URLs) are read only for the week's rows, not for every event.
+    """
+    return f"""
+        SELECT {_EVENT_COLUMNS}, e.published_at AS event_at
+        FROM adoption_events e
+        WHERE e.published_at >= {start} AND e.published_at < {stop} AND ({where})
+        UNION ALL
+        SELECT {_EVENT_COLUMNS}, e.extracted_at AS event_at
+        FROM adoption_events e
+        WHERE e.published_at IS NULL AND e.extracted_at >= {start} AND e.extracted_at < {stop}
+          AND ({where})
+    """
+
+
+_NAMED = "e.adopter_named OR NOT $named_only"
+
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     columns = [d[0] for d in cursor.description or []]
@@ -49,31 +77,28 @@ def week_totals(
     adopts events whose adopter is a phrase, not a company (never counted elsewhere
     when ``named_only``).
     """
-    row = con.execute(
-        f"""
-        SELECT
-            count(*) FILTER (WHERE relation = 'adopts' AND (adopter_named OR NOT $named_only))
-                AS adoption_reports,
-            count(DISTINCT (adopter, model_family))
-                FILTER (WHERE relation = 'adopts' AND (adopter_named OR NOT $named_only))
-                AS adoptions,
-            count(DISTINCT adopter)
-                FILTER (WHERE relation = 'adopts' AND (adopter_named OR NOT $named_only))
-                AS companies,
-            count(*) FILTER (WHERE relation = 'drops' AND (adopter_named OR NOT $named_only))
-                AS drops,
-            count(*) FILTER (WHERE relation = 'evaluates' AND (adopter_named OR NOT $named_only))
-                AS evaluations,
-            count(DISTINCT article_id) AS articles,
-            count(*) FILTER (WHERE relation = 'adopts' AND NOT adopter_named)
-                AS unnamed_adoption_reports
-        FROM adoption_events e
-        WHERE {_AT} >= $start AND {_AT} < $stop
-        """,
-        {"start": start, "stop": stop, "named_only": named_only},
+    counted = "(adopter_named OR NOT $named_only)"
+    rows = _dicts(
+        con.execute(
+            f"""
+            WITH week_events AS ({_events_between("TRUE")})
+            SELECT
+                count(*) FILTER (WHERE relation = 'adopts' AND {counted}) AS adoption_reports,
+                count(DISTINCT (adopter, model_family))
+                    FILTER (WHERE relation = 'adopts' AND {counted}) AS adoptions,
+                count(DISTINCT adopter)
+                    FILTER (WHERE relation = 'adopts' AND {counted}) AS companies,
+                count(*) FILTER (WHERE relation = 'drops' AND {counted}) AS drops,
+                count(*) FILTER (WHERE relation = 'evaluates' AND {counted}) AS evaluations,
+                count(DISTINCT article_id) AS articles,
+                count(*) FILTER (WHERE relation = 'adopts' AND NOT adopter_named)
+                    AS unnamed_adoption_reports
+            FROM week_events
+            """,
+            {"start": start, "stop": stop, "named_only": named_only},
+        )
     )
-    out = _dicts(row)[0]
-    return {k: int(v or 0) for k, v in out.items()}
+    return {k: int(v or 0) for k, v in rows[0].items()}
 
 
 def new_adopters(
@@ -84,31 +109,27 @@ def new_adopters(
     "Before" means an earlier adopts event of the same pair; earlier drops or
     evaluations do not make an adoption old news. One row per pair, with the
     week's first report of it as evidence and the number of reports this week.
+    The history is read in its narrow columns only (one GROUP BY over adopter,
+    family and the two times: measured faster than joining the week's pairs
+    against it, see benchmarks/bench_digest.py).
     """
     return _dicts(
         con.execute(
             f"""
             WITH week_adopts AS (
-                SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.model,
-                       e.model_family, e.vendor, e.origin_country, e.open_weights,
-                       e.confidence, e.evidence, {_AT} AS event_at
-                FROM adoption_events e
-                WHERE e.relation = 'adopts' AND (e.adopter_named OR NOT $named_only)
-                  AND {_AT} >= $start AND {_AT} < $stop
+                {_events_between(f"e.relation = 'adopts' AND ({_NAMED})")}
             ),
-            week_pairs AS (
-                SELECT DISTINCT adopter, model_family FROM week_adopts
-            ),
-            seen_before AS (
-                SELECT DISTINCT e.adopter, e.model_family
+            first_seen AS (  -- pairs whose first adoption ever is this week or later
+                SELECT e.adopter, e.model_family
                 FROM adoption_events e
-                JOIN week_pairs p ON p.adopter = e.adopter AND p.model_family = e.model_family
-                WHERE e.relation = 'adopts' AND {_AT} < $start
+                WHERE e.relation = 'adopts' AND ({_NAMED})
+                GROUP BY e.adopter, e.model_family
+                HAVING min({_AT}) >= $start
             ),
             firsts AS (
                 SELECT w.*, count(*) OVER (PARTITION BY w.adopter, w.model_family) AS reports
                 FROM week_adopts w
-                ANTI JOIN seen_before s
+                SEMI JOIN first_seen s
                     ON s.adopter = w.adopter AND s.model_family = w.model_family
                 QUALIFY row_number() OVER (
                     PARTITION BY w.adopter, w.model_family
@@ -127,6 +148,21 @@ def new_adopters(
     )
 
 
+# One drop (d) and one adoption (a) of the same adopter, side by side.
+_SWITCH_PAIR = """
+    d.adopter,
+    d.model AS from_model, d.model_family AS from_family, d.vendor AS from_vendor,
+    d.origin_country AS from_origin, d.open_weights AS from_open_weights,
+    a.model AS to_model, a.model_family AS to_family, a.vendor AS to_vendor,
+    a.origin_country AS to_origin, a.open_weights AS to_open_weights,
+    least(d.confidence, a.confidence) AS confidence,
+    greatest(d.event_at, a.event_at) AS event_at,
+    d.evidence AS drop_evidence, d.article_url AS drop_url, d.article_id AS drop_article_id,
+    a.evidence AS adopt_evidence, a.article_url AS adopt_url, a.article_id AS adopt_article_id,
+    d.event_id AS drop_event_id, a.event_id AS adopt_event_id
+"""
+
+
 def switches(
     con: duckdb.DuckDBPyConnection, start: datetime, stop: datetime, named_only: bool = True
 ) -> list[dict[str, Any]]:
@@ -136,52 +172,52 @@ def switches(
     extractor read them in one sentence, "replaced X with Y"), or, failing that,
     when the same adopter dropped one family and adopted another in the same week.
     One row per (adopter, from, to); ``linked`` tells which rule found it, and a
-    linked pair is preferred as evidence.
+    linked pair is preferred as evidence. The week rule pairs one representative
+    event per (adopter, family) on each side, so an adopter with many reports
+    costs families x families, not reports x reports.
     """
     return _dicts(
         con.execute(
             f"""
             WITH week_events AS (
-                SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.model,
-                       e.model_family, e.vendor, e.origin_country, e.open_weights, e.relation,
-                       e.switch_id, e.confidence, e.evidence, {_AT} AS event_at
-                FROM adoption_events e
-                WHERE e.relation IN ('adopts', 'drops') AND (e.adopter_named OR NOT $named_only)
-                  AND {_AT} >= $start AND {_AT} < $stop
+                {_events_between(f"e.relation IN ('adopts', 'drops') AND ({_NAMED})")}
             ),
-            pairs AS (
-                SELECT d.adopter,
-                       d.model AS from_model, d.model_family AS from_family,
-                       d.vendor AS from_vendor, d.origin_country AS from_origin,
-                       d.open_weights AS from_open_weights,
-                       a.model AS to_model, a.model_family AS to_family,
-                       a.vendor AS to_vendor, a.origin_country AS to_origin,
-                       a.open_weights AS to_open_weights,
-                       coalesce(d.switch_id = a.switch_id, FALSE) AS linked,
-                       d.evidence AS drop_evidence, d.article_url AS drop_url,
-                       d.article_id AS drop_article_id,
-                       a.evidence AS adopt_evidence, a.article_url AS adopt_url,
-                       a.article_id AS adopt_article_id,
-                       least(d.confidence, a.confidence) AS confidence,
-                       greatest(d.event_at, a.event_at) AS event_at,
-                       d.event_id AS drop_event_id, a.event_id AS adopt_event_id
+            best AS (  -- the most confident report of each (adopter, family, relation)
+                SELECT * FROM week_events
+                QUALIFY row_number() OVER (
+                    PARTITION BY adopter, model_family, relation
+                    ORDER BY confidence DESC, event_at, event_id
+                ) = 1
+            ),
+            linked AS (
+                SELECT {_SWITCH_PAIR}, TRUE AS linked
                 FROM week_events d
                 JOIN week_events a
-                  ON a.adopter = d.adopter AND a.relation = 'adopts'
-                 AND a.model_family <> d.model_family
-                WHERE d.relation = 'drops'
+                  ON a.switch_id = d.switch_id AND a.adopter = d.adopter
+                WHERE d.relation = 'drops' AND a.relation = 'adopts'
+                  AND a.model_family <> d.model_family
+            ),
+            by_week AS (
+                SELECT {_SWITCH_PAIR}, FALSE AS linked
+                FROM best d
+                JOIN best a ON a.adopter = d.adopter
+                WHERE d.relation = 'drops' AND a.relation = 'adopts'
+                  AND a.model_family <> d.model_family
+            ),
+            candidates AS (
+                SELECT * FROM linked UNION ALL BY NAME SELECT * FROM by_week
+            ),
+            pairs AS (
+                SELECT * FROM candidates
                 QUALIFY row_number() OVER (
-                    PARTITION BY d.adopter, d.model_family, a.model_family
-                    ORDER BY linked DESC, least(d.confidence, a.confidence) DESC,
-                             greatest(d.event_at, a.event_at), d.event_id, a.event_id
+                    PARTITION BY adopter, from_family, to_family
+                    ORDER BY linked DESC, confidence DESC, event_at, drop_event_id,
+                             adopt_event_id
                 ) = 1
             )
-            SELECT p.adopter, p.from_model, p.from_family, p.from_vendor, p.from_origin,
-                   p.from_open_weights, p.to_model, p.to_family, p.to_vendor, p.to_origin,
-                   p.to_open_weights, p.linked,
-                   p.confidence, p.event_at,
-                   p.drop_evidence, p.drop_url, da.title AS drop_title,
-                   p.adopt_evidence, p.adopt_url, aa.title AS adopt_title
+            SELECT p.* EXCLUDE (drop_article_id, adopt_article_id, drop_event_id,
+                                adopt_event_id),
+                   da.title AS drop_title, aa.title AS adopt_title
             FROM pairs p
             LEFT JOIN articles da ON da.article_id = p.drop_article_id
             LEFT JOIN articles aa ON aa.article_id = p.adopt_article_id
@@ -211,17 +247,13 @@ def model_ranking(
         con.execute(
             f"""
             WITH two_weeks AS (
-                SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.model,
-                       e.model_family, e.vendor, e.origin_country, e.open_weights,
-                       e.confidence, e.evidence, {_AT} AS event_at
-                FROM adoption_events e
-                WHERE e.relation = 'adopts' AND (e.adopter_named OR NOT $named_only)
-                  AND {_AT} >= $prev_start AND {_AT} < $stop
+                {_events_between(f"e.relation = 'adopts' AND ({_NAMED})", start="$prev_start")}
             ),
             per_family AS (
                 SELECT model_family,
                        count(DISTINCT adopter) FILTER (WHERE event_at >= $start) AS companies,
-                       count(DISTINCT adopter) FILTER (WHERE event_at < $start) AS prev_companies,
+                       count(DISTINCT adopter) FILTER (WHERE event_at < $start)
+                           AS prev_companies,
                        count(*) FILTER (WHERE event_at >= $start) AS reports,
                        mode(vendor) AS vendor,
                        mode(origin_country) AS origin_country,
@@ -334,13 +366,14 @@ def origin_share(
                        unnest($starts::TIMESTAMP[]) AS start,
                        unnest($stops::TIMESTAMP[]) AS stop
             ),
+            span AS (
+                {_events_between(f"e.relation = 'adopts' AND ({_NAMED})", "$first", "$last")}
+            ),
             adoptions AS (
                 SELECT w.week, e.adopter, e.model_family,
                        upper(mode(e.origin_country)) AS origin
-                FROM adoption_events e
-                JOIN weeks w ON {_AT} >= w.start AND {_AT} < w.stop
-                WHERE e.relation = 'adopts' AND (e.adopter_named OR NOT $named_only)
-                  AND {_AT} >= $first AND {_AT} < $last
+                FROM span e
+                JOIN weeks w ON e.event_at >= w.start AND e.event_at < w.stop
                 GROUP BY w.week, e.adopter, e.model_family
             )
             SELECT w.week, w.start, w.stop,
