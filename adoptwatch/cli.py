@@ -30,6 +30,9 @@ from adoptwatch.sources import SourcesError
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The temporary API server takes ~12 s to start on an idle two-core machine; far more
+# when the machine is busy.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 DEFAULT_DEMO_DB = Path("data/demo.duckdb")
 
