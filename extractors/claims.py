@@ -140,10 +140,7 @@ class ModelMerger:
                 continue
             pieces.append(text[pos : hit.start])
             out_len += hit.start - pos
-            if hit.standin:
-                word = text[hit.start : hit.end]
-            else:
-                word = SURROGATE
+            word = text[hit.start : hit.end] if hit.standin else SURROGATE
             pieces.append(word)
             spans.append((out_len, out_len + len(word), hit))
             out_len += len(word)
@@ -681,10 +678,9 @@ class ClaimRules:
                 return pobj
             return self._product_owner(obj)
         if passive and slot == "obj":
-            for prep in ("by",):
-                agent = _child(trigger, "agent")
-                if agent is not None:
-                    return _child(agent, "pobj")
+            agent = _child(trigger, "agent")
+            if agent is not None:
+                return _child(agent, "pobj")
             return self._pobj(trigger, ("at", "inside", "within", "across", "throughout"))
         if passive:
             subj = _child(trigger, "nsubjpass")
