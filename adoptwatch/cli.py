@@ -284,7 +284,7 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
     settings = state.settings(db=db)
     with read_session(settings.db, settings.db_lock_timeout) as con:
         result = store.run_query(con, sql)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(result.columns)
@@ -353,8 +353,8 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     settings = state.settings()
     extractor = get_extractor(settings.spacy_pipeline)
     if jsonl:
-        out = click.get_text_stream("stdout")
-        for batch in _jsonl_batches(click.get_text_stream("stdin"), size=64):
+        out = sys.stdout
+        for batch in _jsonl_batches(sys.stdin, size=64):
             texts = [t for _, t, err in batch if err is None and t is not None]
             results = iter(extractor.extract_many(texts))
             for item_id, _t, error in batch:
@@ -369,7 +369,7 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     if text is None:
         if sys.stdin.isatty():
             raise click.UsageError("give TEXT, pipe text on stdin, or use --jsonl")
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
     claims = extractor.extract(text).claims
     table = Table(title=f"{len(claims)} claim(s) — extractor {extractor.version}")
     for column in ("adopter", "relation", "model", "family", "vendor", "origin", "conf"):
