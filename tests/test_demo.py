@@ -77,7 +77,7 @@ def stored_claims(db: Path) -> set[tuple[str, str, str, str]]:
 
 
 def test_demo_finds_exactly_the_claims_its_articles_make(demo_run: tuple) -> None:
-    db, summary, _, _ = demo_run
+    db, _, _, _ = demo_run
     got, want = stored_claims(db), expected_claims()
     missing, extra = sorted(want - got), sorted(got - want)
     assert not missing and not extra, f"missing: {missing}\nextra: {extra}"
