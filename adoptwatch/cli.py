@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
 from rich.table import Table
 
 from adoptwatch import __version__
@@ -30,6 +32,9 @@ from adoptwatch.sources import SourcesError
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The temporary API server takes ~12 s to start on an idle two-core machine; far more
+# when the machine is busy.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 DEFAULT_DEMO_DB = Path("data/demo.duckdb")
 
@@ -282,7 +287,7 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
     settings = state.settings(db=db)
     with read_session(settings.db, settings.db_lock_timeout) as con:
         result = store.run_query(con, sql)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(result.columns)
@@ -290,12 +295,7 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
     elif fmt == "json":
         click.echo(json.dumps(result.as_dicts(), default=_json_value, ensure_ascii=False, indent=1))
     else:
-        table = Table(show_lines=False)
-        for column in result.columns:
-            table.add_column(column, overflow="fold")
-        for row in result.rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        Console().print(table)
+        Console().print(_result_table(result))
         err_console.print(f"{len(result.rows)} row(s)", style="dim")
 
 
@@ -351,8 +351,8 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     settings = state.settings()
     extractor = get_extractor(settings.spacy_pipeline)
     if jsonl:
-        out = click.get_text_stream("stdout")
-        for batch in _jsonl_batches(click.get_text_stream("stdin"), size=64):
+        out = sys.stdout
+        for batch in _jsonl_batches(sys.stdin, size=64):
             texts = [t for _, t, err in batch if err is None and t is not None]
             results = iter(extractor.extract_many(texts))
             for item_id, _t, error in batch:
@@ -367,7 +367,7 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     if text is None:
         if sys.stdin.isatty():
             raise click.UsageError("give TEXT, pipe text on stdin, or use --jsonl")
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
     claims = extractor.extract(text).claims
     table = Table(title=f"{len(claims)} claim(s) — extractor {extractor.version}")
     for column in ("adopter", "relation", "model", "family", "vendor", "origin", "conf"):
@@ -619,17 +619,15 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
         + ", ".join(f"{n} {t}" for t, n in result.counts.items())
     )
     for example, rows in result.examples:
-        table = Table(title=example.title, title_justify="left")
-        for column in rows.columns:
-            table.add_column(column, overflow="fold")
-        for row in rows.rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
         console.print()
-        console.print(table)
+        console.print(_result_table(rows, title=example.title))
         console.print(
-            f'[dim]adoptwatch query --db {db} "{" ".join(example.sql.split())}"[/]',
-            highlight=False,
+            Syntax(textwrap.dedent(example.sql).strip(), "sql", theme="ansi_dark", word_wrap=True)
         )
+    console.print(
+        f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
+        " (or open the file with any DuckDB client)."
+    )
     from adoptwatch.digest import demo_digest
 
     digest_result = demo_digest(settings.replace(db=db), db.with_name("demo-digest.eml"))
@@ -638,6 +636,15 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
         f" in a browser, or {digest_result.eml_path} in a mail client.",
         highlight=False,
     )
+
+
+def _result_table(result: Any, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in result.columns:
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
 
 
 if __name__ == "__main__":  # pragma: no cover

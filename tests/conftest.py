@@ -53,9 +53,14 @@ def server() -> Iterator[RouteServer]:
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect API for the whole session (it takes ~12 s to start)."""
+def prefect_harness() -> Iterator[str]:
+    """One temporary Prefect API for the whole session (it takes ~12 s or more to start).
+
+    Yields its URL, so that subprocesses (the real CLI) can use it too instead of each
+    starting a temporary server of their own.
+    """
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    with prefect_test_harness(server_startup_timeout=180):
+        yield str(PREFECT_API_URL.value())
