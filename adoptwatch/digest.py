@@ -27,6 +27,7 @@ Errors::
      ├── InvalidAddress       not exactly one mailbox, or CR/LF in it
      ├── DigestConfigError    unknown time zone, no recipients, SSL and STARTTLS both on,
      │                        a credentials block that cannot be loaded, a bad --dry-run path
+     ├── NotRecorded          the digest WAS sent, but digest_log could not be written
      └── SendFailed           the message was not sent (``transient`` says whether a
           │                   retry may help); the attempt is in digest_log
           ├── SmtpUnavailable     connection refused or lost, timeout, 4xx reply (transient)
@@ -61,7 +62,7 @@ import duckdb
 
 from adoptwatch.settings import Settings
 from storage import digest as digest_sql
-from storage.db import read_session, write_session
+from storage.db import StorageError, read_session, write_session
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class InvalidAddress(DigestError):
 
 class DigestConfigError(DigestError):
     """The settings do not allow a digest to be built or sent."""
+
+
+class NotRecorded(DigestError):
+    """The message was sent but the database refused the digest_log row (busy, read-only)."""
 
 
 class SendFailed(DigestError):
@@ -1380,6 +1385,7 @@ class PreparedDigest:
     recipients: list[Address]
     already_sent: list[dict[str, Any]]  # earlier 'sent' rows of this week in digest_log
     db: Path
+    lock_timeout: float = 30.0
 
     @property
     def subject(self) -> str:
@@ -1446,7 +1452,9 @@ def prepare_digest(
         digest = build_digest(con, week, tz)
         already = digest_sql.digest_log(con, week=week.label, status="sent")
     message = compose_message(digest, sender, to, now=now)
-    return PreparedDigest(digest, message, sender, to, already, Path(settings.db))
+    return PreparedDigest(
+        digest, message, sender, to, already, Path(settings.db), settings.db_lock_timeout
+    )
 
 
 def _already_sent_detail(week: str, rows: list[dict[str, Any]]) -> str:
@@ -1505,18 +1513,21 @@ def send_prepared(
             prepared.message, config, prepared.sender, prepared.recipients, ssl_context
         )
     except SendFailed as exc:
-        _record(
-            prepared,
-            config,
-            digest_id,
-            "failed",
-            attempted_at,
-            None,
-            force,
-            error_class=type(exc).__name__,
-            error=_scrub(str(exc), config),
-        )
         log.warning("digest %s not sent: %s", week, exc)
+        try:
+            _record(
+                prepared,
+                config,
+                digest_id,
+                "failed",
+                attempted_at,
+                None,
+                force,
+                error_class=type(exc).__name__,
+                error=_scrub(str(exc), config),
+            )
+        except StorageError as storage_exc:  # the send failure is the news; keep it
+            log.warning("digest %s: the failed attempt is not in digest_log: %s", week, storage_exc)
         raise
     sent_at = now().astimezone(UTC).replace(tzinfo=None)
     refused_note = (
@@ -1524,17 +1535,24 @@ def send_prepared(
         if receipt.refused
         else ""
     )
-    _record(
-        prepared,
-        config,
-        digest_id,
-        "sent",
-        attempted_at,
-        sent_at,
-        force,
-        refused=tuple(receipt.refused),
-        error=_scrub(refused_note, config) or None,
-    )
+    try:
+        _record(
+            prepared,
+            config,
+            digest_id,
+            "sent",
+            attempted_at,
+            sent_at,
+            force,
+            refused=tuple(receipt.refused),
+            error=_scrub(refused_note, config) or None,
+        )
+    except StorageError as exc:
+        raise NotRecorded(
+            f"the digest for {week} WAS sent (Message-ID {prepared.message_id}) to "
+            f"{', '.join(receipt.accepted)}, but digest_log could not be written ({exc}); "
+            "running again would send it twice"
+        ) from None
     detail = f"sent {week} to {', '.join(receipt.accepted)}{refused_note}"
     log.info("digest %s: %s", week, detail)
     return DeliveryResult(
@@ -1584,7 +1602,7 @@ def _record(
         attempted_at=attempted_at,
         sent_at=sent_at,
     )
-    with write_session(prepared.db) as con:
+    with write_session(prepared.db, prepared.lock_timeout) as con:
         digest_sql.record_digest(con, row)
 
 

@@ -656,3 +656,45 @@ def test_mentions_only_week_is_not_empty(tmp_path):
     text = dg.render_text(d)
     assert "No company was reported adopting a model this week." in text
     assert re.search(r"1\. Qwen .*1 article, 2 sentences", text)
+
+
+def test_sent_but_not_recorded_says_so(tmp_path, seeded):
+    """The database is locked by another process between sending and recording."""
+    import subprocess
+    import sys
+
+    holder: list[subprocess.Popen] = []
+
+    class LockingHandler(RecordingHandler):
+        async def handle_DATA(self, server, session, envelope):
+            script = (
+                "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                "print('locked', flush=True); time.sleep(60)"
+            )
+            proc = subprocess.Popen(
+                [sys.executable, "-c", script, str(seeded)], stdout=subprocess.PIPE, text=True
+            )
+            holder.append(proc)
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+            return await super().handle_DATA(server, session, envelope)
+
+    try:
+        with smtp_server(LockingHandler()) as (controller, handler):
+            settings = mail_settings(tmp_path, smtp_port=controller.port, db_lock_timeout=0.5)
+            with pytest.raises(dg.NotRecorded, match="WAS sent") as caught:
+                dg.deliver_digest(settings, WEEK, now=NOW)
+        assert len(handler.received) == 1
+        assert "running again would send it twice" in str(caught.value)
+    finally:
+        for proc in holder:
+            proc.kill()
+            proc.wait()
+    assert digest_log(seeded) == []
+
+
+def test_demo_digest_reports_the_newest_week(tmp_path, seeded):
+    settings = mail_settings(tmp_path, mail_to=[])
+    assert dg.latest_week(settings).label == "2026-W49"  # Lyft, published in W49
+    result = dg.demo_digest(settings, tmp_path / "demo-digest.eml")
+    assert result.status == "dry-run" and result.week == "2026-W49"
+    assert "Lyft" in result.html_path.read_text(encoding="utf-8")
