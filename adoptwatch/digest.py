@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 HISTORY_WEEKS = 12
 TOP_MODELS = 10
 EVIDENCE_CHARS = 400
+# A busy week lists this many new adoptions and switches; the rest are counted.
+MAX_ITEMS = 40
 
 
 # --- errors ------------------------------------------------------------------------
@@ -567,15 +569,16 @@ def render_text(digest: Digest) -> str:
         out.append("NEW ADOPTERS (first time a company is reported adopting the model)")
         if not digest.new_adoptions:
             out.append(" None this week.")
-        for n in digest.new_adoptions:
+        for n in digest.new_adoptions[:MAX_ITEMS]:
             out.append(f" - {n.adopter} adopts {n.model.family} ({n.model.describe()})")
             out += evidence(n.evidence)
+        out += _more_text(len(digest.new_adoptions), "new adoption")
         out.append("")
 
         out.append("SWITCHES (drops one model, adopts another)")
         if not digest.switches:
             out.append(" None this week.")
-        for s in digest.switches:
+        for s in digest.switches[:MAX_ITEMS]:
             out.append(
                 f" - {s.adopter}: {s.from_model.family} ({s.from_model.describe()}) → "
                 f"{s.to_model.family} ({s.to_model.describe()})"
@@ -583,6 +586,7 @@ def render_text(digest: Digest) -> str:
             out += evidence(s.adopt_evidence)
             if s.drop_evidence != s.adopt_evidence:
                 out += evidence(s.drop_evidence)
+        out += _more_text(len(digest.switches), "switch", "switches")
         out.append("")
 
         out.append(
@@ -632,6 +636,14 @@ def render_text(digest: Digest) -> str:
     out.append("")
     out += _footnotes(digest)
     return "\n".join(out) + "\n"
+
+
+def _more_text(count: int, one: str, many: str | None = None) -> list[str]:
+    if count <= MAX_ITEMS:
+        return []
+    rest = count - MAX_ITEMS
+    word = one if rest == 1 else (many or one + "s")
+    return [f" … and {rest} more {word}; `adoptwatch query` over adoption_events lists them all."]
 
 
 def _footnotes(digest: Digest) -> list[str]:
@@ -810,17 +822,18 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
                             f"<strong>{_e(n.adopter)}</strong> adopts {_model_html(n.model)}"
                             + _quote(n.evidence)
                         )
-                        for n in digest.new_adoptions
+                        for n in digest.new_adoptions[:MAX_ITEMS]
                     ]
                 )
             )
+            parts += [_p(_e(m)) for m in _more_text(len(digest.new_adoptions), "new adoption")]
         else:
             parts.append(_p("No company was reported adopting a model for the first time."))
 
         parts.append(_h2("Switches"))
         if digest.switches:
             rows = []
-            for s in digest.switches:
+            for s in digest.switches[:MAX_ITEMS]:
                 body = (
                     f"<strong>{_e(s.adopter)}</strong>: {_model_html(s.from_model)} "
                     f"&rarr; {_model_html(s.to_model)}" + _quote(s.adopt_evidence)
@@ -829,6 +842,7 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
                     body += _quote(s.drop_evidence)
                 rows.append(_item(body))
             parts.append(_list(rows))
+            parts += [_p(_e(m)) for m in _more_text(len(digest.switches), "switch", "switches")]
         else:
             parts.append(_p("No company was reported dropping one model for another."))
 

@@ -698,3 +698,23 @@ def test_demo_digest_reports_the_newest_week(tmp_path, seeded):
     result = dg.demo_digest(settings, tmp_path / "demo-digest.eml")
     assert result.status == "dry-run" and result.week == "2026-W49"
     assert "Lyft" in result.html_path.read_text(encoding="utf-8")
+
+
+def test_a_busy_week_lists_the_first_items_and_counts_the_rest(tmp_path):
+    db = tmp_path / "busy.duckdb"
+    at = datetime(2026, 11, 25, 10, 0)
+    rows = [
+        event(f"busy-{i}", f"Company {i:03d}", "Qwen", "adopts", f"Company {i:03d} uses Qwen.", at)
+        for i in range(dg.MAX_ITEMS + 5)
+    ]
+    with write_session(db) as con:
+        write_batch(con, WriteBatch(events=rows))
+    with read_session(db) as con:
+        busy = dg.build_digest(con, dg.parse_week(WEEK), UTC_ZONE)
+    assert busy.totals.new_adoptions == dg.MAX_ITEMS + 5
+    text = dg.render_text(busy)
+    assert "… and 5 more new adoptions;" in text
+    assert "… and 5 more new adoptions;" in dg.render_html(busy, None)
+    assert " - Company 000 adopts Qwen" in text
+    assert f" - Company {dg.MAX_ITEMS + 4:03d} adopts" not in text
+    assert dg.subject_for(busy).endswith(f"{dg.MAX_ITEMS + 5} new adoptions")
