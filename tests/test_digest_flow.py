@@ -69,8 +69,10 @@ def test_flow_sends_once_with_a_credentials_block(prefect_harness, tmp_path):
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
-    assert len(runs) >= 2
+        task_runs = client.read_task_runs()
+    assert len(runs) >= 2 and task_runs
     assert PASSWORD not in repr([r.parameters for r in runs])
+    assert PASSWORD not in repr(task_runs)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
