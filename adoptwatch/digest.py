@@ -1105,8 +1105,8 @@ def compose_message(
         cte="quoted-printable",
     )
     if chart:
-        html_part = msg.get_payload()[1]
-        html_part.add_related(
+        html_alternative = msg.get_payload()[1]
+        html_alternative.add_related(
             chart,
             maintype="image",
             subtype="png",
