@@ -13,22 +13,24 @@ fetches the feed again and finishes the work; entries already stored are skipped
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from adoptwatch.fetch import Fetcher, FetchError, FetchRecord, FetchResult, is_transient
 from adoptwatch.settings import Settings
 from adoptwatch.sources import load_sources
 from extractors.article import ArticleExtractionError, extract_article
-from extractors.claims import Extraction, get_extractor
+from extractors.claims import ClaimExtractor, Extraction, get_extractor
 from extractors.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from extractors.urls import InvalidURL, canonicalize_url
 from storage import store
@@ -566,6 +568,52 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def interleave_hosts(groups: Iterable[list[PendingEntry]]) -> list[list[PendingEntry]]:
+    """URL groups in round-robin order over their hosts, each host's own order kept.
+
+    Politeness spaces requests to one host ``per_host_delay`` apart, so a batch of fifty
+    links from one feed would take fifty delays while every other host sits idle; taking
+    one link per host in turn keeps every host busy.
+    """
+    by_host: dict[str, list[list[PendingEntry]]] = {}
+    for group in groups:
+        by_host.setdefault(urlsplit(group[0].url).netloc.lower(), []).append(group)
+    queues = list(by_host.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
+# Batches of pages fetched, or being fetched, ahead of the one being extracted: enough
+# to keep every host's politeness slot busy while a batch is extracted, few enough
+# that memory holds a handful of batches of pages, not the whole run's.
+FETCH_AHEAD_BATCHES = 3
+
+
+async def fetch_ahead(
+    fetch_pages: Callable[..., Awaitable[list[PageOutcome]]],
+    fetcher: Fetcher,
+    batches: Sequence[Sequence[PendingEntry]],
+    progress: Progress,
+    ahead: int = FETCH_AHEAD_BATCHES,
+) -> AsyncIterator[list[PageOutcome]]:
+    """Each batch's pages, in order, with the fetches of up to ``ahead`` later batches
+    already running while the caller works on the current one."""
+    running: collections.deque[asyncio.Future[list[PageOutcome]]] = collections.deque()
+    upcoming = iter(batches)
+    try:
+        while True:
+            while len(running) <= ahead:
+                batch = next(upcoming, None)
+                if batch is None:
+                    break
+                running.append(asyncio.ensure_future(fetch_pages(fetcher, batch, progress)))
+            if not running:
+                return
+            yield await running.popleft()
+    finally:
+        for future in running:
+            future.cancel()
+
+
 @dataclass
 class IngestSteps:
     """The steps ``run_ingest`` calls; the Prefect flow swaps in task-wrapped versions."""
@@ -604,7 +652,8 @@ async def _run_locked(
     summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
     summary.feeds_total = len(ctx.sources)
     summary.sources_disabled_skipped = len(ctx.skipped_sources)
-    extractor_version = get_extractor(settings.spacy_pipeline).version
+    # The class names the version: a run with nothing new never loads spaCy.
+    extractor_version = ClaimExtractor.version
 
     async with fetcher or Fetcher(settings) as f:
         outcomes = await steps.fetch_feeds(f, ctx.sources, progress)
@@ -634,35 +683,28 @@ async def _run_locked(
 
         known_urls = dict(ctx.state.article_ids_by_url)
         known_hashes = dict(ctx.state.article_ids_by_hash)
-        groups = list(group_by_url(planned).values())
-        # Fetch the next batch's pages while this batch is extracted (CPU, in a thread).
+        groups = interleave_hosts(group_by_url(planned).values())
         batches = [
             [e for group in part for e in group]
             for part in chunks(groups, settings.write_batch_size)
         ]
-        next_pages = (
-            asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress)) if batches else None
-        )
-        for index in range(len(batches)):
-            assert next_pages is not None
-            pages = await next_pages
-            if index + 1 < len(batches):
-                next_pages = asyncio.ensure_future(
-                    steps.fetch_pages(f, batches[index + 1], progress)
+        # Fetching runs ahead of extraction (CPU, in a thread) by a few batches.
+        fetched = fetch_ahead(steps.fetch_pages, f, batches, progress)
+        async with contextlib.aclosing(fetched):
+            async for pages in fetched:
+                processed = await asyncio.to_thread(
+                    steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
                 )
-            processed = await asyncio.to_thread(
-                steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
-            )
-            batch = build_write_batch(processed, extractor_version)
-            batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
-            summary.articles_duplicate += len(processed.duplicates)
-            failures = processed.failed + processed.rejected
-            summary.articles_failed += len(failures)
-            summary.failed_articles.extend(
-                {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
-            )
-            result = await asyncio.to_thread(steps.write, settings, batch)
-            _tally(summary, result)
+                batch = build_write_batch(processed, extractor_version)
+                batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
+                summary.articles_duplicate += len(processed.duplicates)
+                failures = processed.failed + processed.rejected
+                summary.articles_failed += len(failures)
+                summary.failed_articles.extend(
+                    {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
+                )
+                result = await asyncio.to_thread(steps.write, settings, batch)
+                _tally(summary, result)
 
         last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
         last.fetches = fetch_rows(f.take_records(), ctx.run_id)
