@@ -24,49 +24,129 @@ from pathlib import Path
 LATEST = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
 PUBLICATIONS = [
-    "The Wire Ledger", "Stack Dispatch", "Model Week", "Inference Daily", "The Compute Post",
-    "Byte Harbor", "Open Weights Review", "Signal & Noise", "The Token Times", "Cloud Courier",
-    "Gradient Gazette", "The Latency Report", "Dev Chronicle", "Parameter Press", "Tensor Tribune",
-    "The Prompt Journal", "Datacentre Digest", "Agent Affairs", "The Context Window", "Ops Bulletin",
+    "The Wire Ledger",
+    "Stack Dispatch",
+    "Model Week",
+    "Inference Daily",
+    "The Compute Post",
+    "Byte Harbor",
+    "Open Weights Review",
+    "Signal & Noise",
+    "The Token Times",
+    "Cloud Courier",
+    "Gradient Gazette",
+    "The Latency Report",
+    "Dev Chronicle",
+    "Parameter Press",
+    "Tensor Tribune",
+    "The Prompt Journal",
+    "Datacentre Digest",
+    "Agent Affairs",
+    "The Context Window",
+    "Ops Bulletin",
 ]
 
 NAME_FIRST = [
-    "Brightwave", "Corvid", "Tallgrass", "Lumen", "Harbor", "Quillfeather", "Northbeam",
-    "Saltmarsh", "Copperleaf", "Ironbark", "Bluefin", "Kestrel", "Marigold", "Driftwood",
-    "Foxglove", "Granite", "Juniper", "Larkspur", "Meridian", "Oakhaven", "Pinecrest",
-    "Redwater", "Silverline", "Thistle", "Wrenfield", "Yellowtail", "Ambergate", "Cobalt",
+    "Brightwave",
+    "Corvid",
+    "Tallgrass",
+    "Lumen",
+    "Harbor",
+    "Quillfeather",
+    "Northbeam",
+    "Saltmarsh",
+    "Copperleaf",
+    "Ironbark",
+    "Bluefin",
+    "Kestrel",
+    "Marigold",
+    "Driftwood",
+    "Foxglove",
+    "Granite",
+    "Juniper",
+    "Larkspur",
+    "Meridian",
+    "Oakhaven",
+    "Pinecrest",
+    "Redwater",
+    "Silverline",
+    "Thistle",
+    "Wrenfield",
+    "Yellowtail",
+    "Ambergate",
+    "Cobalt",
 ]
 NAME_SECOND = [
-    "Logistics", "Health", "Labs", "Bank", "Analytics", "Robotics", "Insurance", "Travel",
-    "Software", "Foods", "Energy", "Media", "Payments", "Legal", "Retail", "Mobility",
+    "Logistics",
+    "Health",
+    "Labs",
+    "Bank",
+    "Analytics",
+    "Robotics",
+    "Insurance",
+    "Travel",
+    "Software",
+    "Foods",
+    "Energy",
+    "Media",
+    "Payments",
+    "Legal",
+    "Retail",
+    "Mobility",
 ]
 
 # (as written in the text, vendor as the press names it)
 CHINESE_MODELS = [
-    ("Qwen2.5-72B", "Alibaba"), ("Qwen3", "Alibaba"), ("DeepSeek-V3", "DeepSeek"),
-    ("DeepSeek-R1", "DeepSeek"), ("GLM-4.6", "Zhipu AI"), ("Kimi K2", "Moonshot AI"),
+    ("Qwen2.5-72B", "Alibaba"),
+    ("Qwen3", "Alibaba"),
+    ("DeepSeek-V3", "DeepSeek"),
+    ("DeepSeek-R1", "DeepSeek"),
+    ("GLM-4.6", "Zhipu AI"),
+    ("Kimi K2", "Moonshot AI"),
     ("MiniMax-M2", "MiniMax"),
 ]
 US_MODELS = [
-    ("GPT-4o", "OpenAI"), ("Claude 3.5 Sonnet", "Anthropic"), ("Llama 3.1", "Meta"),
+    ("GPT-4o", "OpenAI"),
+    ("Claude 3.5 Sonnet", "Anthropic"),
+    ("Llama 3.1", "Meta"),
     ("Gemini 2.5 Pro", "Google"),
 ]
 OTHER_MODELS = [("Mistral Large", "Mistral AI")]
 ALL_MODELS = CHINESE_MODELS + US_MODELS + OTHER_MODELS
 
 PRODUCTS = [
-    "customer-support chatbot", "internal search tool", "claims-processing assistant",
-    "code-review bot", "translation service", "document-summary feature", "sales assistant",
-    "fraud-explanation tool", "route-planning assistant", "onboarding helper",
+    "customer-support chatbot",
+    "internal search tool",
+    "claims-processing assistant",
+    "code-review bot",
+    "translation service",
+    "document-summary feature",
+    "sales assistant",
+    "fraud-explanation tool",
+    "route-planning assistant",
+    "onboarding helper",
 ]
 TASKS = [
-    "summarising support tickets", "drafting product descriptions", "reviewing contracts",
-    "answering billing questions", "writing test cases", "tagging invoices",
-    "translating help-centre articles", "triaging bug reports",
+    "summarising support tickets",
+    "drafting product descriptions",
+    "reviewing contracts",
+    "answering billing questions",
+    "writing test cases",
+    "tagging invoices",
+    "translating help-centre articles",
+    "triaging bug reports",
 ]
 PEOPLE = [
-    "Maya Lindqvist", "Tomás Ferreira", "Aisha Bello", "Daniel Okafor", "Priya Natarajan",
-    "Henrik Solberg", "Lucía Romero", "Kenji Watanabe", "Grace Mwangi", "Oliver Brandt",
+    "Maya Lindqvist",
+    "Tomás Ferreira",
+    "Aisha Bello",
+    "Daniel Okafor",
+    "Priya Natarajan",
+    "Henrik Solberg",
+    "Lucía Romero",
+    "Kenji Watanabe",
+    "Grace Mwangi",
+    "Oliver Brandt",
 ]
 ROLES = ["chief technology officer", "head of engineering", "chief executive", "head of data"]
 FUNDS = ["Foundry Lane Capital", "Eastgate Ventures", "Blue Meadow Partners", "Northstar Growth"]
@@ -235,7 +315,8 @@ def article_html(pub: str, s: Story, related: list[Story]) -> str:
   <meta property="article:published_time" content="{iso}">
   <link rel="canonical" href="{url}">
   <link rel="stylesheet" href="/static/site.css">
-  <script>window.dataLayer = window.dataLayer || []; dataLayer.push({{"section": "{s.section}"}});</script>
+  <script>window.dataLayer = window.dataLayer || [];
+    dataLayer.push({{"section": "{s.section}"}});</script>
 </head>
 <body class="article-page">
   <div id="cookie-consent" class="cookie-banner" role="dialog">
@@ -308,7 +389,7 @@ def feed_xml(pub: str, stories: list[Story]) -> str:
   <channel>
     <title>{e(pub)}</title>
     <link>{{{{BASE}}}}/</link>
-    <description>AI adoption news from {e(pub)} (generated for the adoptwatch benchmark).</description>
+    <description>AI adoption news from {e(pub)} (generated for a benchmark).</description>
     <language>en</language>
 {items}
   </channel>

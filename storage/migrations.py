@@ -161,6 +161,32 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        3,
+        "first_adoptions",
+        """
+        -- The first adoption of each (adopter, model family): what "new adopter this
+        -- week" asks, kept at write time (storage.store) in the transaction that writes
+        -- the events, so the digest reads a week's worth of pairs instead of grouping
+        -- the whole event log. first_named_at only counts events whose adopter is a
+        -- named company (adopter_named); NULL when there is none.
+        CREATE TABLE first_adoptions (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            first_at TIMESTAMP NOT NULL,    -- min(coalesce(published_at, extracted_at))
+            first_named_at TIMESTAMP,
+            PRIMARY KEY (adopter, model_family)
+        );
+        INSERT INTO first_adoptions
+        SELECT adopter, model_family,
+               min(coalesce(published_at, extracted_at)),
+               min(coalesce(published_at, extracted_at)) FILTER (WHERE adopter_named)
+        FROM adoption_events
+        WHERE relation = 'adopts'
+        GROUP BY adopter, model_family
+        ORDER BY 3;
+        """,
+    ),
 ]
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from storage.db import transaction
 from storage.records import (
@@ -42,6 +43,20 @@ def _dedupe(rows: Iterable[Any], key: Any, keep: str = "last") -> list[Any]:
     return list(out.values())
 
 
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[str]:
+    """``table`` visible to SQL as ``name`` for the duration of the block."""
+    con.register(name, table)
+    try:
+        yield name
+    except BaseException:
+        # In an aborted transaction unregister fails too; keep the original error.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
+
+
 def _insert(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -49,25 +64,114 @@ def _insert(
     rows: Sequence[Any],
     on_conflict: str = "IGNORE",
 ) -> int:
+    """Rows written: new ones for IGNORE, new or replaced ones for REPLACE."""
     if not rows:
         return 0
     arrow = to_arrow(row_type, list(rows))
     cols = ", ".join(arrow.schema.names)
-    view = f"_batch_{table}"
-    con.register(view, arrow)
-    try:
-        before = _count(con, table)
-        con.execute(
+    with _registered(con, f"_batch_{table}", arrow) as view:
+        written = con.execute(
             f"INSERT OR {on_conflict} INTO {table} ({cols}) SELECT {cols} FROM {view}"
         ).fetchall()
-        inserted = _count(con, table) - before
-    except BaseException:
-        # In an aborted transaction unregister fails too; keep the original error.
-        with contextlib.suppress(duckdb.Error):
-            con.unregister(view)
-        raise
-    con.unregister(view)
-    return inserted
+    return int(written[0][0]) if written else 0
+
+
+# The first adoption of each (adopter, model family) among some events: what the
+# first_adoptions table (migration 3) holds for the whole log.
+_FIRST_ADOPTIONS_OF = """
+    SELECT adopter, model_family,
+           min(coalesce(published_at, extracted_at)) AS first_at,
+           min(coalesce(published_at, extracted_at)) FILTER (WHERE adopter_named)
+               AS first_named_at
+    FROM {events}
+    WHERE relation = 'adopts'
+    GROUP BY adopter, model_family
+"""
+
+
+_FIRST_ADOPTION_INPUTS = pa.schema(
+    [
+        ("adopter", pa.string()),
+        ("model_family", pa.string()),
+        ("relation", pa.string()),
+        ("adopter_named", pa.bool_()),
+        ("published_at", pa.timestamp("us")),
+        ("extracted_at", pa.timestamp("us")),
+    ]
+)
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow]) -> int:
+    """Insert new events and fold them into first_adoptions; returns how many were new.
+
+    Only the events actually inserted (RETURNING) move a first adoption earlier: an
+    event id already stored keeps its stored row, so its twin in the batch must not
+    count.
+    """
+    if not rows:
+        return 0
+    arrow = to_arrow(EventRow, list(rows))
+    cols = ", ".join(arrow.schema.names)
+    with _registered(con, "_batch_adoption_events", arrow) as view:
+        returned = con.execute(
+            f"INSERT OR IGNORE INTO adoption_events ({cols}) SELECT {cols} FROM {view} "
+            f"RETURNING {', '.join(_FIRST_ADOPTION_INPUTS.names)}"
+        ).fetchall()
+    if returned:
+        inserted = pa.Table.from_pylist(
+            [dict(zip(_FIRST_ADOPTION_INPUTS.names, r, strict=True)) for r in returned],
+            schema=_FIRST_ADOPTION_INPUTS,
+        )
+        with _registered(con, "_new_adoption_events", inserted) as new:
+            con.execute(
+                "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
+                + _FIRST_ADOPTIONS_OF.format(events=new)
+                + """
+                ON CONFLICT (adopter, model_family) DO UPDATE SET
+                    first_at = least(first_adoptions.first_at, excluded.first_at),
+                    first_named_at = least(first_adoptions.first_named_at,
+                                           excluded.first_named_at)
+                """
+            )
+    return len(returned)
+
+
+def _refresh_first_adoptions(
+    con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, str]]
+) -> None:
+    """Recompute first_adoptions for some (adopter, model family) pairs from the events
+    (after events were deleted: a first adoption can only be recomputed, not patched)."""
+    unique = sorted(set(pairs))
+    if not unique:
+        return
+    affected = pa.table({"adopter": [p[0] for p in unique], "model_family": [p[1] for p in unique]})
+    with _registered(con, "_affected_pairs", affected) as view:
+        con.execute(
+            f"""
+            DELETE FROM first_adoptions f USING {view} p
+            WHERE f.adopter = p.adopter AND f.model_family = p.model_family
+            """
+        )
+        events = (
+            f"(SELECT e.* FROM adoption_events e SEMI JOIN {view} p "
+            "ON e.adopter = p.adopter AND e.model_family = p.model_family)"
+        )
+        con.execute(
+            "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
+            + _FIRST_ADOPTIONS_OF.format(events=events)
+        )
+
+
+def rebuild_first_adoptions(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute first_adoptions from the whole event log (after events were written by
+    other means than this module, such as storage.synthetic)."""
+    with transaction(con):
+        con.execute("DELETE FROM first_adoptions")
+        con.execute(
+            "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
+            + _FIRST_ADOPTIONS_OF.format(events="adoption_events")
+            + " ORDER BY first_at"
+        )
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -249,9 +353,7 @@ def write_batch(
         result.articles = _insert(
             con, "articles", ArticleRow, _dedupe(batch.articles, lambda a: a.canonical_url, "first")
         )
-        result.events = _insert(
-            con, "adoption_events", EventRow, _dedupe(batch.events, lambda e: e.event_id, "first")
-        )
+        result.events = _insert_events(con, _dedupe(batch.events, lambda e: e.event_id, "first"))
         result.mentions = _insert(
             con,
             "model_mentions",
@@ -339,9 +441,19 @@ def replace_extraction(
             "UPDATE articles SET extractor_version = ? WHERE list_contains(?, article_id)",
             [extractor_version, ids],
         )
-        con.execute("DELETE FROM adoption_events WHERE list_contains(?, article_id)", [ids])
+        removed = con.execute(
+            "DELETE FROM adoption_events WHERE list_contains(?, article_id) "
+            "RETURNING adopter, model_family, relation",
+            [ids],
+        ).fetchall()
         con.execute("DELETE FROM model_mentions WHERE list_contains(?, article_id)", [ids])
-        _insert(con, "adoption_events", EventRow, _dedupe(events, lambda e: e.event_id, "first"))
+        kept = _dedupe(events, lambda e: e.event_id, "first")
+        _insert(con, "adoption_events", EventRow, kept)
+        _refresh_first_adoptions(
+            con,
+            [(r[0], r[1]) for r in removed if r[2] == "adopts"]
+            + [(e.adopter, e.model_family) for e in kept if e.relation == "adopts"],
+        )
         _insert(
             con,
             "model_mentions",

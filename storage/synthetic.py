@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from storage import store
 from storage.db import transaction
 
 START = datetime(2024, 1, 1)
@@ -29,13 +30,23 @@ FAMILIES = 60
 ADOPTERS = 200_000
 ORIGINS = ["CN", "US", "US", "FR", "CN", "GB"]
 
-# Per event i: a row of uniform random numbers, then the columns derived from them.
-# Pareto(alpha) as 1 / u^(1/alpha), as Python's random.paretovariate draws it.
-_EVENTS = """
+# Per event i: uniform random numbers, then the columns derived from them. Pareto(alpha)
+# is drawn as 1 / u^(1/alpha), as Python's random.paretovariate does. An article (three
+# consecutive events) has one time and is undated as a whole, as the ingest writes it:
+# events and mentions carry their article's published_at.
+_ARTICLE_AT = """
+    $start::TIMESTAMP + to_seconds(CAST(least(greatest(
+        {a} * 3 * ($span / $events) + ((hash({a}) % 1000) / 1000.0 - 0.5) * 86400, 0),
+        $span - 1) AS BIGINT))
+"""
+_ARTICLE_DATED = "(hash({a} + 7) % 100 >= 5)"
+_ARTICLE_ID = "substr(md5('art-' || {a}), 1, 24)"
+
+_EVENTS = f"""
 WITH draws AS (
-    SELECT i, random() AS r_family, random() AS r_adopter, random() AS r_relation,
-           random() AS r_named, random() AS r_switch, random() AS r_conf,
-           random() AS r_dated, random() AS r_jitter
+    SELECT i, i // 3 AS a, random() AS r_family, random() AS r_adopter,
+           random() AS r_relation, random() AS r_named, random() AS r_switch,
+           random() AS r_conf
     FROM range($events) t(i)
 ),
 shaped AS (
@@ -46,15 +57,12 @@ shaped AS (
            CASE WHEN r_relation < 0.60 THEN 'adopts'
                 WHEN r_relation < 0.75 THEN 'drops'
                 ELSE 'evaluates' END AS relation,
-           $start::TIMESTAMP + to_seconds(
-               CAST(least(greatest(i * ($span / $events) + (r_jitter - 0.5) * 86400, 0),
-                          $span - 1) AS BIGINT)
-           ) AS event_at
+           {_ARTICLE_AT.format(a="a")} AS event_at
     FROM draws
 )
-SELECT substr(md5('ev-' || i), 1, 24),
-       substr(md5('art-' || (i // 3)), 1, 24),
-       'https://news.example.com/art-' || (i // 3),
+SELECT printf('%024x', i),
+       {_ARTICLE_ID.format(a="a")},
+       'https://news.example.com/art-' || a,
        'company-' || adopter_index,
        r_named > 0.03,
        'family-' || lpad(CAST(family_index AS VARCHAR), 2, '0'),
@@ -67,30 +75,34 @@ SELECT substr(md5('ev-' || i), 1, 24),
        r_conf,
        'Company ' || adopter_index || ' ' || relation || ' family-' || family_index
            || ' for its product line.',
-       CASE WHEN r_dated >= 0.05 THEN event_at END,
+       CASE WHEN {_ARTICLE_DATED.format(a="a")} THEN event_at END,
        event_at + INTERVAL 6 HOUR,
        'synthetic'
 FROM shaped
 ORDER BY i
 """
 
-_ARTICLES = """
-SELECT substr(md5('art-' || a), 1, 24), 'https://news.example.com/art-' || a, 'https://news.example.com/art-' || a,
+_ARTICLES = f"""
+SELECT {_ARTICLE_ID.format(a="a")},
+       'https://news.example.com/art-' || a, 'https://news.example.com/art-' || a,
        'synthetic-news', 'Story ' || a || ' about AI models',
-       $start::TIMESTAMP + to_seconds(CAST(a * 3 * ($span / $events) AS BIGINT)),
-       $start::TIMESTAMP + to_seconds(CAST(a * 3 * ($span / $events) AS BIGINT))
-           + INTERVAL 6 HOUR,
+       CASE WHEN {_ARTICLE_DATED.format(a="a")} THEN {_ARTICLE_AT.format(a="a")} END,
+       {_ARTICLE_AT.format(a="a")} + INTERVAL 6 HOUR,
        md5('art-' || a), 'Text of story ' || a || '.', 'synthetic', 'synthetic'
 FROM range(($events + 2) // 3) t(a)
+ORDER BY a
 """
 
-# One mention per two events: the family of the even-numbered event of each pair.
+# About one mention per two events: the event's family, once per article and family, in
+# the order the events were written.
 _MENTIONS = """
-SELECT DISTINCT ON (article_id, model_family)
-       article_id, model_family, model, vendor, origin_country, open_weights,
-       1 + CAST(floor(confidence * 6) AS INTEGER), published_at, 'synthetic'
+SELECT article_id, model_family, any_value(model), any_value(vendor),
+       any_value(origin_country), any_value(open_weights),
+       1 + CAST(floor(max(confidence) * 6) AS INTEGER), any_value(published_at), 'synthetic'
 FROM adoption_events
-WHERE extractor_version = 'synthetic' AND CAST(substr(event_id, 4) AS BIGINT) % 2 = 0
+WHERE extractor_version = 'synthetic' AND hash(event_id) % 2 = 0
+GROUP BY article_id, model_family
+ORDER BY min(event_id)
 """
 
 
@@ -120,13 +132,42 @@ def generate_event_log(con: duckdb.DuckDBPyConnection, events: int) -> dict[str,
         )
         con.execute(
             "INSERT INTO model_mentions (article_id, model_family, model, vendor, "
-            "origin_country, open_weights, sentences, published_at, extractor_version) "
-            + _MENTIONS
+            "origin_country, open_weights, sentences, published_at, extractor_version) " + _MENTIONS
         )
+    store.rebuild_first_adoptions(con)  # derived from the events, which bypassed the store
     return {
         table: int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-        for table in ("adoption_events", "articles", "model_mentions")
+        for table in ("adoption_events", "articles", "model_mentions", "first_adoptions")
     }
+
+
+def event_count(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT count(*) FROM adoption_events").fetchall()[0][0])
+
+
+def scan_baseline(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """The least any rollup of the whole log costs: one GROUP BY over one column."""
+    return con.execute(
+        "SELECT relation, count(*) FROM adoption_events GROUP BY relation"
+    ).fetchall()
+
+
+def new_adopter_pairs_naive(
+    con: duckdb.DuckDBPyConnection, start: datetime, stop: datetime
+) -> list[tuple[str, str]]:
+    """(adopter, model family) pairs first adopted in [start, stop), named adopters only:
+    an independent spelling of storage.digest.new_adopters, one GROUP BY over the log."""
+    return con.execute(
+        """
+        SELECT adopter, model_family
+        FROM adoption_events
+        WHERE relation = 'adopts' AND adopter_named
+        GROUP BY adopter, model_family
+        HAVING min(coalesce(published_at, extracted_at)) >= $start
+           AND min(coalesce(published_at, extracted_at)) < $stop
+        """,
+        {"start": start, "stop": stop},
+    ).fetchall()
 
 
 def insert_row_by_row(
