@@ -89,18 +89,6 @@ _FIRST_ADOPTIONS_OF = """
 """
 
 
-_FIRST_ADOPTION_INPUTS = pa.schema(
-    [
-        ("adopter", pa.string()),
-        ("model_family", pa.string()),
-        ("relation", pa.string()),
-        ("adopter_named", pa.bool_()),
-        ("published_at", pa.timestamp("us")),
-        ("extracted_at", pa.timestamp("us")),
-    ]
-)
-
-
 def _insert_events(con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow]) -> int:
     """Insert new events and fold them into first_adoptions; returns how many were new.
 
@@ -113,15 +101,14 @@ def _insert_events(con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow]) -> 
     arrow = to_arrow(EventRow, list(rows))
     cols = ", ".join(arrow.schema.names)
     with _registered(con, "_batch_adoption_events", arrow) as view:
-        returned = con.execute(
+        # con.sql runs the statement once, like execute, and hands RETURNING's rows
+        # over as Arrow without a round trip through Python tuples.
+        inserted = con.sql(
             f"INSERT OR IGNORE INTO adoption_events ({cols}) SELECT {cols} FROM {view} "
-            f"RETURNING {', '.join(_FIRST_ADOPTION_INPUTS.names)}"
-        ).fetchall()
-    if returned:
-        inserted = pa.Table.from_pylist(
-            [dict(zip(_FIRST_ADOPTION_INPUTS.names, r, strict=True)) for r in returned],
-            schema=_FIRST_ADOPTION_INPUTS,
-        )
+            "RETURNING adopter, model_family, relation, adopter_named, published_at, "
+            "extracted_at"
+        ).to_arrow_table()
+    if inserted.num_rows:
         with _registered(con, "_new_adoption_events", inserted) as new:
             con.execute(
                 "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
@@ -133,7 +120,7 @@ def _insert_events(con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow]) -> 
                                            excluded.first_named_at)
                 """
             )
-    return len(returned)
+    return inserted.num_rows
 
 
 def _refresh_first_adoptions(
@@ -160,6 +147,28 @@ def _refresh_first_adoptions(
             "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
             + _FIRST_ADOPTIONS_OF.format(events=events)
         )
+
+
+def first_adoptions_drift(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Pairs whose stored first adoption differs from what the event log says (a
+    consistency check: empty when every write went through this module)."""
+    return _dicts(
+        con.execute(
+            f"""
+            WITH truth AS ({_FIRST_ADOPTIONS_OF.format(events="adoption_events")})
+            SELECT coalesce(t.adopter, f.adopter) AS adopter,
+                   coalesce(t.model_family, f.model_family) AS model_family,
+                   t.first_at, f.first_at AS stored_first_at,
+                   t.first_named_at, f.first_named_at AS stored_first_named_at
+            FROM truth t
+            FULL OUTER JOIN first_adoptions f
+              ON f.adopter = t.adopter AND f.model_family = t.model_family
+            WHERE t.first_at IS DISTINCT FROM f.first_at
+               OR t.first_named_at IS DISTINCT FROM f.first_named_at
+            ORDER BY 1, 2
+            """
+        )
+    )
 
 
 def rebuild_first_adoptions(con: duckdb.DuckDBPyConnection) -> None:
