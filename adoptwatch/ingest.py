@@ -13,13 +13,15 @@ fetches the feed again and finishes the work; entries already stored are skipped
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
 import re
+import threading
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -28,7 +30,7 @@ from adoptwatch.fetch import Fetcher, FetchError, FetchRecord, FetchResult, is_t
 from adoptwatch.settings import Settings
 from adoptwatch.sources import load_sources
 from extractors.article import ArticleExtractionError, extract_article
-from extractors.claims import Extraction, get_extractor
+from extractors.claims import ClaimExtractor, Extraction, get_extractor
 from extractors.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from extractors.urls import InvalidURL, canonicalize_url
 from storage import store
@@ -345,17 +347,22 @@ async def fetch_pages(
 
 def extract_pages(
     pages: Sequence[PageOutcome],
-    known_urls: dict[str, str],
-    known_hashes: dict[str, str],
+    known_urls: Mapping[str, str],
+    known_hashes: Mapping[str, str],
     extractor_pipeline: str = "",
 ) -> ProcessedBatch:
-    """Article text and claims for fetched pages; de-duplicates by canonical URL and content.
+    """Article text and claims for fetched pages (the CPU work of an ingest).
 
     ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
-    everything stored so far; both are updated with this batch's articles.
+    articles stored so far. They are only read, never changed: this function may run in
+    another process (a Dask worker), where changes would be lost. A page that matches
+    them, or an earlier page of the same batch, is a duplicate and skips claim
+    extraction; :func:`deduplicate` then settles duplicates across batches in the flow.
     """
     batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
+    batch_urls: dict[str, str] = {}
+    batch_hashes: dict[str, str] = {}
     for page in pages:
         if page.result is None or page.error_class:
             # robots.txt, 404s, blocked addresses and oversized pages will say the same
@@ -374,7 +381,12 @@ def extract_pages(
             with contextlib.suppress(InvalidURL):  # a broken rel=canonical: keep our URL
                 canonical = canonicalize_url(content.canonical_url)
         digest = content_hash(content.text)
-        existing = known_urls.get(canonical) or known_hashes.get(digest)
+        existing = (
+            known_urls.get(canonical)
+            or known_hashes.get(digest)
+            or batch_urls.get(canonical)
+            or batch_hashes.get(digest)
+        )
         if existing:
             batch.duplicates.extend((e, existing) for e in page.entries)
             continue
@@ -393,16 +405,58 @@ def extract_pages(
             extractor_version=None,
             raw_html=zlib.compress(result.body, 6),
         )
-        known_urls[canonical] = article.article_id
-        known_hashes[digest] = article.article_id
+        batch_urls[canonical] = article.article_id
+        batch_hashes[digest] = article.article_id
         batch.drafts.append(ArticleDraft(article=article, entries=list(page.entries)))
 
     if batch.drafts:
-        extractor = get_extractor(extractor_pipeline)
+        extractor = shared_extractor(extractor_pipeline)
         texts = [d.article.text for d in batch.drafts]
         for draft, extraction in zip(batch.drafts, extractor.extract_many(texts), strict=True):
             draft.extraction = extraction
     return batch
+
+
+_extractor_lock = threading.Lock()
+
+
+def shared_extractor(pipeline: str = "") -> ClaimExtractor:
+    """The claims extractor of this process, loaded once (a Dask worker with several
+    threads must not load the spaCy pipeline once per thread)."""
+    with _extractor_lock:
+        return get_extractor(pipeline)
+
+
+def deduplicate(
+    processed: ProcessedBatch, known_urls: dict[str, str], known_hashes: dict[str, str]
+) -> ProcessedBatch:
+    """Settle duplicates against everything stored or drafted so far, then record the
+    batch's articles in ``known_urls`` / ``known_hashes``.
+
+    Runs in the flow, in batch order, so the first page of a story wins however the
+    batches were extracted (in this process or on Dask workers, in any order). When the
+    maps were current at extraction (a sequential run) this finds nothing new.
+    """
+    drafts: list[ArticleDraft] = []
+    duplicates = list(processed.duplicates)
+    for draft in processed.drafts:
+        art = draft.article
+        existing = known_urls.get(art.canonical_url) or known_hashes.get(art.content_hash)
+        if existing:
+            duplicates.extend((e, existing) for e in draft.entries)
+            continue
+        known_urls[art.canonical_url] = art.article_id
+        known_hashes[art.content_hash] = art.article_id
+        drafts.append(draft)
+    return dataclasses.replace(processed, drafts=drafts, duplicates=duplicates)
+
+
+def known_for(pages: Sequence[PageOutcome], known_urls: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``known_urls`` that can match these pages before their text is read:
+    what a remote extraction is sent instead of the whole map."""
+    return {
+        p.canonical_url: known_urls[p.canonical_url] for p in pages if p.canonical_url in known_urls
+    }
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -576,6 +630,12 @@ class IngestSteps:
     extract: Callable[..., Any] = extract_pages
     write: Callable[[Settings, store.WriteBatch], store.WriteResult] = write
     finish: Callable[[Settings, IngestSummary], None] = finish_run
+    # Where ``extract`` runs. None: in a thread of this process, given the live dedup
+    # maps. Otherwise an awaitable call ``(pages, known_urls, known_hashes, pipeline)``
+    # that runs it elsewhere (a Dask cluster), given only :func:`known_for`'s excerpt.
+    dispatch_extract: Callable[..., Awaitable[ProcessedBatch]] | None = None
+    # Batches extracted at once; more than one only makes sense with a dispatcher.
+    extract_in_flight: int = 1
 
 
 async def run_ingest(
@@ -634,25 +694,21 @@ async def _run_locked(
 
         known_urls = dict(ctx.state.article_ids_by_url)
         known_hashes = dict(ctx.state.article_ids_by_hash)
-        groups = list(group_by_url(planned).values())
-        # Fetch the next batch's pages while this batch is extracted (CPU, in a thread).
-        batches = [
-            [e for group in part for e in group]
-            for part in chunks(groups, settings.write_batch_size)
-        ]
-        next_pages = (
-            asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress)) if batches else None
-        )
-        for index in range(len(batches)):
-            assert next_pages is not None
-            pages = await next_pages
-            if index + 1 < len(batches):
-                next_pages = asyncio.ensure_future(
-                    steps.fetch_pages(f, batches[index + 1], progress)
+
+        def start_extract(pages: list[PageOutcome]) -> asyncio.Future[ProcessedBatch]:
+            if steps.dispatch_extract is None:
+                coro = asyncio.to_thread(
+                    steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
                 )
-            processed = await asyncio.to_thread(
-                steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
-            )
+            else:
+                coro = steps.dispatch_extract(
+                    pages, known_for(pages, known_urls), {}, settings.spacy_pipeline
+                )
+            return asyncio.ensure_future(coro)
+
+        async def store_batch(extracting: asyncio.Future[ProcessedBatch]) -> None:
+            # In batch order: the first page of a story wins, as in a sequential run.
+            processed = deduplicate(await extracting, known_urls, known_hashes)
             batch = build_write_batch(processed, extractor_version)
             batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
             summary.articles_duplicate += len(processed.duplicates)
@@ -663,6 +719,36 @@ async def _run_locked(
             )
             result = await asyncio.to_thread(steps.write, settings, batch)
             _tally(summary, result)
+
+        groups = list(group_by_url(planned).values())
+        batches = [
+            [e for group in part for e in group]
+            for part in chunks(groups, settings.write_batch_size)
+        ]
+        # Fetching stays in this event loop and runs one batch ahead of extraction
+        # (CPU: a thread, or Dask workers); writes happen here, one batch at a time.
+        in_flight: collections.deque[asyncio.Future[ProcessedBatch]] = collections.deque()
+        try:
+            next_pages = (
+                asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress))
+                if batches
+                else None
+            )
+            for index in range(len(batches)):
+                assert next_pages is not None
+                pages = await next_pages
+                if index + 1 < len(batches):
+                    next_pages = asyncio.ensure_future(
+                        steps.fetch_pages(f, batches[index + 1], progress)
+                    )
+                in_flight.append(start_extract(pages))
+                while len(in_flight) >= max(1, steps.extract_in_flight):
+                    await store_batch(in_flight.popleft())
+            while in_flight:
+                await store_batch(in_flight.popleft())
+        finally:
+            for pending in in_flight:
+                pending.cancel()
 
         last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
         last.fetches = fetch_rows(f.take_records(), ctx.run_id)
