@@ -160,6 +160,7 @@ class ProcessedBatch:
     failed: list[tuple[PendingEntry, str]]  # entry, error: worth another try next run
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
     rejected: list[tuple[PendingEntry, str]] = field(default_factory=list)  # never retried
+    extractor_version: str | None = None  # of the extractor that made the drafts' claims
 
 
 @dataclass
@@ -411,6 +412,7 @@ def extract_pages(
 
     if batch.drafts:
         extractor = shared_extractor(extractor_pipeline)
+        batch.extractor_version = extractor.version
         texts = [d.article.text for d in batch.drafts]
         for draft, extraction in zip(batch.drafts, extractor.extract_many(texts), strict=True):
             draft.extraction = extraction
@@ -565,8 +567,10 @@ def fetch_rows(records: Sequence[FetchRecord], run_id: str) -> list[FetchRow]:
     ]
 
 
-def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBatch:
+def build_write_batch(processed: ProcessedBatch, version: str | None = None) -> store.WriteBatch:
+    """Rows for one batch; ``version`` defaults to the extractor version that made it."""
     batch = store.WriteBatch()
+    version = version or processed.extractor_version or ""
     now = utcnow()
     for draft in processed.drafts:
         art = dataclasses.replace(draft.article, extractor_version=version)
@@ -664,7 +668,6 @@ async def _run_locked(
     summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
     summary.feeds_total = len(ctx.sources)
     summary.sources_disabled_skipped = len(ctx.skipped_sources)
-    extractor_version = get_extractor(settings.spacy_pipeline).version
 
     async with fetcher or Fetcher(settings) as f:
         outcomes = await steps.fetch_feeds(f, ctx.sources, progress)
@@ -709,7 +712,7 @@ async def _run_locked(
         async def store_batch(extracting: asyncio.Future[ProcessedBatch]) -> None:
             # In batch order: the first page of a story wins, as in a sequential run.
             processed = deduplicate(await extracting, known_urls, known_hashes)
-            batch = build_write_batch(processed, extractor_version)
+            batch = build_write_batch(processed)
             batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
             summary.articles_duplicate += len(processed.duplicates)
             failures = processed.failed + processed.rejected
