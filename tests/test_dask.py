@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from adoptwatch.demo import DEMO_SITE
+from adoptwatch.ingest import run_ingest
 from adoptwatch.site_server import SiteServer
 from storage import store
 from storage.db import read_session
-from tests.conftest import TEST_OVERRIDES
+from tests.conftest import TEST_OVERRIDES, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,11 @@ def test_dask_cluster_gives_the_sequential_runs_events(
         sources = tmp_path / "sources.toml"
         sources.write_bytes(site.render("sources.toml") or b"")
         common = {"sources": str(sources), "overrides": overrides}
-        sequential = asyncio.run(ingest_flow(db=str(tmp_path / "seq.duckdb"), **common))
+        # The sequential path: run_ingest in this process, no Prefect.
+        settings = make_settings(
+            tmp_path, sources=sources, db=tmp_path / "seq.duckdb", write_batch_size=3
+        )
+        sequential = asyncio.run(run_ingest(settings)).as_dict()
 
         get_extractor.cache_clear()
         with (

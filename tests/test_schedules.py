@@ -49,6 +49,52 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+class Serve:
+    """``adoptwatch serve`` as a subprocess, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [str(BIN / "adoptwatch"), "serve"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if line.startswith(prefix):
+                    return line
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"no {prefix!r} line; output:\n" + "\n".join(self.lines[-40:]))
+
+    def terminate(self, timeout: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     home = tmp_path_factory.mktemp("prefect-server-home")
@@ -107,8 +153,9 @@ def active_crons(deployment: Any) -> list[tuple[str, str]]:
 def test_deploy_all_then_a_process_worker_runs_an_ingest(
     server: PrefectServer, client_env: dict[str, str], tmp_path: Path
 ) -> None:
-    run([str(BIN / "prefect"), "work-pool", "create", "adoptwatch", "--type", "process"], client_env)
-    run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], client_env)
+    prefect = str(BIN / "prefect")
+    run([prefect, "work-pool", "create", "adoptwatch", "--type", "process"], client_env)
+    run([prefect, "--no-prompt", "deploy", "--all"], client_env)
 
     found = deployments(server.api_url)
     assert set(found) == {*EXPECTED_SCHEDULES, "adoptwatch-reextract/reextract"}
@@ -143,7 +190,7 @@ def test_deploy_all_then_a_process_worker_runs_an_ingest(
         }
         started = run(
             [
-                str(BIN / "prefect"),
+                prefect,
                 "deployment",
                 "run",
                 "adoptwatch-ingest/ingest",
@@ -152,9 +199,8 @@ def test_deploy_all_then_a_process_worker_runs_an_ingest(
             ],
             client_env,
         )
-        flow_run_id = next(
-            line.split("UUID:")[1].strip() for line in started.stdout.splitlines() if "UUID:" in line
-        )
+        lines = started.stdout.splitlines()
+        [flow_run_id] = [line.split("UUID:")[1].strip() for line in lines if "UUID:" in line]
         # A scheduled run that happens to fall due now must not touch the checkout's data.
         worker_env = {
             **client_env,
@@ -163,7 +209,7 @@ def test_deploy_all_then_a_process_worker_runs_an_ingest(
             "ADOPTWATCH_SOURCES": str(tmp_path / "stray-sources.toml"),
         }
         (tmp_path / "stray-sources.toml").write_text("")
-        worker = [str(BIN / "prefect"), "worker", "start", "--pool", "adoptwatch"]
+        worker = [prefect, "worker", "start", "--pool", "adoptwatch"]
         run([*worker, "--run-once", "--limit", "1"], worker_env, timeout=300)
 
     state = flow_run(server.api_url, flow_run_id).state
@@ -178,55 +224,10 @@ def test_deploy_all_then_a_process_worker_runs_an_ingest(
     assert ("Notion", "adopts", "Claude") in events
 
 
-class Serve:
-    """``adoptwatch serve`` as a subprocess, its output collected line by line."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [str(BIN / "adoptwatch"), "serve"],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if line.startswith(prefix):
-                    return line
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"no {prefix!r} line; output:\n" + "\n".join(self.lines[-40:]))
-
-    def terminate(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def test_serve_with_a_shared_server_leaves_schedules_active(
     server: PrefectServer, client_env: dict[str, str], tmp_path: Path
 ) -> None:
+    before = {name: d.updated for name, d in deployments(server.api_url).items()}
     serve = Serve(client_env, cwd=tmp_path)
     try:
         ui = serve.wait_for("Prefect UI: ", timeout=120)
@@ -234,7 +235,7 @@ def test_serve_with_a_shared_server_leaves_schedules_active(
         running = deployments(server.api_url)
         for name, cron in EXPECTED_SCHEDULES.items():
             assert active_crons(running[name]) == [cron], name
-            assert running[name].work_pool_name is None  # served from this process
+            assert running[name].updated != before.get(name), f"{name} was not registered"
         assert serve.terminate() == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
