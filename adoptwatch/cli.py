@@ -640,7 +640,12 @@ def serve(state: CliState, port: int | None) -> None:
     """
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    from adoptwatch.serve import PrefectServer, serve_deployments, sigterm_as_keyboard_interrupt
+    from adoptwatch.serve import (
+        PrefectServer,
+        check_api,
+        serve_deployments,
+        sigterm_as_keyboard_interrupt,
+    )
     from flows.deployments import deployment_specs
 
     settings = state.settings(serve_port=port)
@@ -660,6 +665,8 @@ def serve(state: CliState, port: int | None) -> None:
                 # Flow runs are this process's children: they must find the server too.
                 os.environ["PREFECT_API_URL"] = api_url
             with temporary_settings({PREFECT_API_URL: api_url}):
+                if server is None:
+                    check_api()
                 ui_url = get_current_settings().ui_url or api_url.removesuffix("/api")
                 from flows.deployments import runner_deployments
 

@@ -7,7 +7,8 @@ registers the deployments and runs their scheduled runs in this process's childr
 
 Errors::
 
-    ServeError           the server could not start (port taken, crashed, too slow)
+    ServeError           the server could not start (port taken, crashed, too slow), or
+                         the configured PREFECT_API_URL does not answer
 """
 
 from __future__ import annotations
@@ -179,6 +180,25 @@ class PrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def check_api() -> None:
+    """Fail with a clear message when the configured Prefect API does not answer."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    async def probe() -> Exception | None:
+        async with get_client() as client:
+            return await client.api_healthcheck()
+
+    problem = asyncio.run(probe())
+    if problem is not None:
+        url = get_current_settings().api.url
+        raise ServeError(
+            f"the Prefect API at {url} does not answer ({type(problem).__name__}: {problem}); "
+            "check PREFECT_API_URL (and PREFECT_API_KEY for Prefect Cloud), or unset "
+            "PREFECT_API_URL to let `adoptwatch serve` start a server on 127.0.0.1"
+        )
 
 
 @contextlib.contextmanager

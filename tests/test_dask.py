@@ -84,13 +84,8 @@ def test_dask_cluster_gives_the_sequential_runs_events(
                 )
             )
             per_worker = client.run(extractor_cache)
-            again = asyncio.run(
-                ingest_flow(
-                    db=str(tmp_path / "dask.duckdb"),
-                    dask_address=cluster.scheduler_address,
-                    **common,
-                )
-            )
+        # Again, on a local cluster the flow starts (and stops) itself.
+        again = asyncio.run(ingest_flow(db=str(tmp_path / "dask.duckdb"), dask_workers=2, **common))
 
     seq_events, dask_events = events(tmp_path / "seq.duckdb"), events(tmp_path / "dask.duckdb")
     assert len(seq_events) >= 20
@@ -121,5 +116,30 @@ def test_dask_cluster_gives_the_sequential_runs_events(
     assert get_extractor.cache_info().misses == 0
 
     # Re-running adds nothing, with Dask as without.
+    assert again["feeds_unchanged"] == sequential["feeds_fetched"]
     assert (again["articles_new"], again["events_new"]) == (0, 0)
     assert events(tmp_path / "dask.duckdb") == seq_events
+
+
+def test_an_unreachable_dask_scheduler_is_a_clear_error_and_writes_nothing(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    import dask
+
+    from adoptwatch.serve import free_port
+    from flows.ingest import DaskUnavailable, ingest_flow
+
+    (tmp_path / "sources.toml").write_text("")
+    nowhere = f"tcp://127.0.0.1:{free_port()}"
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(DaskUnavailable, match=f"cannot reach the Dask scheduler at {nowhere}"),
+    ):
+        asyncio.run(
+            ingest_flow(
+                sources=str(tmp_path / "sources.toml"),
+                db=str(tmp_path / "never.duckdb"),
+                dask_address=nowhere,
+            )
+        )
+    assert not (tmp_path / "never.duckdb").exists()

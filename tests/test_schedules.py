@@ -146,6 +146,31 @@ def flow_run(api_url: str, flow_run_id: str) -> Any:
         return asyncio.run(read())
 
 
+def fast_overrides() -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in TEST_OVERRIDES.items()}
+
+
+def run_and_wait(api_url: str, name: str, parameters: dict[str, Any], timeout: float = 240) -> Any:
+    """Create a run of a deployment and wait for its final state."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def go() -> Any:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(name)
+            run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                run = await client.read_flow_run(run.id)
+                if run.state is not None and run.state.is_final():
+                    return run.state
+                await asyncio.sleep(1)
+            return run.state
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        return asyncio.run(go())
+
+
 def active_crons(deployment: Any) -> list[tuple[str, str]]:
     return [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules if s.active]
 
@@ -181,12 +206,11 @@ def test_deploy_all_then_a_process_worker_runs_an_ingest(
     with SiteServer(SITE) as site:
         sources = tmp_path / "sources.toml"
         sources.write_bytes(site.render("sources.toml") or b"")
-        overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in TEST_OVERRIDES.items()}
         params = {
             "sources": str(sources),
             "db": str(db),
             "allow_networks": ["127.0.0.0/8"],
-            "overrides": overrides,
+            "overrides": fast_overrides(),
         }
         started = run(
             [
@@ -224,11 +248,12 @@ def test_deploy_all_then_a_process_worker_runs_an_ingest(
     assert ("Notion", "adopts", "Claude") in events
 
 
-def test_serve_with_a_shared_server_leaves_schedules_active(
+def test_serve_with_a_shared_server_runs_a_deployment_and_leaves_schedules_active(
     server: PrefectServer, client_env: dict[str, str], tmp_path: Path
 ) -> None:
     before = {name: d.updated for name, d in deployments(server.api_url).items()}
     serve = Serve(client_env, cwd=tmp_path)
+    db = tmp_path / "served.duckdb"
     try:
         ui = serve.wait_for("Prefect UI: ", timeout=120)
         assert ui == f"Prefect UI: {server.ui_url}"
@@ -236,10 +261,32 @@ def test_serve_with_a_shared_server_leaves_schedules_active(
         for name, cron in EXPECTED_SCHEDULES.items():
             assert active_crons(running[name]) == [cron], name
             assert running[name].updated != before.get(name), f"{name} was not registered"
-        assert serve.terminate() == 0, "\n".join(serve.lines)
+
+        # A run of the served deployment executes in serve's children.
+        with SiteServer(SITE) as site:
+            sources = tmp_path / "sources.toml"
+            sources.write_bytes(site.render("sources.toml") or b"")
+            state = run_and_wait(
+                server.api_url,
+                "adoptwatch-ingest/ingest",
+                {
+                    "sources": str(sources),
+                    "db": str(db),
+                    "allow_networks": ["127.0.0.0/8"],
+                    "overrides": fast_overrides(),
+                },
+            )
+        assert state.is_completed(), state
+        assert len(site.requests_for("/articles/airbnb-qwen.html")) == 1
+
+        # Ctrl-C, as in a terminal.
+        serve.proc.send_signal(signal.SIGINT)
+        assert serve.proc.wait(60) == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
-    assert "adoptwatch serve: stopped" in serve.lines
+    assert "adoptwatch serve: stopped" in "\n".join(serve.lines)
+    with read_session(db) as con:
+        assert store.run_query(con, "SELECT count(*) FROM articles").rows == [(3,)]
     after = deployments(server.api_url)
     for name, cron in EXPECTED_SCHEDULES.items():
         assert active_crons(after[name]) == [cron], f"{name} was paused on shutdown"
