@@ -8,10 +8,9 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-# Prefect: never phone home, keep its state inside the project.
+# Prefect: never phone home (there is no network to phone).
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
-export PREFECT_HOME ?= $(CURDIR)/.prefect
 export UV_PYTHON_PREFERENCE := only-system
 export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1

@@ -35,6 +35,7 @@ class Settings:
     # storage
     db: Path
     db_lock_timeout: float
+    ingest_wait: float
     write_batch_size: int
     # crawl
     sources: Path

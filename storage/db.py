@@ -74,7 +74,9 @@ def _connect(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBP
 
 
 @contextlib.contextmanager
-def write_session(path: Path | str, lock_timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def write_session(
+    path: Path | str, lock_timeout: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database read-write (creating and migrating it), yield, close.
 
     Keep the body short: every other process is locked out until it returns.
@@ -90,7 +92,9 @@ def write_session(path: Path | str, lock_timeout: float = 30.0) -> Iterator[duck
 
 
 @contextlib.contextmanager
-def read_session(path: Path | str, lock_timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_session(
+    path: Path | str, lock_timeout: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database read-only, waiting while a writer holds it."""
     path = Path(path)
     if not path.exists():

@@ -77,6 +77,7 @@ MIGRATIONS: list[Migration] = [
             content_hash VARCHAR NOT NULL,
             text VARCHAR NOT NULL,
             extraction_method VARCHAR,
+            extractor_version VARCHAR,      -- claims extractor that produced its events
             raw_html BLOB                   -- zlib-compressed page bytes, for re-extraction
         );
 
@@ -137,11 +138,11 @@ MIGRATIONS: list[Migration] = [
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    ).fetchall()
+    if not exists[0][0]:
         return 0
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    return int(rows[0][0])
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:

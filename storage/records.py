@@ -75,6 +75,7 @@ class ArticleRow:
     content_hash: str
     text: str
     extraction_method: str | None
+    extractor_version: str | None
     raw_html: bytes | None = field(default=None, repr=False)
 
 
@@ -155,9 +156,7 @@ def arrow_schema(row_type: type) -> pa.Schema:
 def to_arrow(row_type: type, rows: list[Any]) -> pa.Table:
     """Rows of one dataclass type as an Arrow table (column-wise, no per-row SQL)."""
     schema = arrow_schema(row_type)
-    columns = {
-        name: [_plain(getattr(r, name)) for r in rows] for name in schema.names
-    }
+    columns = {name: [_plain(getattr(r, name)) for r in rows] for name in schema.names}
     return pa.Table.from_pydict(columns, schema=schema)
 
 

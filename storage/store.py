@@ -7,6 +7,7 @@ same content adds nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,21 +57,36 @@ def _insert(
     con.register(view, arrow)
     try:
         before = _count(con, table)
-        con.execute(f"INSERT OR {on_conflict} INTO {table} ({cols}) SELECT {cols} FROM {view}")
-        return _count(con, table) - before
-    finally:
-        con.unregister(view)
+        con.execute(
+            f"INSERT OR {on_conflict} INTO {table} ({cols}) SELECT {cols} FROM {view}"
+        ).fetchall()
+        inserted = _count(con, table) - before
+    except BaseException:
+        # In an aborted transaction unregister fails too; keep the original error.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(view)
+        raise
+    con.unregister(view)
+    return inserted
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
+    # fetchall, not fetchone: DuckDB refuses further work on a connection while a
+    # result is only partly fetched.
+    rows = con.execute(sql, list(params)).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
+    return int(_scalar(con, f"SELECT count(*) FROM {table}") or 0)
 
 
 # --- sources -----------------------------------------------------------------
 
 
-def sync_sources(con: duckdb.DuckDBPyConnection, specs: Sequence[SourceSpec], now: datetime) -> None:
+def sync_sources(
+    con: duckdb.DuckDBPyConnection, specs: Sequence[SourceSpec], now: datetime
+) -> None:
     """Add new sources and update URL/tags of known ones; health and state are kept."""
     with transaction(con):
         for spec in specs:
@@ -106,8 +122,7 @@ def list_sources(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def set_source_enabled(con: duckdb.DuckDBPyConnection, name: str, enabled: bool) -> bool:
     """Enable or disable a source; enabling resets its failure counter. False if unknown."""
-    row = con.execute("SELECT count(*) FROM sources WHERE name = ?", [name]).fetchone()
-    if not row or not row[0]:
+    if not _scalar(con, "SELECT count(*) FROM sources WHERE name = ?", [name]):
         return False
     if enabled:
         con.execute(
@@ -271,28 +286,28 @@ def finish_run(
 # --- re-extraction -------------------------------------------------------------
 
 
-def articles_for_reextract(
+def article_ids_for_reextract(
     con: duckdb.DuckDBPyConnection, extractor_version: str, include_current: bool = False
-) -> list[tuple[str, str, str, datetime | None]]:
-    """(article_id, canonical_url, text, published_at) of articles to re-extract.
+) -> list[str]:
+    """Articles whose events came from another extractor version (or all of them)."""
+    sql = "SELECT article_id FROM articles"
+    params: list[Any] = []
+    if not include_current:
+        sql += " WHERE extractor_version IS DISTINCT FROM ?"
+        params.append(extractor_version)
+    return [r[0] for r in con.execute(sql + " ORDER BY article_id", params).fetchall()]
 
-    By default only articles with no events or mentions of ``extractor_version``.
-    """
-    where = "" if include_current else (
-        """
-        WHERE NOT EXISTS (SELECT 1 FROM adoption_events e
-                          WHERE e.article_id = a.article_id AND e.extractor_version = ?)
-          AND NOT EXISTS (SELECT 1 FROM model_mentions m
-                          WHERE m.article_id = a.article_id AND m.extractor_version = ?)
-        """
-    )
-    params = [] if include_current else [extractor_version, extractor_version]
+
+def article_texts(
+    con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
+) -> list[tuple[str, str, str, datetime | None]]:
+    """(article_id, canonical_url, text, published_at) for the given articles."""
     return [
         (r[0], r[1], r[2], r[3])
         for r in con.execute(
-            f"SELECT a.article_id, a.canonical_url, a.text, a.published_at FROM articles a {where} "
-            "ORDER BY a.article_id",
-            params,
+            "SELECT article_id, canonical_url, text, published_at FROM articles "
+            "WHERE list_contains(?, article_id) ORDER BY article_id",
+            [list(article_ids)],
         ).fetchall()
     ]
 
@@ -315,10 +330,15 @@ def replace_extraction(
     article_ids: Sequence[str],
     events: Sequence[EventRow],
     mentions: Sequence[MentionRow],
+    extractor_version: str,
 ) -> None:
     """Swap the events and mentions of some articles for new ones, in one transaction."""
     ids = list(article_ids)
     with transaction(con):
+        con.execute(
+            "UPDATE articles SET extractor_version = ? WHERE list_contains(?, article_id)",
+            [extractor_version, ids],
+        )
         con.execute("DELETE FROM adoption_events WHERE list_contains(?, article_id)", [ids])
         con.execute("DELETE FROM model_mentions WHERE list_contains(?, article_id)", [ids])
         _insert(con, "adoption_events", EventRow, _dedupe(events, lambda e: e.event_id, "first"))
@@ -348,7 +368,7 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None = None
     if cursor.description is None:
         return QueryResult([], [])
     columns = [d[0] for d in cursor.description]
-    rows = cursor.fetchmany(limit) if limit is not None else cursor.fetchall()
+    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
     return QueryResult(columns, [tuple(r) for r in rows])
 
 

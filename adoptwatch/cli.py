@@ -1,0 +1,567 @@
+"""The ``adoptwatch`` command: a thin shell over plain functions.
+
+Library errors become clean one-line messages here, at the edge, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adoptwatch import __version__
+from adoptwatch.settings import Settings, SettingsError, load_settings
+from adoptwatch.sources import SourcesError
+
+# Prefect must never phone home from here (there is no network), and its INFO logs
+# would interleave with our progress display. Users can still override both.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The temporary API server takes ~12 s to start on an idle two-core machine; far more
+# when the machine is busy.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+DEFAULT_DEMO_DB = Path("data/demo.duckdb")
+
+err_console = Console(stderr=True)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    import duckdb
+
+    from adoptwatch.demo import DemoError
+    from storage.db import StorageError
+
+    return (SettingsError, SourcesError, StorageError, DemoError, duckdb.Error)
+
+
+class AdoptwatchGroup(click.Group):
+    """Turns the library's expected errors into ``Error: ...`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as exc:
+            raise click.ClickException(_one_line(exc)) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if "\n" not in text else text.splitlines()[0]
+
+
+class CliState:
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+
+    def settings(self, **overrides: Any) -> Settings:
+        extra_networks = overrides.pop("allow_networks", None) or ()
+        settings = load_settings(self.config, overrides=overrides)
+        if extra_networks:
+            settings = settings.replace(
+                allow_networks=tuple(dict.fromkeys((*settings.allow_networks, *extra_networks)))
+            )
+        return settings
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="DuckDB file (default: data/adoptwatch.duckdb, or $ADOPTWATCH_DB).",
+    )(func)
+
+
+@click.group(cls=AdoptwatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings file (TOML) overriding adoptwatch/defaults.toml key by key; "
+    "default: ./adoptwatch.toml when present, or $ADOPTWATCH_CONFIG.",
+)
+@click.version_option(__version__, prog_name="adoptwatch")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Track which companies adopt which AI models, from tech news and blogs.
+
+    Crawl feeds with `adoptwatch ingest`, then ask the event log questions with
+    `adoptwatch query`. `adoptwatch demo` does it all offline on a bundled site.
+    """
+    ctx.obj = CliState(config)
+
+
+# --- progress -----------------------------------------------------------------------
+
+
+class RichProgress:
+    """The ingest's progress protocol drawn with rich, one bar per stage."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: Any = None
+
+    def stage(self, name: str, total: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, visible=True)
+        self._task = self._progress.add_task(name, total=max(total, 0))
+
+    def advance(self, n: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, n)
+
+
+def _progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+
+
+def _run_flow_ingest(
+    settings: Settings, config: Path | None, quiet: bool = False
+) -> dict[str, Any]:
+    """Run the Prefect ingest flow in this process with a progress display."""
+    from adoptwatch import ingest as ingest_module
+    from flows.ingest import ingest_flow
+
+    overrides = {
+        k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+        for k, v in settings.as_dict().items()
+        if not k.startswith(("smtp_", "mail_"))
+    }
+    with _progress_bar(err_console) as bar:
+        if not quiet:
+            ingest_module.set_progress(RichProgress(bar))
+        try:
+            coro = ingest_flow(
+                config=str(config) if config else None,
+                overrides=overrides,
+            )
+            return asyncio.run(coro)  # type: ignore[arg-type]
+        finally:
+            ingest_module.set_progress(None)
+
+
+# --- ingest -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--sources",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sources file ([[sources]] with name, url, tags; default: sources.toml).",
+)
+@db_option
+@click.option(
+    "--allow-network",
+    "allow_networks",
+    multiple=True,
+    metavar="CIDR",
+    help="Allow connections into this private/loopback network (repeatable). "
+    "Also $ADOPTWATCH_ALLOW_NETWORKS, comma-separated.",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Wait this long for another ingest of the same database to finish.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@pass_state
+def ingest(
+    state: CliState,
+    sources: Path | None,
+    db: Path | None,
+    allow_networks: tuple[str, ...],
+    wait: float | None,
+    as_json: bool,
+) -> None:
+    """Crawl every enabled source once and store new articles and adoption events.
+
+    Exits 0 when the run completed, even if some sources failed: failures are listed in
+    the summary and recorded in the fetch_log table.
+    """
+    settings = state.settings(
+        sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait
+    )
+    summary = _run_flow_ingest(settings, state.config)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_summary(summary, Console())
+
+
+def _print_summary(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="Ingest summary", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, key in [
+        ("feeds fetched", "feeds_fetched"),
+        ("feeds unchanged (304)", "feeds_unchanged"),
+        ("feeds failed", "feeds_failed"),
+        ("new feed entries", "entries_new"),
+        ("new articles", "articles_new"),
+        ("duplicate articles", "articles_duplicate"),
+        ("failed articles", "articles_failed"),
+        ("new adoption events", "events_new"),
+        ("new model mentions", "mentions_new"),
+    ]:
+        table.add_row(label, str(summary.get(key, 0)))
+    console.print(table)
+    for failure in summary.get("failed_sources", []):
+        console.print(
+            f"[yellow]feed failed[/] {failure['source']}: "
+            f"[bold]{failure['error_class']}[/] {failure['error']}",
+            markup=True,
+            highlight=False,
+        )
+    for name in summary.get("disabled_sources", []):
+        console.print(
+            f"[red]disabled[/] {name} after repeated failures; "
+            f"re-enable with `adoptwatch sources enable {name}`"
+        )
+
+
+# --- query --------------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+@main.command()
+@click.argument("sql")
+@db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format: a table, CSV with a header row, or JSON (a list of row objects).",
+)
+@pass_state
+def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
+    """Run SQL over the event log (read-only) and print the result.
+
+    Tables: adoption_events, model_mentions, articles, feed_entries, sources, fetch_log,
+    runs. The database opens read-only, so a query cannot change the data; while an
+    ingest is writing, the query waits for its short write to finish.
+
+    Example: adoptwatch query "SELECT adopter, model FROM adoption_events LIMIT 5"
+    """
+    from storage import store
+    from storage.db import read_session
+
+    settings = state.settings(db=db)
+    with read_session(settings.db, settings.db_lock_timeout) as con:
+        result = store.run_query(con, sql)
+    out = click.get_text_stream("stdout")
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    elif fmt == "json":
+        click.echo(json.dumps(result.as_dicts(), default=_json_value, ensure_ascii=False, indent=1))
+    else:
+        table = Table(show_lines=False)
+        for column in result.columns:
+            table.add_column(column, overflow="fold")
+        for row in result.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+        err_console.print(f"{len(result.rows)} row(s)", style="dim")
+
+
+# --- extract --------------------------------------------------------------------------
+
+
+def _claim_dict(claim: Any) -> dict[str, Any]:
+    return {
+        "adopter": claim.adopter,
+        "model": claim.model,
+        "model_family": claim.model_family,
+        "vendor": claim.vendor,
+        "origin_country": claim.origin_country,
+        "relation": claim.relation,
+        "confidence": round(float(claim.confidence), 4),
+        "evidence": claim.evidence,
+    }
+
+
+def _jsonl_batches(stream: TextIO, size: int) -> Iterator[list[tuple[Any, str | None, str | None]]]:
+    """(id, text, error) per input line, in batches, so output streams as input arrives."""
+    batch: list[tuple[Any, str | None, str | None]] = []
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ValueError('expected an object with a "text" string')
+            batch.append((item.get("id"), item["text"], None))
+        except ValueError as exc:
+            batch.append((None, None, f"line {number}: {exc}"))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@main.command()
+@click.option(
+    "--jsonl",
+    is_flag=True,
+    help='Read JSON lines {"id": ..., "text": ...} on stdin; write one line per input, in '
+    'order: {"id": ..., "claims": [...]}.',
+)
+@click.argument("text", required=False)
+@pass_state
+def extract(state: CliState, jsonl: bool, text: str | None) -> None:
+    """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl)."""
+    from extractors.claims import get_extractor
+
+    settings = state.settings()
+    extractor = get_extractor(settings.spacy_pipeline)
+    if jsonl:
+        out = click.get_text_stream("stdout")
+        for batch in _jsonl_batches(click.get_text_stream("stdin"), size=64):
+            texts = [t for _, t, err in batch if err is None and t is not None]
+            results = iter(extractor.extract_many(texts))
+            for item_id, _t, error in batch:
+                if error is not None:
+                    record: dict[str, Any] = {"id": item_id, "claims": [], "error": error}
+                else:
+                    claims = next(results).claims
+                    record = {"id": item_id, "claims": [_claim_dict(c) for c in claims]}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+        return
+    if text is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give TEXT, pipe text on stdin, or use --jsonl")
+        text = click.get_text_stream("stdin").read()
+    claims = extractor.extract(text).claims
+    table = Table(title=f"{len(claims)} claim(s) — extractor {extractor.version}")
+    for column in ("adopter", "relation", "model", "family", "vendor", "origin", "conf"):
+        table.add_column(column)
+    for c in claims:
+        table.add_row(
+            c.adopter,
+            c.relation,
+            c.model,
+            c.model_family,
+            c.vendor,
+            c.origin_country,
+            f"{c.confidence:.2f}",
+        )
+    Console().print(table)
+
+
+# --- reextract ---------------------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@click.option("--all", "include_current", is_flag=True, help="Re-extract every article.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def reextract(state: CliState, db: Path | None, include_current: bool, as_json: bool) -> None:
+    """Re-run the current claims extractor over stored article text (no re-crawl).
+
+    Events from older extractor versions are replaced; prints what changed.
+    """
+    from adoptwatch.reextract import reextract as run_reextract
+
+    settings = state.settings(db=db)
+    with _progress_bar(err_console) as bar:
+        report = run_reextract(
+            settings, include_current=include_current, progress=RichProgress(bar)
+        )
+    if as_json:
+        data = report.as_dict() | {
+            "examples_added": report.examples_added,
+            "examples_removed": report.examples_removed,
+        }
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    console = Console()
+    console.print(
+        f"Re-extracted {report.articles} article(s) with {report.extractor_version}: "
+        f"{report.events_before} event(s) before, {report.events_after} after; "
+        f"{sum(report.added.values())} added, {sum(report.removed.values())} removed."
+    )
+    for label, examples in (("+", report.examples_added), ("-", report.examples_removed)):
+        for e in examples:
+            console.print(f"  {label} {e['adopter']} {e['relation']} {e['model']}", highlight=False)
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@db_option
+@click.pass_context
+def sources(ctx: click.Context, db: Path | None) -> None:
+    """List sources with their health; `sources enable NAME` re-enables one."""
+    ctx.ensure_object(CliState)
+    ctx.meta["db"] = db
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(sources_list)
+
+
+@sources.command("list")
+@db_option
+@click.pass_context
+def sources_list(ctx: click.Context, db: Path | None = None) -> None:
+    """List sources: enabled, consecutive failures, last status and error."""
+    from storage import store
+    from storage.db import read_session
+
+    state: CliState = ctx.find_object(CliState)
+    settings = state.settings(db=db or ctx.meta.get("db"))
+    with read_session(settings.db, settings.db_lock_timeout) as con:
+        rows = store.list_sources(con)
+    table = Table(title=f"{len(rows)} source(s)")
+    for column in (
+        "name",
+        "enabled",
+        "failures",
+        "status",
+        "last fetched",
+        "articles",
+        "last error",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        error = " ".join(x for x in (r["last_error_class"], r["last_error"]) if x)
+        if not r["enabled"] and r["disabled_reason"]:
+            error = f"{r['disabled_reason']}; {error}" if error else r["disabled_reason"]
+        table.add_row(
+            r["name"],
+            "yes" if r["enabled"] else "[red]no[/]",
+            str(r["consecutive_failures"]),
+            "" if r["last_status"] is None else str(r["last_status"]),
+            "" if r["last_fetched_at"] is None else r["last_fetched_at"].isoformat(" ", "seconds"),
+            str(r["articles"]),
+            error[:200],
+        )
+    Console().print(table)
+
+
+def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) -> None:
+    from storage import store
+    from storage.db import write_session
+
+    state: CliState = ctx.find_object(CliState)
+    settings = state.settings(db=db or ctx.meta.get("db"))
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        found = store.set_source_enabled(con, name, enabled)
+    if not found:
+        raise click.ClickException(
+            f"no source named {name!r} in {settings.db}; `adoptwatch sources` lists them"
+        )
+    click.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
+
+
+@sources.command("enable")
+@click.argument("name")
+@db_option
+@click.pass_context
+def sources_enable(ctx: click.Context, name: str, db: Path | None) -> None:
+    """Re-enable a source (and reset its failure counter)."""
+    _set_enabled(ctx, name, db, True)
+
+
+@sources.command("disable")
+@click.argument("name")
+@db_option
+@click.pass_context
+def sources_disable(ctx: click.Context, name: str, db: Path | None) -> None:
+    """Stop fetching a source until it is enabled again."""
+    _set_enabled(ctx, name, db, False)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DEMO_DB,
+    show_default=True,
+    help="DuckDB file for the demo (kept apart from your real event log).",
+)
+@click.option(
+    "--port", type=int, default=None, help="Loopback port for the fixture site (default 8931)."
+)
+@pass_state
+def demo(state: CliState, db: Path, port: int | None) -> None:
+    """Crawl the bundled fixture site offline with the real ingest flow and show results.
+
+    Starts an HTTP server on 127.0.0.1 over adoptwatch/demo_site, runs the ingest flow
+    against it, then prints the event log's top rows and a few example queries.
+    Running it twice changes nothing.
+    """
+    from adoptwatch.demo import DEMO_PORT, run_demo
+
+    settings = state.settings()
+    console = Console()
+    console.print("[bold]adoptwatch demo[/]: crawling the bundled fixture site on loopback …")
+    result = run_demo(
+        settings,
+        db=db,
+        run_ingest=lambda s: _run_flow_ingest(s, state.config),
+        port=port or DEMO_PORT,
+    )
+    _print_summary(result.summary, console)
+    console.print(
+        f"\nThe event log is in [bold]{db}[/]: "
+        + ", ".join(f"{n} {t}" for t, n in result.counts.items())
+    )
+    for example, rows in result.examples:
+        table = Table(title=example.title, title_justify="left")
+        for column in rows.columns:
+            table.add_column(column, overflow="fold")
+        for row in rows.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print()
+        console.print(table)
+        console.print(
+            f'[dim]adoptwatch query --db {db} "{" ".join(example.sql.split())}"[/]',
+            highlight=False,
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

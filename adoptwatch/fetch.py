@@ -1,0 +1,619 @@
+"""HTTP fetching, polite and guarded. The only module of adoptwatch that talks to the network.
+
+What it does per request: scheme check, robots.txt (cached per origin), a per-host
+concurrency cap and a pause between request starts to one host, conditional GET
+(ETag / Last-Modified), manual redirects (each hop checked), a streamed body with a
+size cap on the *decompressed* bytes, a total deadline over the whole exchange (httpx's
+own timeouts are per read, so a server dripping bytes would never time out), and
+retries with exponential backoff on timeouts, connection errors, 5xx and 429
+(honouring Retry-After). DNS answers are checked against the network policy right
+before connecting, on every hop, so a public name that resolves to a private address
+is refused too.
+
+Exceptions (every one has ``.url`` and ``.error_class``, the string stored in fetch_log)::
+
+    FetchError
+     ├── BlockedURL          not http(s), or an address outside the allowlist (never contacted)
+     ├── RobotsDisallowed    robots.txt forbids this URL to our user agent
+     ├── TooManyRedirects    a redirect loop, or a chain longer than max_redirects
+     ├── ResponseTooLarge    the body passed max_body_bytes (after decompression)
+     ├── HTTPStatusError     a 4xx/5xx answer (``.status``; 5xx and 429 count as transient)
+     └── TransientError      may work next time
+          ├── FetchTimeout       the total deadline, or a connect/read timeout, passed
+          └── ConnectionFailed   DNS failure, refused or reset connection, TLS error
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import random
+import socket
+import ssl
+import time
+import urllib.robotparser
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import httpcore
+import httpx
+
+from adoptwatch.settings import Settings
+
+# --- errors -----------------------------------------------------------------------
+
+
+class FetchError(Exception):
+    error_class = "fetch_error"
+
+    def __init__(self, message: str, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class BlockedURL(FetchError):
+    error_class = "blocked"
+
+
+class RobotsDisallowed(FetchError):
+    error_class = "robots_disallowed"
+
+
+class TooManyRedirects(FetchError):
+    error_class = "too_many_redirects"
+
+
+class ResponseTooLarge(FetchError):
+    error_class = "too_large"
+
+
+class HTTPStatusError(FetchError):
+    error_class = "http_status"
+
+    def __init__(
+        self, message: str, url: str, status: int, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, url, status)
+        self.retry_after = retry_after
+
+
+class TransientError(FetchError):
+    error_class = "transient"
+
+
+class FetchTimeout(TransientError):
+    error_class = "timeout"
+
+
+class ConnectionFailed(TransientError):
+    error_class = "connection"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, connection errors, 5xx and 429. Not 404s or parse errors."""
+    if isinstance(exc, TransientError):
+        return True
+    return isinstance(exc, HTTPStatusError) and (exc.status == 429 or (exc.status or 0) >= 500)
+
+
+# --- network policy ------------------------------------------------------------------
+
+
+class _AddressBlocked(Exception):
+    """Raised inside the connection layer; turned into BlockedURL by the fetcher."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Which IP addresses the fetcher may connect to.
+
+    Public addresses are allowed; loopback, private, link-local, multicast, reserved and
+    unspecified ones only when inside one of ``allow``.
+    """
+
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def from_cidrs(cls, cidrs: Iterable[str]) -> NetworkPolicy:
+        return cls(tuple(ipaddress.ip_network(c, strict=False) for c in cidrs))
+
+    def allows(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in net for net in self.allow if net.version == ip.version):
+            return True
+        return not (
+            ip.is_loopback
+            or ip.is_private
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+            or (isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None)
+        )
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, checks every address, connects to an allowed one.
+
+    Connecting to the checked address (not re-resolving the name) closes the window in
+    which DNS could answer differently the second time. TLS still verifies the name.
+    """
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        self.policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"DNS lookup failed for {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        allowed = [a for a in addresses if self.policy.allows(a)]
+        if not allowed:
+            raise _AddressBlocked(
+                f"{host} resolves to {', '.join(addresses)}, outside the allowed networks"
+            )
+        last: Exception | None = None
+        for address in allowed:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise _AddressBlocked("unix sockets are never used")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with the connection layer swapped for :class:`GuardedBackend`."""
+
+    def __init__(self, policy: NetworkPolicy, max_connections: int = 100) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl.create_default_context(cafile=certifi.where()),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,
+            network_backend=GuardedBackend(policy),
+        )
+
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int  # 200-class, or 304
+    body: bytes
+    headers: dict[str, str]
+    duration_ms: float
+    attempts: int = 1
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @property
+    def charset(self) -> str | None:
+        for part in self.content_type.split(";")[1:]:
+            key, _, value = part.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                return value.strip().strip("\"'")
+        return None
+
+
+@dataclass(frozen=True)
+class FetchRecord:
+    """One fetch as fetch_log stores it."""
+
+    url: str
+    source: str | None
+    kind: str
+    started_at: float  # time.time()
+    duration_ms: float
+    status: int | None
+    bytes: int
+    final_url: str | None
+    error_class: str | None
+    error: str | None
+
+
+# --- politeness ---------------------------------------------------------------------------
+
+
+class _HostGate:
+    """At most ``concurrency`` requests in flight to one host, starts ``delay`` apart."""
+
+    def __init__(self, concurrency: int, delay: float) -> None:
+        self._sem = asyncio.Semaphore(concurrency)
+        self._delay = delay
+        self._next_start = 0.0
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._sem:
+            async with self._lock:
+                now = time.monotonic()
+                wait = self._next_start - now
+                self._next_start = max(now, self._next_start) + self._delay
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _host_key(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.hostname or "").lower()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _check_scheme(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BlockedURL(f"refusing {scheme or 'scheme-less'} URL {url!r}: only http(s)", url)
+
+
+class Fetcher:
+    """Polite, guarded async HTTP fetching. Use as ``async with Fetcher(settings) as f:``.
+
+    Every request is recorded in :attr:`records` (drain with :meth:`take_records`).
+    ``transport`` replaces the guarded network layer (tests of error paths, or a proxy).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.policy = NetworkPolicy.from_cidrs(settings.allow_networks)
+        self._transport = transport or GuardedTransport(
+            self.policy, max_connections=max(settings.max_concurrency, 1)
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._gates: dict[str, _HostGate] = {}
+        self._global = asyncio.Semaphore(settings.max_concurrency)
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | FetchError] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._sleep = sleep
+        self.records: list[FetchRecord] = []
+
+    async def __aenter__(self) -> Fetcher:
+        s = self.settings
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=httpx.Timeout(
+                connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=None
+            ),
+            headers={
+                "User-Agent": s.user_agent,
+                # Only encodings whose decompressed size we can cap while streaming.
+                "Accept-Encoding": "gzip, deflate",
+            },
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def take_records(self) -> list[FetchRecord]:
+        records, self.records = self.records, []
+        return records
+
+    def _gate(self, url: str) -> _HostGate:
+        host = _host_key(url)
+        gate = self._gates.get(host)
+        if gate is None:
+            gate = self._gates[host] = _HostGate(
+                self.settings.per_host_concurrency, self.settings.per_host_delay
+            )
+        return gate
+
+    # -- public -----------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        source: str | None = None,
+        kind: str = "article",
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
+        """GET ``url`` politely; raises a :class:`FetchError` subclass on failure."""
+        started = time.time()
+        t0 = time.monotonic()
+        try:
+            _check_scheme(url)
+            if self.settings.respect_robots:
+                await self._check_robots(url, source)
+            result = await self._fetch_with_retries(url, etag, last_modified, accept)
+        except FetchError as exc:
+            self._record(url, source, kind, started, t0, exc.status, 0, None, exc)
+            raise
+        self._record(
+            url, source, kind, started, t0, result.status, len(result.body), result.final_url, None
+        )
+        return result
+
+    # -- internals --------------------------------------------------------------------
+
+    def _record(
+        self,
+        url: str,
+        source: str | None,
+        kind: str,
+        started: float,
+        t0: float,
+        status: int | None,
+        size: int,
+        final_url: str | None,
+        exc: FetchError | None,
+    ) -> None:
+        self.records.append(
+            FetchRecord(
+                url=url,
+                source=source,
+                kind=kind,
+                started_at=started,
+                duration_ms=(time.monotonic() - t0) * 1000.0,
+                status=status,
+                bytes=size,
+                final_url=final_url,
+                error_class=exc.error_class if exc else None,
+                error=str(exc)[:2000] if exc else None,
+            )
+        )
+
+    async def _check_robots(self, url: str, source: str | None) -> None:
+        origin = _origin(url)
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:
+            if origin not in self._robots:
+                self._robots[origin] = await self._load_robots(origin, source)
+        rules = self._robots[origin]
+        if isinstance(rules, HTTPStatusError):
+            raise RobotsDisallowed(
+                f"robots.txt of {origin} answered {rules.status}; not fetching {url} for now", url
+            )
+        if isinstance(rules, FetchError):
+            # The site could not be reached at all: report that, not a robots verdict.
+            raise type(rules)(f"{rules} (while reading robots.txt)", url, rules.status)
+        if not rules.can_fetch(self.settings.user_agent, url):
+            raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}", url)
+
+    async def _load_robots(
+        self, origin: str, source: str | None
+    ) -> urllib.robotparser.RobotFileParser | FetchError:
+        robots_url = origin + "/robots.txt"
+        parser = urllib.robotparser.RobotFileParser(robots_url)
+        started, t0 = time.time(), time.monotonic()
+        try:
+            result = await self._fetch_with_retries(robots_url, None, None, "text/plain")
+        except HTTPStatusError as exc:
+            self._record(robots_url, source, "robots", started, t0, exc.status, 0, None, exc)
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                parser.parse([])  # RFC 9309: an unavailable (4xx) robots.txt allows everything
+                return parser
+            return exc  # 5xx, 429: treat as "disallow for now"
+        except FetchError as exc:
+            self._record(robots_url, source, "robots", started, t0, exc.status, 0, None, exc)
+            return exc
+        self._record(
+            robots_url,
+            source,
+            "robots",
+            started,
+            t0,
+            result.status,
+            len(result.body),
+            result.final_url,
+            None,
+        )
+        text = result.body[:500_000].decode("utf-8", errors="replace")
+        parser.parse(text.splitlines())
+        return parser
+
+    async def _fetch_with_retries(
+        self, url: str, etag: str | None, last_modified: str | None, accept: str | None
+    ) -> FetchResult:
+        s = self.settings
+        attempt = 0
+        t0 = time.monotonic()
+        while True:
+            attempt += 1
+            try:
+                result = await self._fetch_once(url, etag, last_modified, accept)
+                return FetchResult(
+                    url=result.url,
+                    final_url=result.final_url,
+                    status=result.status,
+                    body=result.body,
+                    headers=result.headers,
+                    duration_ms=(time.monotonic() - t0) * 1000.0,
+                    attempts=attempt,
+                )
+            except FetchError as exc:
+                if attempt > s.max_retries or not is_transient(exc):
+                    raise
+                delay = s.retry_backoff * (2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    if retry_after > s.max_retry_after:
+                        raise
+                    delay = max(delay, retry_after)
+                await self._sleep(delay)
+
+    async def _fetch_once(
+        self, url: str, etag: str | None, last_modified: str | None, accept: str | None
+    ) -> FetchResult:
+        return await self._follow(url, etag, last_modified, accept)
+
+    async def _follow(
+        self, url: str, etag: str | None, last_modified: str | None, accept: str | None
+    ) -> FetchResult:
+        assert self._client is not None, "use `async with Fetcher(...)`"
+        seen = {url}
+        current = url
+        started = time.monotonic()
+        spent = 0.0
+        for _hop in range(self.settings.max_redirects + 1):
+            _check_scheme(current)
+            headers: dict[str, str] = {}
+            if accept:
+                headers["Accept"] = accept
+            if current == url:
+                if etag:
+                    headers["If-None-Match"] = etag
+                if last_modified:
+                    headers["If-Modified-Since"] = last_modified
+            # Queueing for a host slot is politeness, not slowness: only time on the wire
+            # counts against the deadline.
+            async with self._gate(current).slot(), self._global:
+                remaining = self.settings.request_deadline - spent
+                hop_start = time.monotonic()
+                try:
+                    async with asyncio.timeout(max(remaining, 0.001)):
+                        status, resp_headers, body = await self._get(current, headers)
+                except TimeoutError:
+                    raise FetchTimeout(
+                        f"no complete answer within {self.settings.request_deadline:g}s "
+                        f"(total deadline) from {current}",
+                        url,
+                    ) from None
+                finally:
+                    spent += time.monotonic() - hop_start
+            if status in REDIRECT_STATUSES and resp_headers.get("location"):
+                target = urljoin(current, resp_headers["location"].strip())
+                if target in seen:
+                    raise TooManyRedirects(f"redirect loop at {target}", url, status)
+                seen.add(target)
+                current = target
+                continue
+            if status == 304:
+                return FetchResult(url, current, status, b"", resp_headers, 0.0)
+            if status >= 400:
+                raise HTTPStatusError(
+                    f"HTTP {status} from {current}",
+                    url,
+                    status,
+                    retry_after=_retry_after_seconds(resp_headers.get("retry-after")),
+                )
+            if status >= 300:
+                raise HTTPStatusError(
+                    f"HTTP {status} without a Location from {current}", url, status
+                )
+            duration = (time.monotonic() - started) * 1000.0
+            return FetchResult(url, current, status, body, resp_headers, duration)
+        raise TooManyRedirects(
+            f"more than {self.settings.max_redirects} redirects starting at {url}", url
+        )
+
+    async def _get(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        assert self._client is not None
+        cap = self.settings.max_body_bytes
+        try:
+            async with self._client.stream("GET", url, headers=headers) as resp:
+                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                if resp.status_code in REDIRECT_STATUSES or resp.status_code >= 300:
+                    return resp.status_code, resp_headers, b""
+                declared = resp_headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > cap:
+                    raise ResponseTooLarge(
+                        f"{url} declares {int(declared):,} bytes, over the {cap:,}-byte cap",
+                        url,
+                        resp.status_code,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise ResponseTooLarge(
+                            f"{url} sent more than {cap:,} bytes (after decompression)",
+                            url,
+                            resp.status_code,
+                        )
+                    chunks.append(chunk)
+                return resp.status_code, resp_headers, b"".join(chunks)
+        except _AddressBlocked as exc:
+            raise BlockedURL(f"refusing {url}: {exc}", url) from None
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(f"timed out talking to {url}: {type(exc).__name__}", url) from None
+        except httpx.DecodingError as exc:
+            raise ConnectionFailed(f"could not decode the body of {url}: {exc}", url) from None
+        except (httpx.TransportError, ssl.SSLError, OSError) as exc:
+            raise ConnectionFailed(f"{type(exc).__name__} talking to {url}: {exc}", url) from None
+        except httpx.InvalidURL as exc:
+            raise BlockedURL(f"invalid URL {url!r}: {exc}", url) from None

@@ -1,0 +1,684 @@
+"""The ingest pipeline as plain functions: sources → feeds → pages → text → claims → DuckDB.
+
+``run_ingest`` drives the steps; ``flows/ingest.py`` runs the same driver with each step
+wrapped as a Prefect task. A failed feed or article becomes a row (fetch_log,
+feed_entries, the summary), never an exception that ends the run.
+
+Write safety: articles, their events, their feed entries and the fetches behind them
+are written per batch in one transaction. A feed's validators (ETag, Last-Modified) are
+stored only after all of its new entries are, so a crash part-way means the next run
+fetches the feed again and finishes the work; entries already stored are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import re
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from adoptwatch.fetch import Fetcher, FetchError, FetchRecord, FetchResult, is_transient
+from adoptwatch.settings import Settings
+from adoptwatch.sources import load_sources
+from extractors.article import ArticleExtractionError, extract_article
+from extractors.claims import Extraction, get_extractor
+from extractors.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
+from extractors.urls import InvalidURL, canonicalize_url
+from storage import store
+from storage.db import ingest_lock, write_session
+from storage.records import (
+    ArticleRow,
+    EntryRow,
+    EventRow,
+    FetchRow,
+    MentionRow,
+    SourceSpec,
+    SourceState,
+    SourceUpdate,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive(dt: datetime | None) -> datetime | None:
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt and dt.tzinfo else dt
+
+
+def article_id_for(canonical_url: str) -> str:
+    return hashlib.sha256(canonical_url.encode()).hexdigest()[:24]
+
+
+def content_hash(text: str) -> str:
+    normalised = re.sub(r"\s+", " ", text).strip().lower()
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    def stage(self, name: str, total: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def stage(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+_progress: Progress | None = None
+
+
+def set_progress(progress: Progress | None) -> None:
+    """Register a progress display for ingests run in this process (the CLI does)."""
+    global _progress
+    _progress = progress
+
+
+def current_progress() -> Progress | None:
+    return _progress
+
+
+# --- step outputs ------------------------------------------------------------------------
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    started_at: datetime
+    sources: list[SourceState]  # enabled sources to fetch this run
+    skipped_sources: list[str]  # disabled ones
+    state: store.CrawlState
+
+
+@dataclass
+class FeedOutcome:
+    source: SourceState
+    fetched_at: datetime
+    result: FetchResult | None = None
+    parsed: ParsedFeed | None = None
+    error_class: str | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error_class is not None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.result is not None and self.result.not_modified
+
+
+@dataclass
+class PendingEntry:
+    source: str
+    key: str
+    url: str
+    canonical_url: str
+    title: str | None
+    published_at: datetime | None  # from the feed
+    first_seen_at: datetime
+    attempts: int  # attempts before this run
+
+
+@dataclass
+class PageOutcome:
+    canonical_url: str  # the URL we fetched, canonicalised
+    entries: list[PendingEntry]
+    result: FetchResult | None = None
+    error_class: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ArticleDraft:
+    """An extracted article, not yet stored."""
+
+    article: ArticleRow
+    entries: list[PendingEntry]
+    extraction: Extraction | None = None
+
+
+@dataclass
+class ProcessedBatch:
+    drafts: list[ArticleDraft]
+    failed: list[tuple[PendingEntry, str]]  # entry, error
+    duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    feeds_total: int = 0
+    feeds_fetched: int = 0
+    feeds_unchanged: int = 0
+    feeds_failed: int = 0
+    sources_disabled_skipped: int = 0
+    entries_new: int = 0
+    articles_new: int = 0
+    articles_duplicate: int = 0
+    articles_failed: int = 0
+    events_new: int = 0
+    mentions_new: int = 0
+    failed_sources: list[dict[str, str]] = field(default_factory=list)
+    failed_articles: list[dict[str, str]] = field(default_factory=list)
+    disabled_sources: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(self).items()}
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
+    """Register sources, open a run, and read what earlier runs already stored."""
+    now = utcnow()
+    run_id = uuid.uuid4().hex
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        store.sync_sources(con, specs, now)
+        store.start_run(con, run_id, now)
+        state = store.load_crawl_state(con, settings.max_article_attempts)
+    names = {s.name for s in specs}
+    listed = [state.sources[n] for n in (s.name for s in specs) if n in state.sources]
+    return RunContext(
+        run_id=run_id,
+        started_at=now,
+        sources=[s for s in listed if s.enabled],
+        skipped_sources=sorted(s.name for s in listed if not s.enabled and s.name in names),
+        state=state,
+    )
+
+
+async def fetch_feed(fetcher: Fetcher, source: SourceState) -> FeedOutcome:
+    """Fetch and parse one feed; failures come back as an outcome, not an exception."""
+    outcome = FeedOutcome(source=source, fetched_at=utcnow())
+    try:
+        result = await fetcher.fetch(
+            source.url,
+            source=source.name,
+            kind="feed",
+            etag=source.etag,
+            last_modified=source.last_modified,
+            accept="application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+        )
+    except FetchError as exc:
+        outcome.error_class, outcome.error = exc.error_class, str(exc)
+        return outcome
+    outcome.result = result
+    if result.not_modified:
+        return outcome
+    try:
+        outcome.parsed = parse_feed(result.body, result.final_url, result.content_type)
+    except FeedParseError as exc:
+        outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
+    return outcome
+
+
+async def fetch_feeds(
+    fetcher: Fetcher, sources: Sequence[SourceState], progress: Progress | None = None
+) -> list[FeedOutcome]:
+    progress = progress or _NoProgress()
+    progress.stage("feeds", len(sources))
+
+    async def one(source: SourceState) -> FeedOutcome:
+        outcome = await fetch_feed(fetcher, source)
+        progress.advance()
+        return outcome
+
+    return list(await asyncio.gather(*(one(s) for s in sources)))
+
+
+def plan_entries(
+    outcomes: Sequence[FeedOutcome], ctx: RunContext, settings: Settings
+) -> list[PendingEntry]:
+    """New entries of this run's feeds (capped per feed), then earlier failures to retry."""
+    now = utcnow()
+    planned: list[PendingEntry] = []
+    taken: set[tuple[str, str]] = set()
+    for outcome in outcomes:
+        if outcome.parsed is None:
+            continue
+        name = outcome.source.name
+        fresh = 0
+        for entry in outcome.parsed.entries:
+            if fresh >= settings.max_entries_per_feed:
+                break
+            if (name, entry.key) in ctx.state.entries or (name, entry.key) in taken:
+                continue
+            pending = _pending(name, entry, now)
+            if pending is None:
+                continue
+            planned.append(pending)
+            taken.add((name, entry.key))
+            fresh += 1
+    for row in ctx.state.retry_entries:
+        if (row.source, row.entry_key) in taken:
+            continue
+        try:
+            canonical = canonicalize_url(row.url)
+        except InvalidURL:
+            continue
+        planned.append(
+            PendingEntry(
+                source=row.source,
+                key=row.entry_key,
+                url=row.url,
+                canonical_url=canonical,
+                title=row.title,
+                published_at=row.published_at,
+                first_seen_at=row.first_seen_at,
+                attempts=row.attempts,
+            )
+        )
+    return planned
+
+
+def _pending(source: str, entry: FeedEntry, now: datetime) -> PendingEntry | None:
+    try:
+        canonical = canonicalize_url(entry.url)
+    except InvalidURL:
+        # Not http(s) (file:, ftp:, javascript:): keep the raw link so the fetcher refuses
+        # it and the refusal is logged against the source.
+        canonical = entry.url
+    return PendingEntry(
+        source=source,
+        key=entry.key,
+        url=entry.url,
+        canonical_url=canonical,
+        title=entry.title,
+        published_at=_naive(entry.published_at),
+        first_seen_at=now,
+        attempts=0,
+    )
+
+
+def group_by_url(entries: Sequence[PendingEntry]) -> dict[str, list[PendingEntry]]:
+    groups: dict[str, list[PendingEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.canonical_url, []).append(entry)
+    return groups
+
+
+async def fetch_pages(
+    fetcher: Fetcher, entries: Sequence[PendingEntry], progress: Progress | None = None
+) -> list[PageOutcome]:
+    """Fetch each distinct article URL once (two feeds linking one story: one request)."""
+    progress = progress or _NoProgress()
+
+    async def one(canonical: str, group: list[PendingEntry]) -> PageOutcome:
+        page = PageOutcome(canonical_url=canonical, entries=group)
+        try:
+            page.result = await fetcher.fetch(
+                group[0].url,
+                source=group[0].source,
+                kind="article",
+                accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+            )
+            if page.result.not_modified:
+                page.error_class, page.error = "not_modified", "unexpected 304 for an article"
+        except FetchError as exc:
+            page.error_class, page.error = exc.error_class, str(exc)
+        progress.advance(len(group))
+        return page
+
+    groups = group_by_url(entries)
+    return list(await asyncio.gather(*(one(url, g) for url, g in groups.items())))
+
+
+def extract_pages(
+    pages: Sequence[PageOutcome],
+    known_urls: dict[str, str],
+    known_hashes: dict[str, str],
+    extractor_pipeline: str = "",
+) -> ProcessedBatch:
+    """Article text and claims for fetched pages; de-duplicates by canonical URL and content.
+
+    ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
+    everything stored so far; both are updated with this batch's articles.
+    """
+    batch = ProcessedBatch(drafts=[], failed=[], duplicates=[])
+    now = utcnow()
+    for page in pages:
+        if page.result is None or page.error_class:
+            batch.failed.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
+            continue
+        result = page.result
+        try:
+            content = extract_article(result.body, result.final_url, encoding=result.charset)
+        except ArticleExtractionError as exc:
+            batch.failed.extend((e, f"extraction: {exc}") for e in page.entries)
+            continue
+        canonical = page.canonical_url
+        if content.canonical_url:
+            with contextlib.suppress(InvalidURL):  # a broken rel=canonical: keep our URL
+                canonical = canonicalize_url(content.canonical_url)
+        digest = content_hash(content.text)
+        existing = known_urls.get(canonical) or known_hashes.get(digest)
+        if existing:
+            batch.duplicates.extend((e, existing) for e in page.entries)
+            continue
+        feed_date = next((e.published_at for e in page.entries if e.published_at), None)
+        article = ArticleRow(
+            article_id=article_id_for(canonical),
+            canonical_url=canonical,
+            url=result.final_url,
+            source=page.entries[0].source,
+            title=content.title or page.entries[0].title,
+            published_at=feed_date or _naive(content.published_at),
+            fetched_at=now,
+            content_hash=digest,
+            text=content.text,
+            extraction_method=content.method,
+            extractor_version=None,
+            raw_html=zlib.compress(result.body, 6),
+        )
+        known_urls[canonical] = article.article_id
+        known_hashes[digest] = article.article_id
+        batch.drafts.append(ArticleDraft(article=article, entries=list(page.entries)))
+
+    if batch.drafts:
+        extractor = get_extractor(extractor_pipeline)
+        texts = [d.article.text for d in batch.drafts]
+        for draft, extraction in zip(batch.drafts, extractor.extract_many(texts), strict=True):
+            draft.extraction = extraction
+    return batch
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def _event_id(article_id: str, adopter: str, family: str, relation: str) -> str:
+    key = f"{article_id}\x1f{adopter.casefold()}\x1f{family.casefold()}\x1f{relation}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def extraction_rows(
+    article_id: str,
+    article_url: str,
+    published_at: datetime | None,
+    extraction: Extraction,
+    version: str,
+    extracted_at: datetime,
+) -> tuple[list[EventRow], list[MentionRow]]:
+    """Events and mentions of one article.
+
+    One event per (article, adopter, model family, relation): the most confident claim.
+    """
+    best: dict[str, Any] = {}
+    for claim in extraction.claims:
+        eid = _event_id(article_id, claim.adopter, claim.model_family, claim.relation)
+        if eid not in best or claim.confidence > best[eid].confidence:
+            best[eid] = claim
+    events = []
+    for eid, claim in best.items():
+        switch_id = None
+        if claim.switch is not None:
+            switch_id = hashlib.sha256(
+                f"{article_id}\x1f{claim.adopter.casefold()}\x1f{claim.switch}".encode()
+            ).hexdigest()[:24]
+        events.append(
+            EventRow(
+                event_id=eid,
+                article_id=article_id,
+                article_url=article_url,
+                adopter=claim.adopter,
+                adopter_named=claim.adopter_named,
+                model=claim.model,
+                model_family=claim.model_family,
+                vendor=claim.vendor,
+                origin_country=claim.origin_country,
+                open_weights=claim.open_weights,
+                relation=claim.relation,
+                switch_id=switch_id,
+                confidence=round(float(claim.confidence), 4),
+                evidence=claim.evidence,
+                published_at=published_at,
+                extracted_at=extracted_at,
+                extractor_version=version,
+            )
+        )
+    mentions = [
+        MentionRow(
+            article_id=article_id,
+            model_family=m.model_family,
+            model=m.model,
+            vendor=m.vendor,
+            origin_country=m.origin_country,
+            open_weights=m.open_weights,
+            sentences=m.sentences,
+            published_at=published_at,
+            extractor_version=version,
+        )
+        for m in extraction.mentions
+    ]
+    return events, mentions
+
+
+def _entry_row(p: PendingEntry, status: str, article_id: str | None, error: str | None) -> EntryRow:
+    attempts = p.attempts + (1 if status in ("stored", "failed") else 0)
+    return EntryRow(
+        source=p.source,
+        entry_key=p.key,
+        url=p.url,
+        title=p.title,
+        published_at=p.published_at,
+        first_seen_at=p.first_seen_at,
+        status=status,
+        attempts=attempts,
+        last_error=error[:2000] if error else None,
+        article_id=article_id,
+    )
+
+
+def fetch_rows(records: Sequence[FetchRecord], run_id: str) -> list[FetchRow]:
+    return [
+        FetchRow(
+            fetch_id=uuid.uuid4().hex,
+            run_id=run_id,
+            fetched_at=datetime.fromtimestamp(r.started_at, UTC).replace(tzinfo=None),
+            source=r.source,
+            kind=r.kind,
+            url=r.url[:4000],
+            final_url=r.final_url,
+            status=r.status,
+            bytes=r.bytes,
+            duration_ms=round(r.duration_ms, 3),
+            error_class=r.error_class,
+            error=r.error,
+        )
+        for r in records
+    ]
+
+
+def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBatch:
+    batch = store.WriteBatch()
+    now = utcnow()
+    for draft in processed.drafts:
+        art = dataclasses.replace(draft.article, extractor_version=version)
+        batch.articles.append(art)
+        for entry in draft.entries:
+            batch.entries.append(_entry_row(entry, "stored", art.article_id, None))
+        if draft.extraction is not None:
+            events, mentions = extraction_rows(
+                art.article_id, art.canonical_url, art.published_at, draft.extraction, version, now
+            )
+            batch.events.extend(events)
+            batch.mentions.extend(mentions)
+    for entry, existing in processed.duplicates:
+        batch.entries.append(_entry_row(entry, "duplicate", existing, None))
+    for entry, error in processed.failed:
+        batch.entries.append(_entry_row(entry, "failed", None, error))
+    return batch
+
+
+def source_update(outcome: FeedOutcome) -> SourceUpdate:
+    result = outcome.result
+    return SourceUpdate(
+        name=outcome.source.name,
+        fetched_at=outcome.fetched_at,
+        status=result.status if result else None,
+        failed=outcome.failed,
+        etag=result.etag if result and not outcome.failed else None,
+        last_modified=result.last_modified if result and not outcome.failed else None,
+        error_class=outcome.error_class,
+        error=(outcome.error or "")[:2000] or None,
+    )
+
+
+def write(settings: Settings, batch: store.WriteBatch) -> store.WriteResult:
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        return store.write_batch(con, batch, settings.max_consecutive_failures)
+
+
+def finish_run(settings: Settings, summary: IngestSummary) -> None:
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        store.finish_run(con, summary.run_id, summary.finished_at or utcnow(), summary.as_dict())
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class IngestSteps:
+    """The steps ``run_ingest`` calls; the Prefect flow swaps in task-wrapped versions."""
+
+    prepare: Callable[[Settings, Sequence[SourceSpec]], RunContext] = prepare_run
+    fetch_feeds: Callable[..., Awaitable[list[FeedOutcome]]] = fetch_feeds
+    fetch_pages: Callable[..., Awaitable[list[PageOutcome]]] = fetch_pages
+    extract: Callable[..., Any] = extract_pages
+    write: Callable[[Settings, store.WriteBatch], store.WriteResult] = write
+    finish: Callable[[Settings, IngestSummary], None] = finish_run
+
+
+async def run_ingest(
+    settings: Settings,
+    steps: IngestSteps | None = None,
+    progress: Progress | None = None,
+    fetcher: Fetcher | None = None,
+) -> IngestSummary:
+    """One ingest run over every enabled source. Returns the summary; never raises for a
+    failed feed or article (those are in the summary and in fetch_log)."""
+    steps = steps or IngestSteps()
+    progress = progress or _NoProgress()
+    specs = load_sources(settings.sources)
+    with ingest_lock(settings.db, wait=settings.ingest_wait):
+        return await _run_locked(settings, steps, progress, specs, fetcher)
+
+
+async def _run_locked(
+    settings: Settings,
+    steps: IngestSteps,
+    progress: Progress,
+    specs: Sequence[SourceSpec],
+    fetcher: Fetcher | None,
+) -> IngestSummary:
+    ctx = steps.prepare(settings, specs)
+    summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
+    summary.feeds_total = len(ctx.sources)
+    summary.sources_disabled_skipped = len(ctx.skipped_sources)
+    extractor_version = get_extractor(settings.spacy_pipeline).version
+
+    async with fetcher or Fetcher(settings) as f:
+        outcomes = await steps.fetch_feeds(f, ctx.sources, progress)
+        for o in outcomes:
+            if o.failed:
+                summary.feeds_failed += 1
+                summary.failed_sources.append(
+                    {
+                        "source": o.source.name,
+                        "error_class": o.error_class or "",
+                        "error": o.error or "",
+                    }
+                )
+            elif o.unchanged:
+                summary.feeds_unchanged += 1
+            else:
+                summary.feeds_fetched += 1
+        planned = plan_entries(outcomes, ctx, settings)
+        summary.entries_new = sum(1 for p in planned if p.attempts == 0)
+        progress.stage("articles", len(planned))
+
+        # Failed feeds are final now; successful ones wait until their entries are stored.
+        failed_updates = [source_update(o) for o in outcomes if o.failed]
+        first = store.WriteBatch(source_updates=failed_updates)
+        first.fetches = fetch_rows(f.take_records(), ctx.run_id)
+        _tally(summary, steps.write(settings, first))
+
+        known_urls = dict(ctx.state.article_ids_by_url)
+        known_hashes = dict(ctx.state.article_ids_by_hash)
+        groups = list(group_by_url(planned).values())
+        # Fetch the next batch's pages while this batch is extracted (CPU, in a thread).
+        batches = [
+            [e for group in part for e in group]
+            for part in chunks(groups, settings.write_batch_size)
+        ]
+        next_pages = (
+            asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress)) if batches else None
+        )
+        for index in range(len(batches)):
+            assert next_pages is not None
+            pages = await next_pages
+            if index + 1 < len(batches):
+                next_pages = asyncio.ensure_future(
+                    steps.fetch_pages(f, batches[index + 1], progress)
+                )
+            processed = await asyncio.to_thread(
+                steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
+            )
+            batch = build_write_batch(processed, extractor_version)
+            batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
+            summary.articles_duplicate += len(processed.duplicates)
+            summary.articles_failed += len(processed.failed)
+            summary.failed_articles.extend(
+                {"source": e.source, "url": e.url, "error": err} for e, err in processed.failed[:50]
+            )
+            result = await asyncio.to_thread(steps.write, settings, batch)
+            _tally(summary, result)
+
+        last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
+        last.fetches = fetch_rows(f.take_records(), ctx.run_id)
+        _tally(summary, steps.write(settings, last))
+
+    summary.finished_at = utcnow()
+    steps.finish(settings, summary)
+    return summary
+
+
+def _tally(summary: IngestSummary, result: store.WriteResult) -> None:
+    summary.articles_new += result.articles
+    summary.events_new += result.events
+    summary.mentions_new += result.mentions
+    summary.disabled_sources.extend(result.disabled_sources)
+
+
+__all__ = [
+    "ArticleDraft",
+    "FeedOutcome",
+    "IngestSteps",
+    "IngestSummary",
+    "PageOutcome",
+    "PendingEntry",
+    "RunContext",
+    "is_transient",
+    "run_ingest",
+]

@@ -1,0 +1,119 @@
+"""Re-run the current claims extractor over stored article text (no re-crawl)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from adoptwatch.ingest import Progress, chunks, extraction_rows, utcnow
+from adoptwatch.settings import Settings
+from extractors.claims import get_extractor
+from storage import store
+from storage.db import read_session, write_session
+
+Key = tuple[str, str, str, str]  # article_id, adopter, model_family, relation
+
+
+@dataclass
+class ReextractReport:
+    extractor_version: str
+    articles: int = 0
+    events_before: int = 0
+    events_after: int = 0
+    added: Counter[str] = field(default_factory=Counter)  # by relation
+    removed: Counter[str] = field(default_factory=Counter)
+    examples_added: list[dict[str, Any]] = field(default_factory=list)
+    examples_removed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> int:
+        return self.events_after - sum(self.added.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "extractor_version": self.extractor_version,
+            "articles": self.articles,
+            "events_before": self.events_before,
+            "events_after": self.events_after,
+            "added": dict(self.added),
+            "removed": dict(self.removed),
+            "unchanged": self.unchanged,
+        }
+
+
+def _key(article_id: str, adopter: str, family: str, relation: str) -> Key:
+    return (article_id, adopter.casefold(), family.casefold(), relation)
+
+
+def reextract(
+    settings: Settings,
+    include_current: bool = False,
+    batch_size: int = 200,
+    progress: Progress | None = None,
+    examples: int = 10,
+) -> ReextractReport:
+    """Replace events and mentions that older extractor versions produced.
+
+    With ``include_current`` every article is re-extracted. The database is opened only
+    for short reads and one write transaction per batch.
+    """
+    extractor = get_extractor(settings.spacy_pipeline)
+    report = ReextractReport(extractor_version=extractor.version)
+    with read_session(settings.db, settings.db_lock_timeout) as con:
+        ids = store.article_ids_for_reextract(con, extractor.version, include_current)
+    report.articles = len(ids)
+    if progress:
+        progress.stage("re-extracting", len(ids))
+    for part in chunks(ids, batch_size):
+        with read_session(settings.db, settings.db_lock_timeout) as con:
+            rows = store.article_texts(con, part)
+            old = store.events_of_articles(con, part)
+        now = utcnow()
+        new_events, new_mentions = [], []
+        for (article_id, url, _text, published_at), extraction in zip(
+            rows, extractor.extract_many(r[2] for r in rows), strict=True
+        ):
+            events, mentions = extraction_rows(
+                article_id, url, published_at, extraction, extractor.version, now
+            )
+            new_events.extend(events)
+            new_mentions.extend(mentions)
+        with write_session(settings.db, settings.db_lock_timeout) as con:
+            store.replace_extraction(con, part, new_events, new_mentions, extractor.version)
+
+        before = {
+            _key(e["article_id"], e["adopter"], e["model_family"], e["relation"]): e for e in old
+        }
+        after = {_key(e.article_id, e.adopter, e.model_family, e.relation): e for e in new_events}
+        report.events_before += len(before)
+        report.events_after += len(after)
+        for k in after.keys() - before.keys():
+            report.added[k[3]] += 1
+            if len(report.examples_added) < examples:
+                e = after[k]
+                report.examples_added.append(
+                    {
+                        "adopter": e.adopter,
+                        "model": e.model,
+                        "relation": e.relation,
+                        "evidence": e.evidence,
+                        "article_url": e.article_url,
+                    }
+                )
+        for k in before.keys() - after.keys():
+            report.removed[k[3]] += 1
+            if len(report.examples_removed) < examples:
+                e = before[k]
+                report.examples_removed.append(
+                    {
+                        "adopter": e["adopter"],
+                        "model": e["model"],
+                        "relation": e["relation"],
+                        "evidence": e["evidence"],
+                        "article_url": e["article_url"],
+                    }
+                )
+        if progress:
+            progress.advance(len(part))
+    return report

@@ -1,0 +1,109 @@
+"""URL canonicalisation: one spelling per page, so one story is one article.
+
+Drops tracking parameters and fragments, lower-cases scheme and host, removes default
+ports, sorts the remaining query parameters and normalises percent-encoding.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "igshid",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ncid",
+        "sr_share",
+        "spm",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "__twitter_impression",
+        "smid",
+        "taid",
+        "ref",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "oly_", "vero_", "hmb_")
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_SAFE_PATH = "/!$&'()*+,;=:@~-._"
+
+
+class InvalidURL(ValueError):
+    """The string is not an absolute http(s) URL."""
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def _normalise_path(path: str) -> str:
+    if not path:
+        return "/"
+    # Resolve dot segments the way a browser would.
+    segments: list[str] = []
+    for seg in path.split("/"):
+        if seg == "..":
+            if len(segments) > 1:
+                segments.pop()
+        elif seg != ".":
+            segments.append(seg)
+    path = "/".join(segments)
+    if not path.startswith("/"):
+        path = "/" + path
+    path = re.sub(r"/{2,}", "/", path)
+    return quote(unquote(path), safe=_SAFE_PATH)
+
+
+def canonicalize_url(url: str, base: str | None = None) -> str:
+    """The canonical spelling of ``url`` (resolved against ``base`` when relative).
+
+    >>> canonicalize_url("HTTPS://Example.com:443/a/./b?utm_source=rss&b=2&a=1#top")
+    'https://example.com/a/b?a=1&b=2'
+    """
+    if not isinstance(url, str):
+        raise InvalidURL(f"not a URL: {url!r}")
+    raw = url.strip()
+    if base:
+        raw = urljoin(base, raw)
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"not a valid URL: {url!r} ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidURL(f"not an http(s) URL: {url!r}")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidURL(f"URL has no host: {url!r}")
+    try:
+        host = host.lower() if host.isascii() else host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise InvalidURL(f"URL has an invalid host name: {url!r}") from None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    query_pairs = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    ]
+    query = urlencode(sorted(query_pairs), doseq=True)
+    return urlunsplit((scheme, netloc, _normalise_path(parts.path), query, ""))
