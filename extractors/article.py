@@ -24,6 +24,7 @@ without its fallbacks; ``benchmarks/article_extraction.py`` measures all three.
 from __future__ import annotations
 
 import codecs
+import copy
 import logging
 import re
 from collections import Counter
@@ -35,6 +36,7 @@ from typing import TypeVar
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import justext
+import justext.core
 import lxml.html
 import trafilatura
 from lxml import etree
@@ -264,14 +266,13 @@ def _language(tree: HtmlElement) -> str | None:
 # --- the extractors --------------------------------------------------------------------
 
 
-def _trafilatura(markup: str, url: str, *, fast: bool) -> str:
+def _trafilatura(markup: str, url: str, *, precision: bool, fallbacks: bool) -> str:
     text = trafilatura.extract(
         markup,
         url=url,
         include_comments=False,
-        # precision mode misses text without the fallbacks; the fast mode keeps the default
-        favor_precision=not fast,
-        fast=fast,
+        favor_precision=precision,
+        fast=not fallbacks,
         with_metadata=False,
     )
     return text or ""
@@ -294,8 +295,9 @@ def _block_text(root: HtmlElement) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _readability(markup: str, url: str) -> str:
-    summary = ReadabilityDocument(markup, url=url).summary(html_partial=True)
+def _readability(markup: str) -> str:
+    # no url: readability would spend a fifth of its time making links absolute
+    summary = ReadabilityDocument(markup).summary(html_partial=True)
     if not summary or not summary.strip():
         return ""
     return _block_text(lxml.html.fragment_fromstring(summary, create_parent="div"))
@@ -313,9 +315,21 @@ def _stopwords(language: str | None) -> frozenset[str]:
     return _all_stopwords()
 
 
-def _justext(markup: str, language: str | None) -> str:
-    paragraphs = justext.justext(markup, _stopwords(language))
-    return "\n".join(p.text for p in paragraphs if not p.is_boilerplate and p.text.strip())
+# What jusText's own preprocessor removes (scripts, styles, the head, embedded objects,
+# form controls), without its lxml Cleaner pass, which costs more than the classification.
+_JUSTEXT_DROP = ("script", "style", "head", "noscript", "embed", "object", "applet", "iframe")
+_JUSTEXT_DROP_FORMS = ("param", "button", "input", "select", "textarea")
+
+
+def _justext(tree: HtmlElement, language: str | None) -> str:
+    dom = copy.deepcopy(tree)
+    etree.strip_elements(dom, etree.Comment, *_JUSTEXT_DROP, *_JUSTEXT_DROP_FORMS, with_tail=False)
+    etree.strip_tags(dom, "form")
+    paragraphs = justext.core.ParagraphMaker.make_paragraphs(dom)
+    justext.core.classify_paragraphs(paragraphs, _stopwords(language))
+    justext.core.revise_paragraph_classification(paragraphs)
+    texts = (p.text for p in paragraphs if not p.is_boilerplate)
+    return "\n".join(t for t in texts if t.strip())
 
 
 # --- the vote --------------------------------------------------------------------------
@@ -336,7 +350,7 @@ def _fingerprint(text: str) -> frozenset[tuple[str, ...]]:
 
 
 class _Extraction:
-    """One extractor's text, split into paragraphs, with every word 1-, 2- and 3-gram."""
+    """One extractor's text, split into paragraphs, with its word trigrams."""
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
@@ -344,13 +358,16 @@ class _Extraction:
         self.paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
         self.fingerprints = [_fingerprint(p) for p in self.paragraphs]
         tokens = _tokens(text)
-        self.grams = {
-            tuple(tokens[i : i + n]) for n in (1, 2, 3) for i in range(len(tokens) - n + 1)
-        }
+        self.trigrams = {tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)}
+        self.joined = f" {' '.join(tokens)} "
 
     def contains(self, fingerprint: frozenset[tuple[str, ...]]) -> bool:
+        if len(fingerprint) == 1:
+            (gram,) = fingerprint
+            if len(gram) < 3:  # a paragraph of one or two words
+                return f" {' '.join(gram)} " in self.joined
         return bool(fingerprint) and (
-            len(fingerprint & self.grams) >= PARAGRAPH_AGREEMENT * len(fingerprint)
+            len(fingerprint & self.trigrams) >= PARAGRAPH_AGREEMENT * len(fingerprint)
         )
 
 
@@ -491,9 +508,14 @@ def _extract(
 
     if strategy == "ensemble":
         outputs = [
-            ("trafilatura", _attempt("trafilatura", _trafilatura, markup, url, fast=False)),
-            ("readability", _attempt("readability", _readability, markup, url)),
-            ("justext", _attempt("justext", _justext, markup, language)),
+            # Precision mode without trafilatura's own fallbacks: they are readability and
+            # jusText, which vote here in their own right.
+            (
+                "trafilatura",
+                _attempt("trafilatura", _trafilatura, markup, url, precision=True, fallbacks=False),
+            ),
+            ("readability", _attempt("readability", _readability, markup)),
+            ("justext", _attempt("justext", _justext, tree, language)),
         ]
         text, voters = majority_vote(outputs)
         if len(text) < MIN_TEXT_CHARS:
@@ -502,7 +524,12 @@ def _extract(
             text, voters = (found[0][1].strip(), (found[0][0],)) if found else ("", ())
         method = "vote:" + "+".join(voters) if len(voters) > 1 else "".join(voters)
     else:
-        text = _attempt("trafilatura", _trafilatura, markup, url, fast=strategy == "fast")
+        # Alone, precision mode needs its fallbacks (it misses text without them); the fast
+        # strategy keeps the default balance and skips them.
+        precise = strategy == "trafilatura"
+        text = _attempt(
+            "trafilatura", _trafilatura, markup, url, precision=precise, fallbacks=precise
+        )
         voters = ("trafilatura",) if text else ()
         method = "trafilatura"
     if len(text.strip()) < MIN_TEXT_CHARS:
