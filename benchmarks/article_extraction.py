@@ -18,6 +18,7 @@ figures are 95% bootstrap intervals over pages.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gzip
 import json
 import random
@@ -25,10 +26,12 @@ import re
 import statistics
 import sys
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
@@ -38,10 +41,16 @@ from extractors.article import (  # noqa: E402
     STRATEGIES,
     ArticleExtractionError,
     extract_article,
+    published_date,
 )
+from extractors.dates import parse_date  # noqa: E402
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 BENCH_NAME = Path("benchmarks") / "article-extraction"
 DEFAULT_OUT = REPO / "out" / "article-extraction.json"
+DATE_CASES = REPO / "tests" / "fixtures" / "article" / "dates.toml"
 BOOTSTRAP_SAMPLES = 1000
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -205,6 +214,111 @@ def run_extractor(
     return Run(name, predictions, elapsed)
 
 
+# --- publication dates ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateCase:
+    name: str
+    html: str
+    url: str
+    feed: dt.datetime | None
+    expected: dt.datetime | None
+    source: str | None
+
+
+def load_date_cases(path: Path = DATE_CASES) -> list[DateCase]:
+    """The publication-date fixture pages (``tests/fixtures/article/dates.toml``)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    template = data["template"]
+    cases = []
+    for raw in data["case"]:
+        html = (
+            template.replace("{title}", "Fernhill Robotics moves its planner to an open model")
+            .replace("{head}", raw.get("head", ""))
+            .replace("{byline}", raw.get("byline", "By Dana Whitfield"))
+            .replace("{footer}", raw.get("footer", "Example Wire"))
+        )
+        cases.append(
+            DateCase(
+                name=raw["name"],
+                html=html,
+                url=raw.get("url", "https://wire.example/ai/fernhill-robotics-open-model"),
+                feed=parse_date(raw["feed"]) if "feed" in raw else None,
+                expected=parse_date(raw["expected"]) if "expected" in raw else None,
+                source=raw.get("source"),
+            )
+        )
+    return cases
+
+
+@dataclass(frozen=True)
+class DateResult:
+    case: DateCase
+    found: dt.datetime | None
+    source: str | None
+
+    @property
+    def correct(self) -> bool:
+        return self.found == self.case.expected and self.source == self.case.source
+
+
+def evaluate_date_cases(cases: Iterable[DateCase]) -> list[DateResult]:
+    results = []
+    for case in cases:
+        content = extract_article(case.html.encode("utf-8"), case.url, feed_published=case.feed)
+        results.append(DateResult(case, content.published_at, content.date_source))
+    return results
+
+
+_URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](\d{1,2})[/-](\d{1,2})(?:[/.-]|$)")
+
+
+def url_date(url: str) -> dt.date | None:
+    match = _URL_DATE.search(url)
+    if not match:
+        return None
+    try:
+        return dt.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class UrlDateAgreement:
+    pages: int  # benchmark pages whose URL carries a date
+    same_day: int
+    within_a_day: int
+    missing: int
+    by_source: dict[str, tuple[int, int]]  # source -> (pages, same day)
+
+
+def url_date_agreement(pages: Iterable[Page]) -> UrlDateAgreement:
+    """Extracted dates against the date in the page's URL, on pages whose URL has one;
+    the URL is withheld from the extractor so that it cannot simply read it."""
+    total = same = near = missing = 0
+    by_source: dict[str, list[int]] = {}
+    for page in pages:
+        truth = url_date(page.url)
+        if truth is None:
+            continue
+        total += 1
+        found, source = published_date(page.html)
+        if found is None:
+            missing += 1
+            continue
+        tally = by_source.setdefault(source or "?", [0, 0])
+        tally[0] += 1
+        if found.date() == truth:
+            same += 1
+            tally[1] += 1
+        if abs((found.date() - truth).days) <= 1:
+            near += 1
+    return UrlDateAgreement(
+        total, same, near, missing, {k: (v[0], v[1]) for k, v in by_source.items()}
+    )
+
+
 # --- the command --------------------------------------------------------------------------
 
 
@@ -238,6 +352,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N pages")
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the plain trafilatura baseline"
+    )
+    parser.add_argument(
+        "--no-dates", action="store_true", help="skip the publication-date measurements"
     )
     return parser
 
@@ -322,7 +439,39 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"recall {scores.recall - base.recall:+.4f} ± {diff.recall:.3f}"
             )
     console.print(f"predictions of {main_run.name} written to {args.out}")
+    if not args.no_dates:
+        _print_dates(console, pages)
     return 0
+
+
+def _print_dates(console: Console, pages: Sequence[Page]) -> None:
+    results = evaluate_date_cases(load_date_cases())
+    right = sum(r.correct for r in results)
+    console.print(
+        f"publication dates, fixture pages ({DATE_CASES.relative_to(REPO)}): "
+        f"{right}/{len(results)} right (date and source)"
+    )
+    with_feed = [r for r in results if r.case.feed is not None]
+    console.print(
+        f"  of which reached with a feed date: {sum(r.correct for r in with_feed)}/"
+        f"{len(with_feed)} right"
+    )
+    for result in results:
+        if not result.correct:
+            console.print(
+                f"  [yellow]wrong[/yellow]: {result.case.name}: got {result.found} "
+                f"({result.source}), expected {result.case.expected} ({result.case.source})"
+            )
+    agreement = url_date_agreement(pages)
+    sources = ", ".join(
+        f"{k} {n} ({same} same day)" for k, (n, same) in agreement.by_source.items()
+    )
+    console.print(
+        f"publication dates, benchmark pages whose URL has a date (URL withheld): "
+        f"{agreement.same_day}/{agreement.pages} same day, "
+        f"{agreement.within_a_day}/{agreement.pages} within a day, "
+        f"{agreement.missing} without a date; by source: {sources}"
+    )
 
 
 if __name__ == "__main__":

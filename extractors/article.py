@@ -24,6 +24,7 @@ without its fallbacks; ``benchmarks/article_extraction.py`` measures all three.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import copy
 import logging
 import re
@@ -48,6 +49,7 @@ from extractors.dates import (
     choose_published,
     heuristic_published,
     json_ld_objects,
+    labelled_published,
     metadata_published,
 )
 
@@ -66,7 +68,12 @@ MIN_VOTER_CHARS = 100
 PARAGRAPH_AGREEMENT = 0.5
 # Pages are cut to this many characters before extraction: nothing readable is longer,
 # and the extractors' cost grows with the page.
-MAX_MARKUP_CHARS = 6_000_000
+MAX_MARKUP_CHARS = 4_000_000
+# Readability and jusText vote only on pages up to this size; beyond, their cost (jusText's
+# grows faster than linearly) buys little, and trafilatura alone extracts.
+ENSEMBLE_MAX_CHARS = 2_000_000
+# jusText abstains on pages cut into more blocks than this (a table of thousands of cells).
+JUSTEXT_MAX_PARAGRAPHS = 3000
 # Bytes that look binary: share of control characters in the first KiB beyond which the
 # body is not text at all (images, archives, PDFs served as text/html).
 MAX_CONTROL_SHARE = 0.05
@@ -83,7 +90,8 @@ class ArticleContent:
     published_at: datetime | None  # timezone-aware UTC
     canonical_url: str | None  # absolute, from <link rel=canonical> or og:url
     method: str  # which extractor(s) produced the text, e.g. "vote:trafilatura+readability+justext"
-    date_source: str | None = None  # "page-metadata", "feed", "page-heuristic" or None
+    # "page-metadata", "feed", "page-text", "page-heuristic" (see extractors.dates) or None
+    date_source: str | None = None
     language: str | None = None  # the page's declared language (ISO 639-1), if any
     encoding: str | None = None  # the charset the bytes were decoded with
     extractors: tuple[str, ...] = field(default=())  # extractors that produced text
@@ -129,6 +137,20 @@ def _valid_utf8_beyond_ascii(data: bytes) -> bool:
     return True
 
 
+def _is_multibyte(codec_name: str) -> bool:
+    """Whether a codec can write CJK text at all (no single-byte code page can)."""
+    try:
+        return bool("\u4e00".encode(codec_name, errors="ignore"))
+    except LookupError:
+        return False
+
+
+def _mostly_latin(text: str) -> bool:
+    letters = [c for c in text if ord(c) > 127 and c.isalpha()]
+    latin = sum(1 for c in letters if "\u00c0" <= c <= "\u024f")
+    return latin * 2 >= len(letters)
+
+
 def decode_html(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """Decode page bytes: byte-order mark, then the charset declared by HTTP (``encoding``),
     then ``<meta charset>``, then UTF-8, then detection; returns ``(text, codec name)``.
@@ -160,7 +182,13 @@ def decode_html(data: bytes, encoding: str | None = None) -> tuple[str, str]:
 
         best = from_bytes(data[:200_000]).best()
         if best is not None and best.encoding:
-            return data.decode(best.encoding, errors="replace"), best.encoding
+            guess = data.decode(best.encoding, errors="replace")
+            # Detection cannot tell the single-byte Latin code pages apart on little text;
+            # Latin text in one of them is windows-1252 on the web (browsers' default too).
+            if not _is_multibyte(best.encoding) and _mostly_latin(guess):
+                with contextlib.suppress(UnicodeDecodeError):
+                    return data.decode("cp1252"), "cp1252"
+            return guess, best.encoding
     except Exception:  # detection is best effort; windows-1252 below never fails
         LOG.debug("charset detection failed", exc_info=True)
     return data.decode("cp1252", errors="replace"), "cp1252"
@@ -326,6 +354,8 @@ def _justext(tree: HtmlElement, language: str | None) -> str:
     etree.strip_elements(dom, etree.Comment, *_JUSTEXT_DROP, *_JUSTEXT_DROP_FORMS, with_tail=False)
     etree.strip_tags(dom, "form")
     paragraphs = justext.core.ParagraphMaker.make_paragraphs(dom)
+    if len(paragraphs) > JUSTEXT_MAX_PARAGRAPHS:
+        return ""
     justext.core.classify_paragraphs(paragraphs, _stopwords(language))
     justext.core.revise_paragraph_classification(paragraphs)
     texts = (p.text for p in paragraphs if not p.is_boilerplate)
@@ -428,16 +458,19 @@ def _drop_headline(text: str, headlines: Iterable[str | None]) -> str:
     return text
 
 
-def _bs4_text(markup: str) -> str:
-    """Last resort: paragraphs of <article>/<main>/<body> without navigation and forms."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(markup, "lxml")
-    root = soup.find("article") or soup.find("main") or soup.body or soup
-    for tag in root.find_all(["script", "style", "nav", "aside", "footer", "header", "form"]):
-        tag.decompose()
-    paragraphs = [p.get_text(" ", strip=True) for p in root.find_all(["p", "h2", "h3", "li"])]
-    return "\n".join(p for p in paragraphs if p)
+def _paragraphs_fallback(tree: HtmlElement) -> str:
+    """Last resort: the paragraphs of <article>, <main> or <body>, without navigation,
+    asides, headers, footers and forms."""
+    root = next(
+        (found[0] for found in (tree.xpath("//article"), tree.xpath("//main")) if found),
+        tree.find("body") if tree.find("body") is not None else tree,
+    )
+    root = copy.deepcopy(root)
+    etree.strip_elements(
+        root, "script", "style", "nav", "aside", "footer", "header", "form", with_tail=False
+    )
+    texts = (" ".join(e.text_content().split()) for e in root.iter("p", "h2", "h3", "li"))
+    return "\n".join(t for t in texts if t)
 
 
 def _attempt(name: str, function: Callable[..., str], *args: object, **kwargs: object) -> str:
@@ -478,16 +511,20 @@ def extract_article(
         raise ArticleExtractionError(f"could not extract {url}: {reason}") from exc
 
 
-def _extract(
-    html: bytes | str,
-    url: str,
-    encoding: str | None,
-    feed_published: datetime | None,
-    strategy: str,
-) -> ArticleContent:
+@dataclass(frozen=True)
+class _Page:
+    markup: str
+    tree: HtmlElement
+    encoding: str | None
+
+
+def _load(html: bytes | str, url: str, encoding: str | None) -> _Page:
     if isinstance(html, bytes | bytearray | memoryview):
         data = bytes(html)
-        if _looks_binary(data):
+        wide = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+            _codec(encoding) or ""
+        ).startswith(("utf-16", "utf-32"))
+        if not wide and _looks_binary(data):
             raise ArticleExtractionError(f"not an HTML page (binary content): {url}")
         markup, used_encoding = decode_html(data, encoding)
     elif isinstance(html, str):
@@ -501,11 +538,55 @@ def _extract(
         tree = lxml.html.document_fromstring(markup)
     except (etree.ParserError, ValueError) as exc:
         raise ArticleExtractionError(f"not an HTML page: {url}: {exc}") from exc
+    return _Page(markup, tree, used_encoding)
 
+
+def _published(
+    page: _Page, url: str | None, json_ld: list[dict], feed_published: datetime | None
+) -> tuple[datetime | None, str | None]:
+    page_date = _attempt_value(metadata_published, page.tree, json_ld)
+    in_text = heuristic = None
+    # htmldate's search costs ~20 ms a page: only when nothing more explicit has a date
+    if page_date is None and feed_published is None:
+        in_text = _attempt_value(labelled_published, page.tree)
+        if in_text is None:
+            extensive = len(page.markup) <= ENSEMBLE_MAX_CHARS
+            heuristic = _attempt_value(heuristic_published, page.tree, url, extensive=extensive)
+    return choose_published(page_date, feed_published, heuristic, in_text)
+
+
+def published_date(
+    html: bytes | str,
+    url: str | None = None,
+    encoding: str | None = None,
+    *,
+    feed_published: datetime | None = None,
+) -> tuple[datetime | None, str | None]:
+    """Only the publication date (UTC) and its source, as :func:`extract_article` finds
+    them; ``(None, None)`` when there is none or the page cannot be read."""
+    try:
+        page = _load(html, url or "", encoding)
+        json_ld = _attempt_list(json_ld_objects, page.tree)
+        return _published(page, url, json_ld, feed_published)
+    except (Exception, RecursionError):
+        return None, None
+
+
+def _extract(
+    html: bytes | str,
+    url: str,
+    encoding: str | None,
+    feed_published: datetime | None,
+    strategy: str,
+) -> ArticleContent:
+    page = _load(html, url, encoding)
+    markup, tree = page.markup, page.tree
     json_ld = _attempt_list(json_ld_objects, tree)
     language = _language(tree)
     title = _title(tree, json_ld)
 
+    if strategy == "ensemble" and len(markup) > ENSEMBLE_MAX_CHARS:
+        strategy = "fast"
     if strategy == "ensemble":
         outputs = [
             # Precision mode without trafilatura's own fallbacks: they are readability and
@@ -533,18 +614,13 @@ def _extract(
         voters = ("trafilatura",) if text else ()
         method = "trafilatura"
     if len(text.strip()) < MIN_TEXT_CHARS:
-        text = _attempt("bs4", _bs4_text, markup)
-        voters, method = ("bs4",), "bs4"
+        text = _attempt("paragraphs", _paragraphs_fallback, tree)
+        voters, method = ("paragraphs",), "paragraphs"
     if len(text.strip()) < MIN_TEXT_CHARS:
         raise ArticleExtractionError(f"no article text found in {url}")
     h1 = next((" ".join(h.text_content().split()) for h in tree.iter("h1")), None)
     text = _drop_headline(text.strip(), [title, h1])
-
-    page_date = _attempt_value(metadata_published, tree, json_ld)
-    heuristic = None
-    if page_date is None and feed_published is None:
-        heuristic = _attempt_value(heuristic_published, tree, url)
-    published, date_source = choose_published(page_date, feed_published, heuristic)
+    published, date_source = _published(page, url, json_ld, feed_published)
 
     return ArticleContent(
         text=text,
@@ -554,7 +630,7 @@ def _extract(
         method=method,
         date_source=date_source,
         language=language,
-        encoding=used_encoding,
+        encoding=page.encoding,
         extractors=voters,
     )
 
@@ -567,9 +643,9 @@ def _attempt_list(function: Callable[..., Iterable[T]], *args: object) -> list[T
         return []
 
 
-def _attempt_value(function: Callable[..., T | None], *args: object) -> T | None:
+def _attempt_value(function: Callable[..., T | None], *args: object, **kwargs: object) -> T | None:
     try:
-        return function(*args)
+        return function(*args, **kwargs)
     except Exception:
         LOG.debug("%s failed", function.__name__, exc_info=True)
         return None
