@@ -38,6 +38,16 @@ SAME_PUBLICATION = timedelta(hours=36)
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _HAS_YEAR = re.compile(r"(?<!\d)(19|20)\d{2}(?!\d)")
+# Common zone abbreviations (dateutil knows only UTC and GMT by name; "IST" is India's).
+_ZONES = {
+    name: int(hours * 3600)
+    for name, hours in {
+        "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8,
+        "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10, "BST": 1, "CET": 1, "CEST": 2,
+        "EET": 2, "EEST": 3, "WET": 0, "WEST": 1, "IST": 5.5, "JST": 9, "KST": 9,
+        "AEST": 10, "AEDT": 11,
+    }.items()
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,17 +99,17 @@ def _parse_text(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         pass
+    # RFC 822 and written forms ("March 5, 2025 10:30 PM EST"). dateutil fills missing parts
+    # from today, so insist on a year before trusting it. (The e-mail parser comes last: it
+    # reads "2:05 PM" as 02:05.)
+    if _HAS_YEAR.search(text):
+        try:
+            return dateutil_parser.parse(text, tzinfos=_ZONES)
+        except (ValueError, OverflowError, TypeError):
+            pass
     try:
         return parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
-        pass
-    # Written forms ("March 5, 2024 10:30 AM EST"); dateutil fills missing parts from
-    # today, so insist on a year before trusting it.
-    if not _HAS_YEAR.search(text):
-        return None
-    try:
-        return dateutil_parser.parse(text, fuzzy=False)
-    except (ValueError, OverflowError, TypeError):
         return None
 
 
@@ -232,16 +242,6 @@ _LABELLED = re.compile(
     r"(?:$|[|·•]|\bupdated\b|\bby\b)",
     re.IGNORECASE,
 )
-# North American and European zone abbreviations (dateutil knows only UTC/GMT by name).
-_ZONES = {
-    name: hours * 3600
-    for name, hours in {
-        "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8,
-        "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10, "BST": 1, "CET": 1, "CEST": 2,
-        "EET": 2, "EEST": 3, "WET": 0, "WEST": 1, "IST": 5.5, "JST": 9, "KST": 9,
-        "AEST": 10, "AEDT": 11,
-    }.items()
-}  # fmt: skip
 _SKIP_TEXT_OF = {"script", "style", "noscript", "template", "head", "title"}
 
 
