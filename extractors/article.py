@@ -257,9 +257,20 @@ def _meta_content(tree: HtmlElement, *keys: str) -> str | None:
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—·:»]+\s+")
 
 
+def _without_site_name(title: str, site_names: set[str]) -> str:
+    """ "Headline | Site" -> "Headline" (the site name known, or the title's shorter parts)."""
+    parts = _TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    kept = [p for p in parts if _words(p) not in site_names]
+    if len(kept) < len(parts):
+        return " - ".join(kept) if kept else title
+    return max(parts, key=len)
+
+
 def _title(tree: HtmlElement, json_ld: list[dict]) -> str | None:
     """The headline: the article's <h1> when the page's metadata agrees with it, else the
-    metadata headline (JSON-LD, og:title), else <title> without the site name."""
+    metadata headline (JSON-LD, og:title), else <title>; without the site name."""
     headlines = [
         str(obj["headline"]).strip()
         for obj in json_ld
@@ -267,17 +278,24 @@ def _title(tree: HtmlElement, json_ld: list[dict]) -> str | None:
     ]
     declared = headlines[:1] + [t for t in [_meta_content(tree, "og:title", "twitter:title")] if t]
     page_title = " ".join((tree.findtext(".//title") or "").split()) or None
+    # The site's name: og:site_name, and the shorter parts of "Headline | Site" titles (a
+    # logo in an <h1> matches the page title too, but it is no headline).
+    site_names = {_words(_meta_content(tree, "og:site_name", "application-name"))} - {""}
+    for title in [*declared, page_title]:
+        parts = _TITLE_SEPARATORS.split(title or "")
+        if len(parts) > 1:
+            longest = max(parts, key=len)
+            site_names |= {_words(p) for p in parts if p is not longest and _words(p)}
     h1s = [" ".join(h.text_content().split()) for h in tree.iter("h1")]
-    h1s = [h for h in h1s if h]
+    h1s = [h for h in h1s if h and _words(h) not in site_names]
     for h1 in h1s:
         words = f" {_words(h1)} "
         if words.strip() and any(words in f" {_words(t)} " for t in [*declared, page_title] if t):
             return h1
     if declared:
-        return declared[0]
+        return _without_site_name(declared[0], site_names)
     if page_title:
-        parts = _TITLE_SEPARATORS.split(page_title)
-        return max(parts, key=len) if len(parts) > 1 else page_title
+        return _without_site_name(page_title, site_names)
     return h1s[0] if h1s else None
 
 
