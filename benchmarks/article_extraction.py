@@ -55,6 +55,7 @@ BENCH_NAME = Path("benchmarks") / "article-extraction"
 DEFAULT_OUT = REPO / "out" / "article-extraction.json"
 DATE_CASES = REPO / "tests" / "fixtures" / "article" / "dates.toml"
 BOOTSTRAP_SAMPLES = 1000
+BASELINE_NAME = "trafilatura.extract defaults (baseline)"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 PageCounts = tuple[float, float, float]  # tp, fp, fn, normalised by their sum
@@ -374,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped to a file or a log: no need to wrap at 80 columns
+        console.width = 120
     bench = args.bench or default_bench_dir()
     try:
         ground_truth, pages = load_benchmark(bench, args.limit)
@@ -383,10 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     strategies = list(STRATEGIES) if args.strategy == "all" else [args.strategy]
     jobs: list[tuple[str, Callable[[Page], str]]] = [
-        (f"adoptwatch ({s})", project_extractor(s)) for s in strategies
+        (f"extract_article strategy={s}", project_extractor(s)) for s in strategies
     ]
     if not args.no_baseline:
-        jobs.append(("trafilatura.extract defaults", trafilatura_baseline))
+        jobs.append((BASELINE_NAME, trafilatura_baseline))
 
     # Warm up imports and caches so the first page does not carry them.
     for _, function in jobs:
@@ -433,12 +436,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{run.pages_per_wall_second():.1f}",
             str(empty),
         )
-        if run.name.startswith("trafilatura"):
+        if run.name == BASELINE_NAME:
             baseline_counts = counts
     console.print(table)
     if baseline_counts is not None:
         for run, scores, counts in evaluated:
-            if run.name.startswith("trafilatura"):
+            if run.name == BASELINE_NAME:
                 continue
             base = scores_from_counts(baseline_counts)
             diff = bootstrap_interval(counts, baseline_counts)
