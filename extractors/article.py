@@ -8,14 +8,15 @@ bytes: binary garbage, broken markup, a wrong charset and huge pages all end as
 :class:`ArticleExtractionError`.
 
 How the text is found (``strategy="ensemble"``, the default): three boilerplate removers
-that work in different ways each extract the page -- trafilatura (precision mode, with its
-own fallbacks), readability-lxml (arc90's scoring of text-dense nodes) and jusText
-(stop-word density per paragraph, in the page's language) -- and a paragraph is kept when
-a majority of them found it. One extractor's mistake (a "related stories" box, a cookie
-banner, an article split over several containers that it only half took) is outvoted by
-the other two. Paragraphs keep trafilatura's order; those only the others found go where
-they stand in the page. The headline, which the page repeats as the first line of the
-body, is dropped: it is the ``title``.
+that work in different ways each extract the page -- trafilatura (precision mode, without
+its own fallbacks, which are the other two), readability-lxml (arc90's scoring of
+text-dense nodes) and jusText (stop-word density per paragraph, in the page's language) --
+and a paragraph is kept when a majority of those that found any text found it. One
+extractor's mistake (a "related stories" box, a cookie banner, an article split over
+several containers that it only half took) is outvoted by the other two. Paragraphs keep
+trafilatura's order; those only the others found go where they stand in the page.
+``text`` keeps the headline when the page repeats it atop the body (it often states the
+claim); ``body`` drops it, as the ``title`` holds it.
 
 ``strategy="trafilatura"`` is trafilatura alone (precision mode), ``"fast"`` trafilatura
 without its fallbacks; ``benchmarks/article_extraction.py`` measures all three.
@@ -85,6 +86,8 @@ class ArticleExtractionError(ValueError):
 
 @dataclass(frozen=True)
 class ArticleContent:
+    # The main text claims are read from: the article's paragraphs in page order, led by
+    # its headline when the page repeats the headline atop the body.
     text: str
     title: str | None
     published_at: datetime | None  # timezone-aware UTC
@@ -95,6 +98,9 @@ class ArticleContent:
     language: str | None = None  # the page's declared language (ISO 639-1), if any
     encoding: str | None = None  # the charset the bytes were decoded with
     extractors: tuple[str, ...] = field(default=())  # extractors that produced text
+    # ``text`` without a first line that repeats the headline: the article body proper (what
+    # the article-extraction benchmark scores as "articleBody")
+    body: str = ""
 
 
 # --- decoding --------------------------------------------------------------------------
@@ -637,11 +643,13 @@ def _extract(
     if len(text.strip()) < MIN_TEXT_CHARS:
         raise ArticleExtractionError(f"no article text found in {url}")
     h1 = next((" ".join(h.text_content().split()) for h in tree.iter("h1")), None)
-    text = _drop_headline(text.strip(), [title, h1])
+    text = text.strip()
+    body = _drop_headline(text, [title, h1])
     published, date_source = _published(page, url, json_ld, feed_published)
 
     return ArticleContent(
         text=text,
+        body=body,
         title=title,
         published_at=published,
         canonical_url=_canonical(tree, url),

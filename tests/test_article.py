@@ -78,8 +78,9 @@ def test_ensemble_reports_its_voters_and_page_facts() -> None:
     assert article.method == "vote:trafilatura+readability+justext"
     assert article.extractors == ("trafilatura", "readability", "justext")
     assert article.title == "Harbourline moves its support bots to Qwen"
-    # the headline is the title, not the body's first line
-    assert not article.text.startswith("Harbourline moves its support bots")
+    # the page repeats the headline atop the body: text keeps it, body leaves it to title
+    assert article.text.startswith("Harbourline moves its support bots to Qwen\n")
+    assert article.body == article.text.partition("\n")[2]
     assert article.published_at == datetime(2025, 3, 11, 18, 5, tzinfo=UTC)
     assert article.date_source == "page-metadata"
     assert article.language == "en"
