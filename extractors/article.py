@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import copy
+import html as html_entities
 import logging
 import re
 from collections import Counter
@@ -173,7 +174,7 @@ def decode_html(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     for name in (declared, in_page, "utf-8"):
         if not name:
             continue
-        if name in ("cp1252", "latin-1") and _valid_utf8_beyond_ascii(data):
+        if name in ("cp1252", "iso8859-1") and _valid_utf8_beyond_ascii(data):
             name = "utf-8"
         try:
             return data.decode(name), name
@@ -263,15 +264,16 @@ def _meta_content(tree: HtmlElement, *keys: str) -> str | None:
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—·:»]+\s+")
 
 
-def _without_site_name(title: str, site_names: set[str]) -> str:
-    """ "Headline | Site" -> "Headline" (the site name known, or the title's shorter parts)."""
+def _without_site_name(title: str, site_names: set[str], *, guess: bool) -> str:
+    """ "Headline | Site" -> "Headline" when the site's name is known; with ``guess``, the
+    longest part when it is not."""
     parts = _TITLE_SEPARATORS.split(title)
     if len(parts) < 2:
         return title
     kept = [p for p in parts if _words(p) not in site_names]
-    if len(kept) < len(parts):
-        return " - ".join(kept) if kept else title
-    return max(parts, key=len)
+    if kept and len(kept) < len(parts):
+        return " - ".join(kept)
+    return max(parts, key=len) if guess else title
 
 
 def _title(tree: HtmlElement, json_ld: list[dict]) -> str | None:
@@ -283,15 +285,19 @@ def _title(tree: HtmlElement, json_ld: list[dict]) -> str | None:
         if isinstance(obj.get("headline"), str) and obj["headline"].strip()
     ]
     declared = headlines[:1] + [t for t in [_meta_content(tree, "og:title", "twitter:title")] if t]
-    page_title = " ".join((tree.findtext(".//title") or "").split()) or None
-    # The site's name: og:site_name, and the shorter parts of "Headline | Site" titles (a
-    # logo in an <h1> matches the page title too, but it is no headline).
+    # metadata is often escaped twice ("&amp;#8217;"): unescape what the parser left
+    declared = [" ".join(html_entities.unescape(t).split()) for t in declared]
+    page_title = " ".join(html_entities.unescape(tree.findtext(".//title") or "").split()) or None
+    # The site's name: og:site_name, and the parts of "Headline | Site" in <title> that the
+    # declared headline lacks (a logo in an <h1> matches <title> too, but is no headline).
     site_names = {_words(_meta_content(tree, "og:site_name", "application-name"))} - {""}
-    for title in [*declared, page_title]:
-        parts = _TITLE_SEPARATORS.split(title or "")
-        if len(parts) > 1:
-            longest = max(parts, key=len)
-            site_names |= {_words(p) for p in parts if p is not longest and _words(p)}
+    if page_title and declared:
+        headline_words = f" {_words(declared[0])} "
+        site_names |= {
+            _words(part)
+            for part in _TITLE_SEPARATORS.split(page_title)
+            if _words(part) and f" {_words(part)} " not in headline_words
+        }
     h1s = [" ".join(h.text_content().split()) for h in tree.iter("h1")]
     h1s = [h for h in h1s if h and _words(h) not in site_names]
     for h1 in h1s:
@@ -299,9 +305,9 @@ def _title(tree: HtmlElement, json_ld: list[dict]) -> str | None:
         if words.strip() and any(words in f" {_words(t)} " for t in [*declared, page_title] if t):
             return h1
     if declared:
-        return _without_site_name(declared[0], site_names)
+        return _without_site_name(declared[0], site_names, guess=False)
     if page_title:
-        return _without_site_name(page_title, site_names)
+        return _without_site_name(page_title, site_names, guess=True)
     return h1s[0] if h1s else None
 
 
