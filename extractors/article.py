@@ -300,10 +300,17 @@ def _title(tree: HtmlElement, json_ld: list[dict]) -> str | None:
         }
     h1s = [" ".join(h.text_content().split()) for h in tree.iter("h1")]
     h1s = [h for h in h1s if h and _words(h) not in site_names]
+    # The <h1> that covers most of a stated title (a logo <h1> covers only the site's part).
+    best, best_share = None, 0.0
     for h1 in h1s:
-        words = f" {_words(h1)} "
-        if words.strip() and any(words in f" {_words(t)} " for t in [*declared, page_title] if t):
-            return h1
+        words = _words(h1)
+        for stated in (_words(t) for t in [*declared, page_title] if t):
+            if words and f" {words} " in f" {stated} ":
+                share = len(words) / len(stated)
+                if share > best_share:
+                    best, best_share = h1, share
+    if best is not None:
+        return best
     if declared:
         return _without_site_name(declared[0], site_names, guess=False)
     if page_title:

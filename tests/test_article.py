@@ -218,6 +218,60 @@ def test_canonical_url_is_absolute(head: str, expected: str | None) -> None:
     assert article.canonical_url == expected
 
 
+# --- titles --------------------------------------------------------------------------------
+
+TITLE_BODY = "".join(
+    f"<p>Paragraph {i}: the kitchen-software maker says its assistant now runs on Llama "
+    "after a six-week pilot in its busiest restaurants.</p>"
+    for i in range(4)
+)
+
+
+@pytest.mark.parametrize(
+    ("head", "h1s", "expected"),
+    [
+        # the article's <h1>, confirmed by <title>, wins over a logo <h1> naming the site
+        (
+            "<title>Orbital Foods picks Llama | Kitchen Wire</title>",
+            ["Kitchen Wire", "Orbital Foods picks Llama"],
+            "Orbital Foods picks Llama",
+        ),
+        # only a logo <h1>: the headline comes from og:title
+        (
+            "<title>Orbital Foods picks Llama | Kitchen Wire</title>"
+            '<meta property="og:title" content="Orbital Foods picks Llama">',
+            ["Kitchen Wire"],
+            "Orbital Foods picks Llama",
+        ),
+        # og:title carries the site name, og:site_name says which part it is
+        (
+            '<meta property="og:title" content="Orbital Foods picks Llama – Kitchen Wire">'
+            '<meta property="og:site_name" content="Kitchen Wire">',
+            [],
+            "Orbital Foods picks Llama",
+        ),
+        # a dash inside the headline is not a site separator
+        (
+            '<meta property="og:title" content="Llama review – fast, cheap, and good enough">',
+            [],
+            "Llama review – fast, cheap, and good enough",
+        ),
+        # metadata escaped twice
+        ('<meta property="og:title" content="Orbital&amp;#8217;s bet">', [], "Orbital’s bet"),
+        # nothing but <title>: its longest part
+        ("<title>Kitchen Wire :: Orbital Foods picks Llama for its assistant</title>", [],
+         "Orbital Foods picks Llama for its assistant"),
+    ],
+)  # fmt: skip
+def test_title_is_the_headline_without_the_site_name(
+    head: str, h1s: list[str], expected: str
+) -> None:
+    headings = "".join(f"<h1>{h}</h1>" for h in h1s)
+    body = f"<body>{headings}<article>{TITLE_BODY}</article></body>"
+    markup = f"<html><head>{head}</head>{body}</html>"
+    assert extract_article(markup, "https://site.example/x").title == expected
+
+
 # --- charsets ------------------------------------------------------------------------------
 
 ACCENTED = "Café owners in Zürich say the naïve résumé bot “works” – mostly."
