@@ -140,6 +140,7 @@ class PageOutcome:
     result: FetchResult | None = None
     error_class: str | None = None
     error: str | None = None
+    transient: bool = False  # the failure may go away (timeouts, 5xx): retry next run
 
 
 @dataclass
@@ -154,8 +155,9 @@ class ArticleDraft:
 @dataclass
 class ProcessedBatch:
     drafts: list[ArticleDraft]
-    failed: list[tuple[PendingEntry, str]]  # entry, error
+    failed: list[tuple[PendingEntry, str]]  # entry, error: worth another try next run
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
+    rejected: list[tuple[PendingEntry, str]] = field(default_factory=list)  # never retried
 
 
 @dataclass
@@ -333,6 +335,7 @@ async def fetch_pages(
                 page.error_class, page.error = "not_modified", "unexpected 304 for an article"
         except FetchError as exc:
             page.error_class, page.error = exc.error_class, str(exc)
+            page.transient = is_transient(exc)
         progress.advance(len(group))
         return page
 
@@ -351,17 +354,20 @@ def extract_pages(
     ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
     everything stored so far; both are updated with this batch's articles.
     """
-    batch = ProcessedBatch(drafts=[], failed=[], duplicates=[])
+    batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
     for page in pages:
         if page.result is None or page.error_class:
-            batch.failed.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
+            # robots.txt, 404s, blocked addresses and oversized pages will say the same
+            # next time; only transient failures are worth another attempt.
+            target = batch.failed if page.transient else batch.rejected
+            target.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
             continue
         result = page.result
         try:
             content = extract_article(result.body, result.final_url, encoding=result.charset)
         except ArticleExtractionError as exc:
-            batch.failed.extend((e, f"extraction: {exc}") for e in page.entries)
+            batch.rejected.extend((e, f"extraction: {exc}") for e in page.entries)
             continue
         canonical = page.canonical_url
         if content.canonical_url:
@@ -470,7 +476,7 @@ def extraction_rows(
 
 
 def _entry_row(p: PendingEntry, status: str, article_id: str | None, error: str | None) -> EntryRow:
-    attempts = p.attempts + (1 if status in ("stored", "failed") else 0)
+    attempts = p.attempts + (1 if status in ("stored", "failed", "rejected") else 0)
     return EntryRow(
         source=p.source,
         entry_key=p.key,
@@ -523,6 +529,8 @@ def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBat
         batch.entries.append(_entry_row(entry, "duplicate", existing, None))
     for entry, error in processed.failed:
         batch.entries.append(_entry_row(entry, "failed", None, error))
+    for entry, error in processed.rejected:
+        batch.entries.append(_entry_row(entry, "rejected", None, error))
     return batch
 
 
@@ -648,9 +656,10 @@ async def _run_locked(
             batch = build_write_batch(processed, extractor_version)
             batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
             summary.articles_duplicate += len(processed.duplicates)
-            summary.articles_failed += len(processed.failed)
+            failures = processed.failed + processed.rejected
+            summary.articles_failed += len(failures)
             summary.failed_articles.extend(
-                {"source": e.source, "url": e.url, "error": err} for e, err in processed.failed[:50]
+                {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
             )
             result = await asyncio.to_thread(steps.write, settings, batch)
             _tally(summary, result)
