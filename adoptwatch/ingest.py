@@ -18,9 +18,18 @@ import contextlib
 import dataclasses
 import hashlib
 import re
+import threading
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -160,6 +169,7 @@ class ProcessedBatch:
     failed: list[tuple[PendingEntry, str]]  # entry, error: worth another try next run
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
     rejected: list[tuple[PendingEntry, str]] = field(default_factory=list)  # never retried
+    extractor_version: str | None = None  # of the extractor that made the drafts' claims
 
 
 @dataclass
@@ -347,17 +357,22 @@ async def fetch_pages(
 
 def extract_pages(
     pages: Sequence[PageOutcome],
-    known_urls: dict[str, str],
-    known_hashes: dict[str, str],
+    known_urls: Mapping[str, str],
+    known_hashes: Mapping[str, str],
     extractor_pipeline: str = "",
 ) -> ProcessedBatch:
-    """Article text and claims for fetched pages; de-duplicates by canonical URL and content.
+    """Article text and claims for fetched pages (the CPU work of an ingest).
 
     ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
-    everything stored so far; both are updated with this batch's articles.
+    articles stored so far. They are only read, never changed: this function may run in
+    another process (a Dask worker), where changes would be lost. A page that matches
+    them, or an earlier page of the same batch, is a duplicate and skips claim
+    extraction; :func:`deduplicate` then settles duplicates across batches in the flow.
     """
     batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
+    batch_urls: dict[str, str] = {}
+    batch_hashes: dict[str, str] = {}
     for page in pages:
         if page.result is None or page.error_class:
             # robots.txt, 404s, blocked addresses and oversized pages will say the same
@@ -366,8 +381,16 @@ def extract_pages(
             target.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
             continue
         result = page.result
+        # The page's own metadata wins over the feed's date (feeds often give the time of
+        # an update); the feed's date fills in when the page states none.
+        feed_date = next((e.published_at for e in page.entries if e.published_at), None)
         try:
-            content = extract_article(result.body, result.final_url, encoding=result.charset)
+            content = extract_article(
+                result.body,
+                result.final_url,
+                encoding=result.charset,
+                feed_published=feed_date.replace(tzinfo=UTC) if feed_date else None,
+            )
         except ArticleExtractionError as exc:
             batch.rejected.extend((e, f"extraction: {exc}") for e in page.entries)
             continue
@@ -376,18 +399,22 @@ def extract_pages(
             with contextlib.suppress(InvalidURL):  # a broken rel=canonical: keep our URL
                 canonical = canonicalize_url(content.canonical_url)
         digest = content_hash(content.text)
-        existing = known_urls.get(canonical) or known_hashes.get(digest)
+        existing = (
+            known_urls.get(canonical)
+            or known_hashes.get(digest)
+            or batch_urls.get(canonical)
+            or batch_hashes.get(digest)
+        )
         if existing:
             batch.duplicates.extend((e, existing) for e in page.entries)
             continue
-        feed_date = next((e.published_at for e in page.entries if e.published_at), None)
         article = ArticleRow(
             article_id=article_id_for(canonical),
             canonical_url=canonical,
             url=result.final_url,
             source=page.entries[0].source,
             title=content.title or page.entries[0].title,
-            published_at=feed_date or _naive(content.published_at),
+            published_at=_naive(content.published_at) or feed_date,
             fetched_at=now,
             content_hash=digest,
             text=content.text,
@@ -395,16 +422,59 @@ def extract_pages(
             extractor_version=None,
             raw_html=zlib.compress(result.body, 6),
         )
-        known_urls[canonical] = article.article_id
-        known_hashes[digest] = article.article_id
+        batch_urls[canonical] = article.article_id
+        batch_hashes[digest] = article.article_id
         batch.drafts.append(ArticleDraft(article=article, entries=list(page.entries)))
 
     if batch.drafts:
-        extractor = get_extractor(extractor_pipeline)
+        extractor = shared_extractor(extractor_pipeline)
+        batch.extractor_version = extractor.version
         texts = [d.article.text for d in batch.drafts]
         for draft, extraction in zip(batch.drafts, extractor.extract_many(texts), strict=True):
             draft.extraction = extraction
     return batch
+
+
+_extractor_lock = threading.Lock()
+
+
+def shared_extractor(pipeline: str = "") -> ClaimExtractor:
+    """The claims extractor of this process, loaded once (a Dask worker with several
+    threads must not load the spaCy pipeline once per thread)."""
+    with _extractor_lock:
+        return get_extractor(pipeline)
+
+
+def deduplicate(
+    processed: ProcessedBatch, known_urls: dict[str, str], known_hashes: dict[str, str]
+) -> ProcessedBatch:
+    """Settle duplicates against everything stored or drafted so far, then record the
+    batch's articles in ``known_urls`` / ``known_hashes``.
+
+    Runs in the flow, in batch order, so the first page of a story wins however the
+    batches were extracted (in this process or on Dask workers, in any order). When the
+    maps were current at extraction (a sequential run) this finds nothing new.
+    """
+    drafts: list[ArticleDraft] = []
+    duplicates = list(processed.duplicates)
+    for draft in processed.drafts:
+        art = draft.article
+        existing = known_urls.get(art.canonical_url) or known_hashes.get(art.content_hash)
+        if existing:
+            duplicates.extend((e, existing) for e in draft.entries)
+            continue
+        known_urls[art.canonical_url] = art.article_id
+        known_hashes[art.content_hash] = art.article_id
+        drafts.append(draft)
+    return dataclasses.replace(processed, drafts=drafts, duplicates=duplicates)
+
+
+def known_for(pages: Sequence[PageOutcome], known_urls: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``known_urls`` that can match these pages before their text is read:
+    what a remote extraction is sent instead of the whole map."""
+    return {
+        p.canonical_url: known_urls[p.canonical_url] for p in pages if p.canonical_url in known_urls
+    }
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -513,8 +583,10 @@ def fetch_rows(records: Sequence[FetchRecord], run_id: str) -> list[FetchRow]:
     ]
 
 
-def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBatch:
+def build_write_batch(processed: ProcessedBatch, version: str | None = None) -> store.WriteBatch:
+    """Rows for one batch; ``version`` defaults to the extractor version that made it."""
     batch = store.WriteBatch()
+    version = version or processed.extractor_version or ""
     now = utcnow()
     for draft in processed.drafts:
         art = dataclasses.replace(draft.article, extractor_version=version)
@@ -624,6 +696,12 @@ class IngestSteps:
     extract: Callable[..., Any] = extract_pages
     write: Callable[[Settings, store.WriteBatch], store.WriteResult] = write
     finish: Callable[[Settings, IngestSummary], None] = finish_run
+    # Where ``extract`` runs. None: in a thread of this process, given the live dedup
+    # maps. Otherwise an awaitable call ``(pages, known_urls, known_hashes, pipeline)``
+    # that runs it elsewhere (a Dask cluster), given only :func:`known_for`'s excerpt.
+    dispatch_extract: Callable[..., Awaitable[ProcessedBatch]] | None = None
+    # Batches extracted at once; more than one only makes sense with a dispatcher.
+    extract_in_flight: int = 1
 
 
 async def run_ingest(
@@ -652,8 +730,6 @@ async def _run_locked(
     summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
     summary.feeds_total = len(ctx.sources)
     summary.sources_disabled_skipped = len(ctx.skipped_sources)
-    # The class names the version: a run with nothing new never loads spaCy.
-    extractor_version = ClaimExtractor.version
 
     async with fetcher or Fetcher(settings) as f:
         outcomes = await steps.fetch_feeds(f, ctx.sources, progress)
@@ -683,28 +759,52 @@ async def _run_locked(
 
         known_urls = dict(ctx.state.article_ids_by_url)
         known_hashes = dict(ctx.state.article_ids_by_hash)
+
+        def start_extract(pages: list[PageOutcome]) -> asyncio.Future[ProcessedBatch]:
+            if steps.dispatch_extract is None:
+                coro = asyncio.to_thread(
+                    steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
+                )
+            else:
+                coro = steps.dispatch_extract(
+                    pages, known_for(pages, known_urls), {}, settings.spacy_pipeline
+                )
+            return asyncio.ensure_future(coro)
+
+        async def store_batch(extracting: asyncio.Future[ProcessedBatch]) -> None:
+            # In batch order: the first page of a story wins, as in a sequential run.
+            processed = deduplicate(await extracting, known_urls, known_hashes)
+            batch = build_write_batch(processed)
+            batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
+            summary.articles_duplicate += len(processed.duplicates)
+            failures = processed.failed + processed.rejected
+            summary.articles_failed += len(failures)
+            summary.failed_articles.extend(
+                {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
+            )
+            result = await asyncio.to_thread(steps.write, settings, batch)
+            _tally(summary, result)
+
         groups = interleave_hosts(group_by_url(planned).values())
         batches = [
             [e for group in part for e in group]
             for part in chunks(groups, settings.write_batch_size)
         ]
-        # Fetching runs ahead of extraction (CPU, in a thread) by a few batches.
+        # Fetching stays in this event loop and runs a few batches ahead of extraction
+        # (CPU: a thread, or Dask workers); writes happen here, one batch at a time.
+        in_flight: collections.deque[asyncio.Future[ProcessedBatch]] = collections.deque()
         fetched = fetch_ahead(steps.fetch_pages, f, batches, progress)
-        async with contextlib.aclosing(fetched):
-            async for pages in fetched:
-                processed = await asyncio.to_thread(
-                    steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
-                )
-                batch = build_write_batch(processed, extractor_version)
-                batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
-                summary.articles_duplicate += len(processed.duplicates)
-                failures = processed.failed + processed.rejected
-                summary.articles_failed += len(failures)
-                summary.failed_articles.extend(
-                    {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
-                )
-                result = await asyncio.to_thread(steps.write, settings, batch)
-                _tally(summary, result)
+        try:
+            async with contextlib.aclosing(fetched):
+                async for pages in fetched:
+                    in_flight.append(start_extract(pages))
+                    while len(in_flight) >= max(1, steps.extract_in_flight):
+                        await store_batch(in_flight.popleft())
+            while in_flight:
+                await store_batch(in_flight.popleft())
+        finally:
+            for pending in in_flight:
+                pending.cancel()
 
         last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
         last.fetches = fetch_rows(f.take_records(), ctx.run_id)
