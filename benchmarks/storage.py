@@ -191,7 +191,9 @@ def _row_lists(batch: WriteBatch) -> list[list[Any]]:
     return [batch.articles, batch.events, batch.mentions, batch.entries, batch.fetches]
 
 
-def bench_writes(tmp: Path, batches_count: int, bulk_events: int) -> dict[str, Any]:
+def bench_writes(
+    tmp: Path, batches_count: int, bulk_events: int, baseline_batches: int = 10
+) -> dict[str, Any]:
     batches = ingest_batches(batches_count)
     rows = sum(rows_of(b) for b in batches)
     out: dict[str, Any] = {"batches": batches_count, "rows": rows}
@@ -231,9 +233,9 @@ def bench_writes(tmp: Path, batches_count: int, bulk_events: int) -> dict[str, A
         f"({took / batches_count * 1000:.0f} ms per batch)  [{before}]"
     )
 
-    # Baseline: the same rows (of the first ten batches: it is slow), one INSERT each.
+    # Baseline: the same rows (of the first few batches: it is slow), one INSERT each.
     db = tmp / "writes-rowwise.duckdb"
-    sample = batches[:10]
+    sample = batches[:baseline_batches]
     sample_rows = sum(rows_of(b) for b in sample)
     with write_session(db) as con:
         before = load()
@@ -246,7 +248,7 @@ def bench_writes(tmp: Path, batches_count: int, bulk_events: int) -> dict[str, A
     print(
         f"  baseline, one INSERT per row:           {sample_rows / took:>10,.0f} rows/s "
         f"({out['open_rows_per_second'] / (sample_rows / took):.0f}x slower than "
-        f"write_batch; {len(sample)} batches)  [{before}]"
+        f"write_batch; {len(sample)} of the batches)  [{before}]"
     )
 
     # One large batch of events, and its row-by-row baseline on a sample of it.
@@ -269,7 +271,7 @@ def bench_writes(tmp: Path, batches_count: int, bulk_events: int) -> dict[str, A
         took = time.perf_counter() - began
     out["bulk_events"] = len(events)
     out["bulk_rows_per_second"] = len(events) / took
-    sample = events[: max(1, len(events) // 50)]
+    sample = events[: max(1, min(len(events) // 50, 400 * baseline_batches))]
     with write_session(tmp / "writes-bulk-rowwise.duckdb") as con:
         began = time.perf_counter()
         synthetic.insert_row_by_row(con, "adoption_events", EventRow, sample)
@@ -374,17 +376,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db", type=Path, help="keep the generated event log here and reuse it next time"
     )
-    parser.add_argument("--quick", action="store_true", help="200,000 events, 5 batches")
+    parser.add_argument(
+        "--baseline-batches", type=int, default=10, help="batches written row by row (10)"
+    )
+    parser.add_argument("--quick", action="store_true", help="200,000 events, 3 batches")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.events, args.batches, args.bulk_events = 200_000, 5, 20_000
+        args.events, args.batches, args.bulk_events = 200_000, 3, 20_000
+        args.baseline_batches = 1
         args.repeat = min(args.repeat, 3)
 
     with tempfile.TemporaryDirectory(prefix="adoptwatch-storage-") as tmp_name:
         tmp = Path(tmp_name)
         figures = {
-            "writes": bench_writes(tmp, args.batches, args.bulk_events),
+            "writes": bench_writes(tmp, args.batches, args.bulk_events, args.baseline_batches),
             "rollups": bench_rollups(args.db or tmp / "events.duckdb", args.events, args.repeat),
         }
     if args.json:
