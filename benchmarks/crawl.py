@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -131,11 +132,15 @@ def child_ingest(settings_overrides: dict[str, Any], cwd: Path) -> dict[str, Any
     began = time.perf_counter()
     summary = asyncio.run(run_ingest(settings))
     seconds = time.perf_counter() - began
-    return {
-        "seconds": seconds,
-        "summary": summary.as_dict(),
-        "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    }
+    return {"seconds": seconds, "summary": summary.as_dict(), "vmhwm_bytes": vm_hwm()}
+
+
+def vm_hwm() -> int:
+    """This process's peak resident set (VmHWM), in bytes. Unlike getrusage's ru_maxrss it
+    starts afresh at exec, so a child does not inherit its parent's size."""
+    status = Path("/proc/self/status").read_text(encoding="utf-8")
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match[1]) * 1024 if match else 0
 
 
 def child_naive(urls: list[str]) -> dict[str, Any]:
@@ -282,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             # 1. First crawl.
             load_before = load()
             first = run_child("ingest", {"overrides": first_overrides, "cwd": str(tmp)}, tmp)
-            peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+            children_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+            peak_rss = first["vmhwm_bytes"] or children_rss
             s1 = first["summary"]
             article_requests = sum(
                 1 for srv in servers for r in srv.requests if r.path.startswith("/articles/")
@@ -295,9 +301,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"articles/s; {ratio:.2f}x the politeness bound "
                 f"(target <= {MAX_BOUND_RATIO}x: {'met' if ratio <= MAX_BOUND_RATIO else 'MISSED'})"
             )
+            rss_ok = max(peak_rss, children_rss) < MAX_RSS_BYTES
             print(
-                f"peak RSS of the ingest process: {peak_rss / 2**20:.0f} MiB "
-                f"(target < 1024 MiB: {'met' if peak_rss < MAX_RSS_BYTES else 'MISSED'})"
+                f"peak RSS of the ingest process: {peak_rss / 2**20:.0f} MiB (its VmHWM; "
+                f"getrusage(RUSAGE_CHILDREN) says {children_rss / 2**20:.0f} MiB, which also "
+                "counts this process's size when it started the child) "
+                f"(target < 1024 MiB: {'met' if rss_ok else 'MISSED'})"
             )
             problems = []
             if s1["articles_new"] != total or article_requests != total:
@@ -341,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 articles_per_second=s1["articles_new"] / first["seconds"],
                 bound_ratio=ratio,
                 peak_rss_bytes=peak_rss,
+                children_maxrss_bytes=children_rss,
                 recrawl_seconds=second["seconds"],
                 recrawl_share=share,
                 recrawl_feeds_unchanged=s2["feeds_unchanged"],

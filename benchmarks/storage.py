@@ -30,6 +30,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -285,6 +286,54 @@ def bench_writes(
     return out
 
 
+# --- crawl state ---------------------------------------------------------------------
+
+# VmHWM, not getrusage: ru_maxrss survives exec, so a child would report at least the
+# parent's size at fork time.
+_LOAD_STATE = """
+import json, re, sys, time
+from pathlib import Path
+from storage import store
+from storage.db import read_session
+with read_session(sys.argv[1]) as con:
+    con.execute("SET enable_progress_bar = false")
+    began = time.perf_counter()
+    state = store.load_crawl_state(con, 3)
+    took = time.perf_counter() - began
+peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1])
+print(json.dumps({"seconds": took, "entries": len(state.entries), "maxrss_bytes": peak * 1024}))
+"""
+
+
+def bench_crawl_state(tmp: Path, articles: int) -> dict[str, Any]:
+    """What an ingest loads before its first request, on a database holding ``articles``
+    articles and their feed entries; time and peak memory of a process doing only that."""
+    db = tmp / "history.duckdb"
+    with write_session(db) as con:
+        synthetic.generate_crawl_history(con, articles)
+    before = load()
+    empty = tmp / "empty.duckdb"
+    with write_session(empty):
+        pass
+    runs = {}
+    for name, path in (("empty", empty), ("history", db)):
+        done = subprocess.run(
+            [sys.executable, "-c", _LOAD_STATE, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        runs[name] = json.loads(done.stdout)
+    grown = runs["history"]["maxrss_bytes"] - runs["empty"]["maxrss_bytes"]
+    print(
+        f"\ncrawl state: {runs['history']['entries']:,} feed entries and articles loaded in "
+        f"{runs['history']['seconds']:.2f}s, {grown / 2**20:.0f} MiB more peak memory "
+        f"than on an empty database  [{before}]"
+    )
+    return {"articles": articles, "seconds": runs["history"]["seconds"], "extra_rss": grown}
+
+
 # --- rollups ---------------------------------------------------------------------------
 
 
@@ -379,18 +428,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline-batches", type=int, default=10, help="batches written row by row (10)"
     )
+    parser.add_argument(
+        "--state-articles",
+        type=int,
+        default=1_000_000,
+        help="stored articles for the crawl-state load (1,000,000)",
+    )
     parser.add_argument("--quick", action="store_true", help="200,000 events, 3 batches")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.batches, args.bulk_events = 200_000, 3, 20_000
         args.baseline_batches = 1
+        args.state_articles = 20_000
         args.repeat = min(args.repeat, 3)
 
     with tempfile.TemporaryDirectory(prefix="adoptwatch-storage-") as tmp_name:
         tmp = Path(tmp_name)
         figures = {
             "writes": bench_writes(tmp, args.batches, args.bulk_events, args.baseline_batches),
+            "crawl_state": bench_crawl_state(tmp, args.state_articles),
             "rollups": bench_rollups(args.db or tmp / "events.duckdb", args.events, args.repeat),
         }
     if args.json:

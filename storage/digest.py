@@ -13,7 +13,10 @@ Conventions shared by all rollups:
   default) only named companies count (``adopter_named``), not phrases such as
   "many US startups";
 * every statement is set-based: a scan, a hash join and an aggregation at most,
-  and the rows returned are the small result, never the events.
+  and the rows returned are the small result, never the events;
+* nothing scans the whole log or every article: "first adoption ever" comes from
+  ``first_adoptions`` (kept at write time), and article titles are looked up by id
+  after the rollup (:func:`_articles_by_id`), not joined into it.
 
 Functions return plain dicts (column name to value); the digest module turns them
 into its own types.

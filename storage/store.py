@@ -307,14 +307,33 @@ class CrawlState:
 
 
 def load_crawl_state(con: duckdb.DuckDBPyConnection, max_attempts: int) -> CrawlState:
+    """What earlier runs stored that this run must know: every feed entry seen, and
+    article ids by canonical URL and by content hash.
+
+    This is held in memory for the whole run, one entry per feed entry and article
+    ever stored, so it is built lean: columns come over as Arrow, repeated values
+    (source names, statuses, (status, attempts) pairs, article ids shared by both
+    maps) are one Python object each, not one per row.
+    """
+    entries_table = con.sql(
+        "SELECT source, entry_key, status, attempts FROM feed_entries"
+    ).to_arrow_table()
+    sources: dict[str, str] = {}
+    states: dict[tuple[str, int], tuple[str, int]] = {}
     entries = {
-        (r[0], r[1]): (r[2], r[3])
-        for r in con.execute(
-            "SELECT source, entry_key, status, attempts FROM feed_entries"
-        ).fetchall()
+        (sources.setdefault(src, src), key): states.setdefault((status, n), (status, n))
+        for src, key, status, n in zip(
+            *(entries_table.column(c).to_pylist() for c in range(4)), strict=True
+        )
     }
-    by_url = dict(con.execute("SELECT canonical_url, article_id FROM articles").fetchall())
-    by_hash = dict(con.execute("SELECT content_hash, article_id FROM articles").fetchall())
+    del entries_table
+    articles = con.sql(
+        "SELECT article_id, canonical_url, content_hash FROM articles"
+    ).to_arrow_table()
+    ids = articles.column(0).to_pylist()
+    by_url = dict(zip(articles.column(1).to_pylist(), ids, strict=True))
+    by_hash = dict(zip(articles.column(2).to_pylist(), ids, strict=True))
+    del articles, ids
     retry = [
         EntryRow(*r)
         for r in con.execute(

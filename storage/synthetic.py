@@ -141,6 +141,27 @@ def generate_event_log(con: duckdb.DuckDBPyConnection, events: int) -> dict[str,
     }
 
 
+def generate_crawl_history(con: duckdb.DuckDBPyConnection, articles: int) -> None:
+    """Articles and one stored feed entry each, as years of crawling leave them: what an
+    ingest loads before its first request (storage.store.load_crawl_state)."""
+    with transaction(con):
+        con.execute(
+            "INSERT INTO articles (article_id, canonical_url, url, source, title, "
+            "published_at, fetched_at, content_hash, text, extraction_method, "
+            "extractor_version) " + _ARTICLES,
+            {"events": articles * 3, "start": START, "span": float(SPAN_SECONDS)},
+        )
+        con.execute(
+            """
+            INSERT INTO feed_entries (source, entry_key, url, title, published_at,
+                                      first_seen_at, status, attempts, article_id)
+            SELECT 'source-' || (hash(article_id) % 40), url || '#entry', url, title,
+                   published_at, fetched_at, 'stored', 1, article_id
+            FROM articles
+            """
+        )
+
+
 def event_count(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT count(*) FROM adoption_events").fetchall()[0][0])
 
