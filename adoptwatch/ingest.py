@@ -649,7 +649,8 @@ def interleave_hosts(groups: Iterable[list[PendingEntry]]) -> list[list[PendingE
     """
     by_host: dict[str, list[list[PendingEntry]]] = {}
     for group in groups:
-        by_host.setdefault(urlsplit(group[0].url).netloc.lower(), []).append(group)
+        # The host as the fetcher's politeness gate names it: the hostname, not the port.
+        by_host.setdefault((urlsplit(group[0].url).hostname or "").lower(), []).append(group)
     queues = list(by_host.values())
     return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
 
