@@ -229,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     from adoptwatch.settings import load_settings
     from benchmarks._site import SiteShape, build_site
 
+    full_size = (args.hosts, args.per_host, args.latency) == (20, 100, 0.05)
+
+    def verdict(ok: bool) -> str:
+        # The targets are for the full-size site; a small one is all model loading.
+        if not full_size:
+            return "not judged at this size"
+        return "met" if ok else "MISSED"
+
     figures: dict[str, Any] = {"hosts": args.hosts, "articles_per_host": args.per_host}
     with tempfile.TemporaryDirectory(prefix="adoptwatch-crawl-") as tmp_name:
         tmp = Path(tmp_name)
@@ -299,14 +307,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s1['articles_new']:,} articles, {s1['events_new']:,} events in "
                 f"{first['seconds']:.2f}s = {s1['articles_new'] / first['seconds']:.1f} "
                 f"articles/s; {ratio:.2f}x the politeness bound "
-                f"(target <= {MAX_BOUND_RATIO}x: {'met' if ratio <= MAX_BOUND_RATIO else 'MISSED'})"
+                f"(target <= {MAX_BOUND_RATIO}x: {verdict(ratio <= MAX_BOUND_RATIO)})"
             )
             rss_ok = max(peak_rss, children_rss) < MAX_RSS_BYTES
             print(
                 f"peak RSS of the ingest process: {peak_rss / 2**20:.0f} MiB (its VmHWM; "
                 f"getrusage(RUSAGE_CHILDREN) says {children_rss / 2**20:.0f} MiB, which also "
                 "counts this process's size when it started the child) "
-                f"(target < 1024 MiB: {'met' if rss_ok else 'MISSED'})"
+                f"(target < 1024 MiB: {verdict(rss_ok)})"
             )
             problems = []
             if s1["articles_new"] != total or article_requests != total:
@@ -325,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s2['feeds_total']} feeds unchanged (304), {s2['articles_new']} new articles, "
                 f"{second['seconds']:.2f}s = {share:.1%} of the first crawl "
                 f"(target < {MAX_RECRAWL_SHARE:.0%}: "
-                f"{'met' if share < MAX_RECRAWL_SHARE else 'MISSED'})"
+                f"{verdict(share < MAX_RECRAWL_SHARE)})"
             )
             article_requests_after = sum(
                 1 for srv in servers for r in srv.requests if r.path.startswith("/articles/")
