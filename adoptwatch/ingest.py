@@ -19,7 +19,7 @@ import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -204,8 +204,41 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
     )
 
 
-async def fetch_feed(fetcher: Fetcher, source: SourceState) -> FeedOutcome:
-    """Fetch and parse one feed; failures come back as an outcome, not an exception."""
+EntrySelector = Callable[[SourceState, ParsedFeed], ParsedFeed]
+
+
+def keep_new_entries(
+    known: Container[tuple[str, str]], limit: int
+) -> Callable[[SourceState, ParsedFeed], ParsedFeed]:
+    """A selector keeping a feed's first ``limit`` entries not in ``known`` (newest first).
+
+    A feed of a hundred thousand entries then costs memory for ``limit`` of them only.
+    """
+
+    def select(source: SourceState, parsed: ParsedFeed) -> ParsedFeed:
+        fresh = []
+        for entry in parsed.entries:
+            if len(fresh) >= limit:
+                break
+            if (source.name, entry.key) not in known:
+                fresh.append(entry)
+        return dataclasses.replace(parsed, entries=fresh)
+
+    return select
+
+
+async def fetch_feed(
+    fetcher: Fetcher,
+    source: SourceState,
+    parse_slot: asyncio.Semaphore | None = None,
+    select: EntrySelector | None = None,
+) -> FeedOutcome:
+    """Fetch and parse one feed; failures come back as an outcome, not an exception.
+
+    Parsing runs in a thread (a large feed takes seconds, which would stall every other
+    download's deadline clock on the event loop), one feed at a time under
+    ``parse_slot`` so that memory holds one parse tree, not one per source.
+    """
     outcome = FeedOutcome(source=source, fetched_at=utcnow())
     try:
         result = await fetcher.fetch(
@@ -219,24 +252,36 @@ async def fetch_feed(fetcher: Fetcher, source: SourceState) -> FeedOutcome:
     except FetchError as exc:
         outcome.error_class, outcome.error = exc.error_class, str(exc)
         return outcome
-    outcome.result = result
+    # The body is not needed once parsed; keep the headers (validators) only.
+    outcome.result = dataclasses.replace(result, body=b"")
     if result.not_modified:
         return outcome
-    try:
-        outcome.parsed = parse_feed(result.body, result.final_url, result.content_type)
-    except FeedParseError as exc:
-        outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
+    async with parse_slot or contextlib.nullcontext():
+        try:
+            parsed = await asyncio.to_thread(
+                parse_feed, result.body, result.final_url, result.content_type
+            )
+            outcome.parsed = select(source, parsed) if select else parsed
+        except FeedParseError as exc:
+            outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
+        except Exception as exc:  # a parser bug must cost this feed, not the run
+            outcome.error_class = "internal_error"
+            outcome.error = f"{source.url}: {type(exc).__name__}: {exc}"
     return outcome
 
 
 async def fetch_feeds(
-    fetcher: Fetcher, sources: Sequence[SourceState], progress: Progress | None = None
+    fetcher: Fetcher,
+    sources: Sequence[SourceState],
+    progress: Progress | None = None,
+    select: EntrySelector | None = None,
 ) -> list[FeedOutcome]:
     progress = progress or _NoProgress()
     progress.stage("feeds", len(sources))
+    parse_slot = asyncio.Semaphore(1)
 
     async def one(source: SourceState) -> FeedOutcome:
-        outcome = await fetch_feed(fetcher, source)
+        outcome = await fetch_feed(fetcher, source, parse_slot, select)
         progress.advance()
         return outcome
 
@@ -328,6 +373,7 @@ async def fetch_pages(
                 source=group[0].source,
                 kind="article",
                 accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                max_bytes=fetcher.settings.max_page_bytes,
             )
             if page.result.not_modified:
                 page.error_class, page.error = "not_modified", "unexpected 304 for an article"
@@ -340,16 +386,26 @@ async def fetch_pages(
     return list(await asyncio.gather(*(one(url, g) for url, g in groups.items())))
 
 
+_TAG_START = re.compile(rb"<[A-Za-z!?/]")
+
+
+def count_elements(body: bytes) -> int:
+    """Tags in a page: a bound on the nodes a parser builds from it."""
+    return sum(1 for _ in _TAG_START.finditer(body))
+
+
 def extract_pages(
     pages: Sequence[PageOutcome],
     known_urls: dict[str, str],
     known_hashes: dict[str, str],
     extractor_pipeline: str = "",
+    max_elements: int = 0,
 ) -> ProcessedBatch:
     """Article text and claims for fetched pages; de-duplicates by canonical URL and content.
 
     ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
-    everything stored so far; both are updated with this batch's articles.
+    everything stored so far; both are updated with this batch's articles. Pages with
+    more than ``max_elements`` tags (0: no limit) are refused unparsed.
     """
     batch = ProcessedBatch(drafts=[], failed=[], duplicates=[])
     now = utcnow()
@@ -358,10 +414,22 @@ def extract_pages(
             batch.failed.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
             continue
         result = page.result
+        if max_elements and (elements := count_elements(result.body)) > max_elements:
+            batch.failed.extend(
+                (e, f"extraction: {result.final_url} has {elements:,} tags, more than "
+                 f"max_page_elements ({max_elements:,}); not parsed")
+                for e in page.entries
+            )  # fmt: skip
+            continue
         try:
             content = extract_article(result.body, result.final_url, encoding=result.charset)
         except ArticleExtractionError as exc:
             batch.failed.extend((e, f"extraction: {exc}") for e in page.entries)
+            continue
+        except Exception as exc:  # an extractor bug must cost this page, not the run
+            batch.failed.extend(
+                (e, f"extraction: {type(exc).__name__}: {exc}") for e in page.entries
+            )
             continue
         canonical = page.canonical_url
         if content.canonical_url:
@@ -392,11 +460,43 @@ def extract_pages(
         batch.drafts.append(ArticleDraft(article=article, entries=list(page.entries)))
 
     if batch.drafts:
-        extractor = get_extractor(extractor_pipeline)
-        texts = [d.article.text for d in batch.drafts]
-        for draft, extraction in zip(batch.drafts, extractor.extract_many(texts), strict=True):
-            draft.extraction = extraction
+        _extract_claims(batch, get_extractor(extractor_pipeline), known_urls, known_hashes)
     return batch
+
+
+def _extract_claims(
+    batch: ProcessedBatch,
+    extractor: Any,
+    known_urls: dict[str, str],
+    known_hashes: dict[str, str],
+) -> None:
+    """Claims for every draft; a draft whose extraction raises becomes a failed entry."""
+    texts = [d.article.text for d in batch.drafts]
+    try:
+        extractions = list(extractor.extract_many(texts))
+    except Exception:
+        extractions = []  # find the culprit(s) one article at a time, below
+    if len(extractions) == len(batch.drafts):
+        for draft, extraction in zip(batch.drafts, extractions, strict=True):
+            draft.extraction = extraction
+        return
+    kept = []
+    for draft in batch.drafts:
+        try:
+            draft.extraction = extractor.extract(draft.article.text)
+        except Exception as exc:
+            article = draft.article
+            known_urls.pop(article.canonical_url, None)
+            known_hashes.pop(article.content_hash, None)
+            batch.failed.extend((e, f"claims: {type(exc).__name__}: {exc}") for e in draft.entries)
+            continue
+        kept.append(draft)
+    lost = {d.article.article_id for d in batch.drafts} - {d.article.article_id for d in kept}
+    batch.drafts = kept
+    # Entries de-duplicated against an article that is not stored after all: failed too.
+    for entry, _existing in [d for d in batch.duplicates if d[1] in lost]:
+        batch.failed.append((entry, "claims: the article this entry duplicates failed"))
+    batch.duplicates = [d for d in batch.duplicates if d[1] not in lost]
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -599,7 +699,8 @@ async def _run_locked(
     extractor_version = get_extractor(settings.spacy_pipeline).version
 
     async with fetcher or Fetcher(settings) as f:
-        outcomes = await steps.fetch_feeds(f, ctx.sources, progress)
+        select = keep_new_entries(ctx.state.entries, settings.max_entries_per_feed)
+        outcomes = await steps.fetch_feeds(f, ctx.sources, progress, select)
         for o in outcomes:
             if o.failed:
                 summary.feeds_failed += 1
@@ -643,7 +744,12 @@ async def _run_locked(
                     steps.fetch_pages(f, batches[index + 1], progress)
                 )
             processed = await asyncio.to_thread(
-                steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
+                steps.extract,
+                pages,
+                known_urls,
+                known_hashes,
+                settings.spacy_pipeline,
+                settings.max_page_elements,
             )
             batch = build_write_batch(processed, extractor_version)
             batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
