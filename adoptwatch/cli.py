@@ -150,13 +150,18 @@ def _run_flow_ingest(
         for k, v in settings.as_dict().items()
         if not k.startswith(("smtp_", "mail_"))
     }
-    with _progress_bar(err_console) as bar:
+    from storage.db import ingest_lock
+
+    # The ingest lock is taken here, before Prefect starts, so that a second ingest of the
+    # same database gets a clean message (or waits, with --wait) instead of a failed flow.
+    with ingest_lock(settings.db, wait=settings.ingest_wait), _progress_bar(err_console) as bar:
         if not quiet:
             ingest_module.set_progress(RichProgress(bar))
         try:
             coro = ingest_flow(
                 config=str(config) if config else None,
                 overrides=overrides,
+                lock_held=True,
             )
             return asyncio.run(coro)  # type: ignore[arg-type]
         finally:
@@ -278,12 +283,21 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
 
     Example: adoptwatch query "SELECT adopter, model FROM adoption_events LIMIT 5"
     """
+    import duckdb
+
     from storage import store
     from storage.db import read_session
 
     settings = state.settings(db=db)
-    with read_session(settings.db, settings.db_lock_timeout) as con:
-        result = store.run_query(con, sql)
+    with read_session(settings.db, settings.db_lock_timeout, sandbox=True) as con:
+        try:
+            result = store.run_query(con, sql)
+        except (duckdb.InvalidInputException, duckdb.PermissionException) as exc:
+            if "read-only" in str(exc) or "disabled" in str(exc):
+                raise click.ClickException(
+                    "adoptwatch query is read-only (no writes, no file access): " + _one_line(exc)
+                ) from exc
+            raise
     out = click.get_text_stream("stdout")
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")

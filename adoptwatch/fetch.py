@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import random
 import socket
@@ -538,6 +539,21 @@ class Fetcher:
     def take_records(self) -> list[FetchRecord]:
         records, self.records = self.records, []
         return records
+
+    def annotate(
+        self, url: str, source: str | None, kind: str, error_class: str, error: str | None
+    ) -> bool:
+        """Mark the latest untaken record of a fetch as failed after the fact: the body
+        arrived but was refused (unsafe XML, not a feed, no article text). False when
+        there is no such record."""
+        for index in range(len(self.records) - 1, -1, -1):
+            record = self.records[index]
+            if record.url == url and record.source == source and record.kind == kind:
+                self.records[index] = dataclasses.replace(
+                    record, error_class=error_class, error=(error or "")[:2000] or None
+                )
+                return True
+        return False
 
     def _gate(self, url: str) -> _HostGate:
         host = _host_key(url)

@@ -111,6 +111,8 @@ class FeedOutcome:
     parsed: ParsedFeed | None = None
     error_class: str | None = None
     error: str | None = None
+    # New entries left for later runs by the per-run cap (max_entries_per_feed).
+    backlog: int = 0
 
     @property
     def failed(self) -> bool:
@@ -156,6 +158,13 @@ class ProcessedBatch:
     drafts: list[ArticleDraft]
     failed: list[tuple[PendingEntry, str]]  # entry, error
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
+    # Pages fetched fine whose content was refused: (url fetched, source, error_class,
+    # error), folded into their fetch_log rows.
+    page_errors: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def fail_page(self, page: PageOutcome, error_class: str, error: str) -> None:
+        self.failed.extend((e, f"{error_class}: {error}") for e in page.entries)
+        self.page_errors.append((page.entries[0].url, page.entries[0].source, error_class, error))
 
 
 @dataclass
@@ -169,6 +178,7 @@ class IngestSummary:
     feeds_failed: int = 0
     sources_disabled_skipped: int = 0
     entries_new: int = 0
+    entries_backlog: int = 0  # new entries left for later runs by max_entries_per_feed
     articles_new: int = 0
     articles_duplicate: int = 0
     articles_failed: int = 0
@@ -204,25 +214,19 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
     )
 
 
-EntrySelector = Callable[[SourceState, ParsedFeed], ParsedFeed]
+EntrySelector = Callable[[SourceState, ParsedFeed], tuple[ParsedFeed, int]]
 
 
-def keep_new_entries(
-    known: Container[tuple[str, str]], limit: int
-) -> Callable[[SourceState, ParsedFeed], ParsedFeed]:
-    """A selector keeping a feed's first ``limit`` entries not in ``known`` (newest first).
+def keep_new_entries(known: Container[tuple[str, str]], limit: int) -> EntrySelector:
+    """A selector keeping a feed's first ``limit`` entries not in ``known`` (newest first);
+    it also returns how many new entries it left for later runs.
 
     A feed of a hundred thousand entries then costs memory for ``limit`` of them only.
     """
 
-    def select(source: SourceState, parsed: ParsedFeed) -> ParsedFeed:
-        fresh = []
-        for entry in parsed.entries:
-            if len(fresh) >= limit:
-                break
-            if (source.name, entry.key) not in known:
-                fresh.append(entry)
-        return dataclasses.replace(parsed, entries=fresh)
+    def select(source: SourceState, parsed: ParsedFeed) -> tuple[ParsedFeed, int]:
+        fresh = [e for e in parsed.entries if (source.name, e.key) not in known]
+        return dataclasses.replace(parsed, entries=fresh[:limit]), max(len(fresh) - limit, 0)
 
     return select
 
@@ -261,12 +265,17 @@ async def fetch_feed(
             parsed = await asyncio.to_thread(
                 parse_feed, result.body, result.final_url, result.content_type
             )
-            outcome.parsed = select(source, parsed) if select else parsed
+            if select is None:
+                outcome.parsed = parsed
+            else:
+                outcome.parsed, outcome.backlog = select(source, parsed)
         except FeedParseError as exc:
             outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
         except Exception as exc:  # a parser bug must cost this feed, not the run
             outcome.error_class = "internal_error"
             outcome.error = f"{source.url}: {type(exc).__name__}: {exc}"
+    if outcome.error_class:
+        fetcher.annotate(source.url, source.name, "feed", outcome.error_class, outcome.error)
     return outcome
 
 
@@ -415,21 +424,20 @@ def extract_pages(
             continue
         result = page.result
         if max_elements and (elements := count_elements(result.body)) > max_elements:
-            batch.failed.extend(
-                (e, f"extraction: {result.final_url} has {elements:,} tags, more than "
-                 f"max_page_elements ({max_elements:,}); not parsed")
-                for e in page.entries
-            )  # fmt: skip
+            batch.fail_page(
+                page,
+                "too_many_elements",
+                f"{result.final_url} has {elements:,} tags, more than max_page_elements "
+                f"({max_elements:,}); not parsed",
+            )
             continue
         try:
             content = extract_article(result.body, result.final_url, encoding=result.charset)
         except ArticleExtractionError as exc:
-            batch.failed.extend((e, f"extraction: {exc}") for e in page.entries)
+            batch.fail_page(page, "extraction", str(exc))
             continue
         except Exception as exc:  # an extractor bug must cost this page, not the run
-            batch.failed.extend(
-                (e, f"extraction: {type(exc).__name__}: {exc}") for e in page.entries
-            )
+            batch.fail_page(page, "internal_error", f"{type(exc).__name__}: {exc}")
             continue
         canonical = page.canonical_url
         if content.canonical_url:
@@ -488,7 +496,11 @@ def _extract_claims(
             article = draft.article
             known_urls.pop(article.canonical_url, None)
             known_hashes.pop(article.content_hash, None)
-            batch.failed.extend((e, f"claims: {type(exc).__name__}: {exc}") for e in draft.entries)
+            message = f"{type(exc).__name__}: {exc}"
+            batch.failed.extend((e, f"claims: {message}") for e in draft.entries)
+            batch.page_errors.append(
+                (draft.entries[0].url, draft.entries[0].source, "claims", message)
+            )
             continue
         kept.append(draft)
     lost = {d.article.article_id for d in batch.drafts} - {d.article.article_id for d in kept}
@@ -627,16 +639,21 @@ def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBat
 
 
 def source_update(outcome: FeedOutcome) -> SourceUpdate:
+    """The feed's new health and validators. A feed whose new entries passed the per-run
+    cap gets no validators: with them the server would answer 304 next time, and the
+    entries left over would never be read."""
     result = outcome.result
+    keep = result is not None and not outcome.failed and not outcome.backlog
     return SourceUpdate(
         name=outcome.source.name,
         fetched_at=outcome.fetched_at,
         status=result.status if result else None,
         failed=outcome.failed,
-        etag=result.etag if result and not outcome.failed else None,
-        last_modified=result.last_modified if result and not outcome.failed else None,
+        etag=result.etag if keep and result else None,
+        last_modified=result.last_modified if keep and result else None,
         error_class=outcome.error_class,
         error=(outcome.error or "")[:2000] or None,
+        clear_validators=bool(outcome.backlog),
     )
 
 
@@ -675,12 +692,19 @@ async def run_ingest(
     steps: IngestSteps | None = None,
     progress: Progress | None = None,
     fetcher: Fetcher | None = None,
+    lock_held: bool = False,
 ) -> IngestSummary:
     """One ingest run over every enabled source. Returns the summary; never raises for a
-    failed feed or article (those are in the summary and in fetch_log)."""
+    failed feed or article (those are in the summary and in fetch_log).
+
+    Takes the database's ingest lock (:func:`storage.db.ingest_lock`) unless the caller
+    says it holds it already (``lock_held``; the CLI takes it before starting Prefect).
+    """
     steps = steps or IngestSteps()
     progress = progress or _NoProgress()
     specs = load_sources(settings.sources)
+    if lock_held:
+        return await _run_locked(settings, steps, progress, specs, fetcher)
     with ingest_lock(settings.db, wait=settings.ingest_wait):
         return await _run_locked(settings, steps, progress, specs, fetcher)
 
@@ -715,6 +739,7 @@ async def _run_locked(
                 summary.feeds_unchanged += 1
             else:
                 summary.feeds_fetched += 1
+        summary.entries_backlog = sum(o.backlog for o in outcomes)
         planned = plan_entries(outcomes, ctx, settings)
         summary.entries_new = sum(1 for p in planned if p.attempts == 0)
         progress.stage("articles", len(planned))
@@ -752,6 +777,8 @@ async def _run_locked(
                 settings.max_page_elements,
             )
             batch = build_write_batch(processed, extractor_version)
+            for url, source, error_class, error in processed.page_errors:
+                f.annotate(url, source, "article", error_class, error)
             batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
             summary.articles_duplicate += len(processed.duplicates)
             summary.articles_failed += len(processed.failed)

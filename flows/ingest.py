@@ -63,11 +63,14 @@ async def ingest_flow(
     db: str | None = None,
     allow_networks: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
+    lock_held: bool = False,
 ) -> dict[str, Any]:
     """Crawl every enabled source once and store new articles and adoption events.
 
     Settings come from the worker's environment and ``config`` file; the parameters
-    override them (``allow_networks`` adds to the configured networks).
+    override them (``allow_networks`` adds to the configured networks). ``lock_held``:
+    the caller already holds the database's ingest lock (the CLI takes it before
+    starting the flow, so that a second ingest is refused before Prefect starts).
     """
     explicit = {k: v for k, v in {"sources": sources, "db": db}.items() if v is not None}
     settings = load_settings(config, overrides={**(overrides or {}), **explicit})
@@ -76,6 +79,6 @@ async def ingest_flow(
             allow_networks=tuple(dict.fromkeys((*settings.allow_networks, *allow_networks)))
         )
     summary = await ingest.run_ingest(
-        settings, steps=PREFECT_STEPS, progress=ingest.current_progress()
+        settings, steps=PREFECT_STEPS, progress=ingest.current_progress(), lock_held=lock_held
     )
     return summary.as_dict()

@@ -167,15 +167,25 @@ def _apply_source_updates(
                 ).fetchall()
                 disabled.extend(r[0] for r in row)
         else:
-            # A 304 carries no validators: keep the ones we had.
+            # A 304 carries no validators: keep the ones we had (unless told to forget them).
             con.execute(
                 """
                 UPDATE sources SET last_fetched_at = ?, last_status = ?, last_error_class = NULL,
                        last_error = NULL, consecutive_failures = 0,
-                       etag = coalesce(?, etag), last_modified = coalesce(?, last_modified)
+                       etag = CASE WHEN ? THEN NULL ELSE coalesce(?, etag) END,
+                       last_modified = CASE WHEN ? THEN NULL
+                                            ELSE coalesce(?, last_modified) END
                 WHERE name = ?
                 """,
-                [u.fetched_at, u.status, u.etag, u.last_modified, u.name],
+                [
+                    u.fetched_at,
+                    u.status,
+                    u.clear_validators,
+                    u.etag,
+                    u.clear_validators,
+                    u.last_modified,
+                    u.name,
+                ],
             )
     return disabled
 
