@@ -831,6 +831,10 @@ class Fetcher:
             raise BlockedURL(f"refusing {url}: {exc}", url) from None
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out talking to {url}: {type(exc).__name__}", url) from None
+        except httpx.RemoteProtocolError as exc:
+            if "location header" in str(exc):  # httpx parses Location even when not following
+                raise BlockedURL(f"{url} redirects to an invalid URL: {exc}", url) from None
+            raise ConnectionFailed(f"broken HTTP answer from {url}: {exc}", url) from None
         except (httpx.TransportError, ssl.SSLError, OSError) as exc:
             tls = _cause(exc, ssl.SSLError)
             if tls is not None:

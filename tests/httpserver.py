@@ -80,7 +80,8 @@ class _CountingServer(ThreadingHTTPServer):
 
 @dataclass
 class RouteServer:
-    """``tls``: an SSL context to serve HTTPS with (the handshake happens on first read)."""
+    """Routes map a path (or ``"/prefix/*"``) to a handler. ``tls``: an SSL context to
+    serve HTTPS with (the handshake happens on the first read)."""
 
     routes: dict[str, Handler] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)
@@ -99,7 +100,7 @@ class RouteServer:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 server.hits.append(Hit(parts.path, parts.query, dict(self.headers.items())))
-                handler = server.routes.get(parts.path)
+                handler = server.routes.get(parts.path) or server.route_prefix(parts.path)
                 if handler is None:
                     respond(self, 404, b"not found", content_type="text/plain")
                     return
@@ -127,6 +128,11 @@ class RouteServer:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def route_prefix(self, path: str) -> Handler | None:
+        """The handler of the longest ``"/prefix/*"`` route matching ``path``, if any."""
+        matches = [k for k in self.routes if k.endswith("*") and path.startswith(k[:-1])]
+        return self.routes[max(matches, key=len)] if matches else None
 
     def hits_for(self, path: str) -> list[Hit]:
         return [h for h in self.hits if h.path == path]
