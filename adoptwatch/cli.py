@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
 from rich.table import Table
 
 from adoptwatch import __version__
@@ -298,7 +300,7 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
                     "adoptwatch query is read-only (no writes, no file access): " + _one_line(exc)
                 ) from exc
             raise
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(result.columns)
@@ -306,12 +308,7 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
     elif fmt == "json":
         click.echo(json.dumps(result.as_dicts(), default=_json_value, ensure_ascii=False, indent=1))
     else:
-        table = Table(show_lines=False)
-        for column in result.columns:
-            table.add_column(column, overflow="fold")
-        for row in result.rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        Console().print(table)
+        Console().print(_result_table(result))
         err_console.print(f"{len(result.rows)} row(s)", style="dim")
 
 
@@ -367,8 +364,8 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     settings = state.settings()
     extractor = get_extractor(settings.spacy_pipeline)
     if jsonl:
-        out = click.get_text_stream("stdout")
-        for batch in _jsonl_batches(click.get_text_stream("stdin"), size=64):
+        out = sys.stdout
+        for batch in _jsonl_batches(sys.stdin, size=64):
             texts = [t for _, t, err in batch if err is None and t is not None]
             results = iter(extractor.extract_many(texts))
             for item_id, _t, error in batch:
@@ -383,7 +380,7 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     if text is None:
         if sys.stdin.isatty():
             raise click.UsageError("give TEXT, pipe text on stdin, or use --jsonl")
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
     claims = extractor.extract(text).claims
     table = Table(title=f"{len(claims)} claim(s) — extractor {extractor.version}")
     for column in ("adopter", "relation", "model", "family", "vendor", "origin", "conf"):
@@ -564,17 +561,24 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
         + ", ".join(f"{n} {t}" for t, n in result.counts.items())
     )
     for example, rows in result.examples:
-        table = Table(title=example.title, title_justify="left")
-        for column in rows.columns:
-            table.add_column(column, overflow="fold")
-        for row in rows.rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
         console.print()
-        console.print(table)
+        console.print(_result_table(rows, title=example.title))
         console.print(
-            f'[dim]adoptwatch query --db {db} "{" ".join(example.sql.split())}"[/]',
-            highlight=False,
+            Syntax(textwrap.dedent(example.sql).strip(), "sql", theme="ansi_dark", word_wrap=True)
         )
+    console.print(
+        f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
+        " (or open the file with any DuckDB client)."
+    )
+
+
+def _result_table(result: Any, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in result.columns:
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,6 +142,7 @@ class PageOutcome:
     result: FetchResult | None = None
     error_class: str | None = None
     error: str | None = None
+    transient: bool = False  # the failure may go away (timeouts, 5xx): retry next run
 
 
 @dataclass
@@ -156,14 +157,18 @@ class ArticleDraft:
 @dataclass
 class ProcessedBatch:
     drafts: list[ArticleDraft]
-    failed: list[tuple[PendingEntry, str]]  # entry, error
+    failed: list[tuple[PendingEntry, str]]  # entry, error: worth another try next run
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
+    rejected: list[tuple[PendingEntry, str]] = field(default_factory=list)  # never retried
     # Pages fetched fine whose content was refused: (url fetched, source, error_class,
     # error), folded into their fetch_log rows.
     page_errors: list[tuple[str, str, str, str]] = field(default_factory=list)
 
-    def fail_page(self, page: PageOutcome, error_class: str, error: str) -> None:
-        self.failed.extend((e, f"{error_class}: {error}") for e in page.entries)
+    def fail_page(
+        self, page: PageOutcome, error_class: str, error: str, permanent: bool = True
+    ) -> None:
+        target = self.rejected if permanent else self.failed
+        target.extend((e, f"{error_class}: {error}") for e in page.entries)
         self.page_errors.append((page.entries[0].url, page.entries[0].source, error_class, error))
 
 
@@ -388,6 +393,7 @@ async def fetch_pages(
                 page.error_class, page.error = "not_modified", "unexpected 304 for an article"
         except FetchError as exc:
             page.error_class, page.error = exc.error_class, str(exc)
+            page.transient = is_transient(exc)
         progress.advance(len(group))
         return page
 
@@ -416,11 +422,14 @@ def extract_pages(
     everything stored so far; both are updated with this batch's articles. Pages with
     more than ``max_elements`` tags (0: no limit) are refused unparsed.
     """
-    batch = ProcessedBatch(drafts=[], failed=[], duplicates=[])
+    batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
     for page in pages:
         if page.result is None or page.error_class:
-            batch.failed.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
+            # robots.txt, 404s, blocked addresses and oversized pages will say the same
+            # next time; only transient failures are worth another attempt.
+            target = batch.failed if page.transient else batch.rejected
+            target.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
             continue
         result = page.result
         if max_elements and (elements := count_elements(result.body)) > max_elements:
@@ -437,7 +446,7 @@ def extract_pages(
             batch.fail_page(page, "extraction", str(exc))
             continue
         except Exception as exc:  # an extractor bug must cost this page, not the run
-            batch.fail_page(page, "internal_error", f"{type(exc).__name__}: {exc}")
+            batch.fail_page(page, "internal_error", f"{type(exc).__name__}: {exc}", False)
             continue
         canonical = page.canonical_url
         if content.canonical_url:
@@ -582,7 +591,7 @@ def extraction_rows(
 
 
 def _entry_row(p: PendingEntry, status: str, article_id: str | None, error: str | None) -> EntryRow:
-    attempts = p.attempts + (1 if status in ("stored", "failed") else 0)
+    attempts = p.attempts + (1 if status in ("stored", "failed", "rejected") else 0)
     return EntryRow(
         source=p.source,
         entry_key=p.key,
@@ -635,6 +644,8 @@ def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBat
         batch.entries.append(_entry_row(entry, "duplicate", existing, None))
     for entry, error in processed.failed:
         batch.entries.append(_entry_row(entry, "failed", None, error))
+    for entry, error in processed.rejected:
+        batch.entries.append(_entry_row(entry, "rejected", None, error))
     return batch
 
 
@@ -781,9 +792,10 @@ async def _run_locked(
                 f.annotate(url, source, "article", error_class, error)
             batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
             summary.articles_duplicate += len(processed.duplicates)
-            summary.articles_failed += len(processed.failed)
+            failures = processed.failed + processed.rejected
+            summary.articles_failed += len(failures)
             summary.failed_articles.extend(
-                {"source": e.source, "url": e.url, "error": err} for e, err in processed.failed[:50]
+                {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
             )
             result = await asyncio.to_thread(steps.write, settings, batch)
             _tally(summary, result)

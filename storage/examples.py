@@ -15,7 +15,7 @@ EXAMPLE_QUERIES: list[ExampleQuery] = [
     ExampleQuery(
         "Latest adoption events",
         """
-        SELECT published_at::DATE AS day, adopter, relation, model, model_family, origin_country
+        SELECT published_at::DATE AS day, adopter, relation, model, origin_country AS origin
         FROM adoption_events
         ORDER BY published_at DESC NULLS LAST, adopter
         LIMIT 10
@@ -24,7 +24,7 @@ EXAMPLE_QUERIES: list[ExampleQuery] = [
     ExampleQuery(
         "Companies adopting each model family",
         """
-        SELECT model_family, vendor, origin_country, count(DISTINCT adopter) AS adopters
+        SELECT model_family, vendor, origin_country AS origin, count(DISTINCT adopter) AS adopters
         FROM adoption_events
         WHERE relation = 'adopts' AND adopter_named
         GROUP BY ALL

@@ -90,7 +90,7 @@ MIGRATIONS: list[Migration] = [
             title VARCHAR,
             published_at TIMESTAMP,
             first_seen_at TIMESTAMP NOT NULL,
-            status VARCHAR NOT NULL,        -- stored | duplicate | failed | skipped
+            status VARCHAR NOT NULL,        -- stored | duplicate | failed (retried) | rejected
             attempts INTEGER NOT NULL DEFAULT 0,
             last_error VARCHAR,
             article_id VARCHAR,

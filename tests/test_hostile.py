@@ -605,7 +605,7 @@ def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: 
     entries = {r[0]: r[1:] for r in rows(settings, entry_sql + " WHERE source = 'entries'")}
     assert set(entries) == {*entry_links, "latin1", "future"}  # the repeated guid: once
     assert entries["future"][1] is None and entries["latin1"][1] is None
-    assert all(entries[k][0] == "failed" for k in entry_links)
+    assert all(entries[k][0] == "rejected" for k in entry_links)  # permanent: not retried
 
     # ... and the good sources were stored, the wrongly labelled page too.
     stored = {r[0] for r in rows(settings, "SELECT canonical_url FROM articles")}

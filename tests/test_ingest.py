@@ -120,9 +120,14 @@ def test_second_run_is_all_304s_and_adds_nothing(site: SiteServer, site_settings
     feed_requests = site.requests_for("/feeds/news.xml")
     assert [r.status for r in feed_requests] == [200, 304]
     assert "If-None-Match" in feed_requests[1].headers
-    # Only the 404 article is tried again (failed entries get a few more attempts).
+    # No article is fetched again: the 404 and the robots-disallowed page are final
+    # (only transient failures such as timeouts and 5xx are retried on later runs).
     new_article_hits = [r for r in site.requests if r.path.startswith("/articles/")][article_hits:]
-    assert [r.path for r in new_article_hits] == ["/articles/gone.html"]
+    assert new_article_hits == []
+    statuses = rows(
+        site_settings, "SELECT status, count(*) FROM feed_entries GROUP BY 1 ORDER BY 1"
+    )
+    assert statuses == [("rejected", 2), ("stored", 4)]
 
 
 def test_a_broken_feed_is_a_row_and_the_run_goes_on(tmp_path: Path, site: SiteServer) -> None:

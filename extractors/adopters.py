@@ -1,0 +1,116 @@
+"""The company gazetteer: known adopters, their aliases, and name normalisation.
+
+Data lives in ``extractors/data/companies.toml``, validated on load (:class:`GazetteerError`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+DEFAULT_GAZETTEER = Path(__file__).with_name("data") / "companies.toml"
+
+
+class GazetteerError(ValueError):
+    """The company gazetteer file is missing, not TOML, or has an invalid entry."""
+
+
+@dataclass(frozen=True)
+class Company:
+    name: str
+    hosting: bool = False
+
+
+@dataclass
+class Gazetteer:
+    companies: dict[str, Company]  # lower-cased name or alias -> company
+    legal_suffixes: tuple[str, ...]
+    _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        alt = "|".join(re.escape(s) for s in sorted(self.legal_suffixes, key=len, reverse=True))
+        self._suffix_re = re.compile(rf"(?:,?\s+(?:{alt}))+$")
+
+    def normalise(self, name: str) -> str:
+        """The canonical form of an organisation name ("Airbnb Inc." -> "Airbnb")."""
+        clean = clean_name(name)
+        hit = self.companies.get(clean.lower())
+        if hit:
+            return hit.name
+        assert self._suffix_re is not None
+        stripped = self._suffix_re.sub("", clean).strip()
+        if stripped and stripped != clean:
+            hit = self.companies.get(stripped.lower())
+            return hit.name if hit else stripped
+        return clean
+
+    def lookup(self, name: str) -> Company | None:
+        return self.companies.get(self.normalise(name).lower())
+
+    def is_hosting(self, name: str) -> bool:
+        company = self.lookup(name)
+        return bool(company and company.hosting)
+
+    def known(self, name: str) -> bool:
+        return self.lookup(name) is not None
+
+
+def clean_name(name: str) -> str:
+    name = re.sub(r"\s+", " ", name).strip(" ,;:\"'“”‘’")
+    name = re.sub(r"(?:'s|’s|'|’)$", "", name)
+    name = re.sub(r"^(?:the|The)\s+", "", name)
+    return name.strip()
+
+
+def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazetteer:
+    if data.get("schema") != 1:
+        raise GazetteerError(f"{source}: expected schema = 1")
+    suffixes = data.get("legal_suffixes", [])
+    if not isinstance(suffixes, list) or not all(isinstance(s, str) and s for s in suffixes):
+        raise GazetteerError(f"{source}: 'legal_suffixes' must be a list of strings")
+    names = data.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(s, str) and s.strip() for s in names):
+        raise GazetteerError(f"{source}: 'names' must be a list of non-empty strings")
+    companies: dict[str, Company] = {}
+    for name in names:
+        companies.setdefault(name.lower(), Company(name))
+    for i, row in enumerate(data.get("company", [])):
+        where = f"{source} [[company]] #{i + 1}"
+        if not isinstance(row, dict):
+            raise GazetteerError(f"{where}: must be a table")
+        unknown = set(row) - {"name", "aliases", "hosting"}
+        if unknown:
+            raise GazetteerError(f"{where}: unknown keys {sorted(unknown)}")
+        name = row.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise GazetteerError(f"{where}: 'name' must be a non-empty string")
+        aliases = row.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+            raise GazetteerError(f"{where} ({name}): 'aliases' must be a list of strings")
+        hosting = row.get("hosting", False)
+        if not isinstance(hosting, bool):
+            raise GazetteerError(f"{where} ({name}): 'hosting' must be true or false")
+        company = Company(name, hosting)
+        for key in (name, *aliases):
+            companies[key.lower()] = company
+    return Gazetteer(companies, tuple(suffixes))
+
+
+def load_gazetteer(path: str | Path = DEFAULT_GAZETTEER) -> Gazetteer:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise GazetteerError(f"{path}: gazetteer file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise GazetteerError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_gazetteer(data, str(path))
+
+
+@lru_cache(maxsize=4)
+def default_gazetteer() -> Gazetteer:
+    return load_gazetteer(DEFAULT_GAZETTEER)
