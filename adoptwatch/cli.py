@@ -144,30 +144,32 @@ def _run_flow_ingest(
     settings: Settings, config: Path | None, quiet: bool = False
 ) -> dict[str, Any]:
     """Run the Prefect ingest flow in this process with a progress display."""
-    from adoptwatch import ingest as ingest_module
-    from flows.ingest import ingest_flow
-
-    overrides = {
-        k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-        for k, v in settings.as_dict().items()
-        if not k.startswith(("smtp_", "mail_"))
-    }
     from storage.db import ingest_lock
 
-    # The ingest lock is taken here, before Prefect starts, so that a second ingest of the
-    # same database gets a clean message (or waits, with --wait) instead of a failed flow.
-    with ingest_lock(settings.db, wait=settings.ingest_wait), _progress_bar(err_console) as bar:
-        if not quiet:
-            ingest_module.set_progress(RichProgress(bar))
-        try:
-            coro = ingest_flow(
-                config=str(config) if config else None,
-                overrides=overrides,
-                lock_held=True,
-            )
-            return asyncio.run(coro)  # type: ignore[arg-type]
-        finally:
-            ingest_module.set_progress(None)
+    # The ingest lock is taken first, before Prefect is even imported, so that a second
+    # ingest of the same database gets a clean message at once (or waits, with --wait)
+    # instead of a failed flow run.
+    with ingest_lock(settings.db, wait=settings.ingest_wait):
+        from adoptwatch import ingest as ingest_module
+        from flows.ingest import ingest_flow
+
+        overrides = {
+            k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in settings.as_dict().items()
+            if not k.startswith(("smtp_", "mail_"))
+        }
+        with _progress_bar(err_console) as bar:
+            if not quiet:
+                ingest_module.set_progress(RichProgress(bar))
+            try:
+                coro = ingest_flow(
+                    config=str(config) if config else None,
+                    overrides=overrides,
+                    lock_held=True,
+                )
+                return asyncio.run(coro)  # type: ignore[arg-type]
+            finally:
+                ingest_module.set_progress(None)
 
 
 # --- ingest -------------------------------------------------------------------------
