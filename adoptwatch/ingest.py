@@ -139,10 +139,18 @@ class PendingEntry:
 class PageOutcome:
     canonical_url: str  # the URL we fetched, canonicalised
     entries: list[PendingEntry]
-    result: FetchResult | None = None
+    result: FetchResult | None = None  # once fetched, its body moves to `compressed`
     error_class: str | None = None
     error: str | None = None
     transient: bool = False  # the failure may go away (timeouts, 5xx): retry next run
+    # The page bytes, zlib-compressed as soon as they arrive: a batch of pages waiting for
+    # extraction costs their compressed size, and articles.raw_html keeps these bytes.
+    compressed: bytes | None = None
+
+    def body(self) -> bytes:
+        if self.compressed is not None:
+            return zlib.decompress(self.compressed)
+        return self.result.body if self.result is not None else b""
 
 
 @dataclass
@@ -391,6 +399,9 @@ async def fetch_pages(
             )
             if page.result.not_modified:
                 page.error_class, page.error = "not_modified", "unexpected 304 for an article"
+            else:
+                page.compressed = await asyncio.to_thread(zlib.compress, page.result.body, 6)
+                page.result = dataclasses.replace(page.result, body=b"")
         except FetchError as exc:
             page.error_class, page.error = exc.error_class, str(exc)
             page.transient = is_transient(exc)
@@ -402,11 +413,25 @@ async def fetch_pages(
 
 
 _TAG_START = re.compile(rb"<[A-Za-z!?/]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def count_elements(body: bytes) -> int:
     """Tags in a page: a bound on the nodes a parser builds from it."""
     return sum(1 for _ in _TAG_START.finditer(body))
+
+
+def looks_binary(body: bytes) -> bool:
+    """Images, archives, PDFs or noise served as HTML: control bytes in the first 4 KiB.
+
+    Decoded, such bytes become megabytes of replacement characters that an extractor
+    would happily call article text.
+    """
+    head = body[:4096]
+    if not head or head.startswith(_UTF16_BOMS):
+        return False
+    return len(_CONTROL_BYTES.findall(head)) > len(head) * 0.02
 
 
 def extract_pages(
@@ -415,12 +440,15 @@ def extract_pages(
     known_hashes: dict[str, str],
     extractor_pipeline: str = "",
     max_elements: int = 0,
+    max_chars: int = 0,
 ) -> ProcessedBatch:
     """Article text and claims for fetched pages; de-duplicates by canonical URL and content.
 
     ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
-    everything stored so far; both are updated with this batch's articles. Pages with
-    more than ``max_elements`` tags (0: no limit) are refused unparsed.
+    everything stored so far; both are updated with this batch's articles. Binary pages,
+    pages with more than ``max_elements`` tags and texts longer than ``max_chars``
+    characters (0: no limit) are rejected: they are not articles, and holding or parsing
+    them is what would make memory grow with what a source sends.
     """
     batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
@@ -432,7 +460,12 @@ def extract_pages(
             target.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
             continue
         result = page.result
-        if max_elements and (elements := count_elements(result.body)) > max_elements:
+        body = page.body()
+        compressed, page.compressed = page.compressed, None  # the draft keeps it, if any
+        if looks_binary(body):
+            batch.fail_page(page, "binary", f"{result.final_url} is not HTML (binary content)")
+            continue
+        if max_elements and (elements := count_elements(body)) > max_elements:
             batch.fail_page(
                 page,
                 "too_many_elements",
@@ -441,12 +474,20 @@ def extract_pages(
             )
             continue
         try:
-            content = extract_article(result.body, result.final_url, encoding=result.charset)
+            content = extract_article(body, result.final_url, encoding=result.charset)
         except ArticleExtractionError as exc:
             batch.fail_page(page, "extraction", str(exc))
             continue
         except Exception as exc:  # an extractor bug must cost this page, not the run
             batch.fail_page(page, "internal_error", f"{type(exc).__name__}: {exc}", False)
+            continue
+        if max_chars and len(content.text) > max_chars:
+            batch.fail_page(
+                page,
+                "text_too_long",
+                f"{result.final_url} gave {len(content.text):,} characters of text, more "
+                f"than max_article_chars ({max_chars:,})",
+            )
             continue
         canonical = page.canonical_url
         if content.canonical_url:
@@ -470,7 +511,7 @@ def extract_pages(
             text=content.text,
             extraction_method=content.method,
             extractor_version=None,
-            raw_html=zlib.compress(result.body, 6),
+            raw_html=compressed if compressed is not None else zlib.compress(body, 6),
         )
         known_urls[canonical] = article.article_id
         known_hashes[digest] = article.article_id
@@ -786,6 +827,7 @@ async def _run_locked(
                 known_hashes,
                 settings.spacy_pipeline,
                 settings.max_page_elements,
+                settings.max_article_chars,
             )
             batch = build_write_batch(processed, extractor_version)
             for url, source, error_class, error in processed.page_errors:

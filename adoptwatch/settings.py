@@ -59,6 +59,7 @@ class Settings:
     max_consecutive_failures: int
     # extraction
     max_page_elements: int
+    max_article_chars: int
     spacy_pipeline: str
     # digest
     digest_timezone: str

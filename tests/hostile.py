@@ -98,6 +98,15 @@ def garbage(size: int, seed: int = 7) -> bytes:
     return bytes(out[:size])
 
 
+_ALPHABET = b"abcdefghijklmnopqrstuvwxyz      ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;0123456789"
+_PRINTABLE = bytes(_ALPHABET[i % len(_ALPHABET)] for i in range(256))
+
+
+def text_noise(size: int, seed: int = 11) -> bytes:
+    """Printable, word-like noise that compresses poorly: text no parser can refuse."""
+    return garbage(size, seed).translate(_PRINTABLE)
+
+
 def rss(
     items: list[tuple[str | None, str | None, str | None, dt.datetime | None]],
     title: str = "Hostile test feed",

@@ -532,13 +532,19 @@ def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: 
             "redirect-private": (bad.url("/pages/redirect-private"), "blocked"),
             "endless": (bad.url("/pages/endless"), "too_large"),
             "tags": (bad.url("/pages/tags"), "too_many_elements"),
-            "binary": (bad.url("/pages/binary"), "extraction"),
+            "binary": (bad.url("/pages/binary"), "binary"),
+            "novel": (bad.url("/pages/novel"), "text_too_long"),
+            "empty": (bad.url("/pages/empty"), "extraction"),
             "gone": (bad.url("/pages/gone"), "http_status"),
         }
         bad.routes["/pages/redirect-private"] = hostile.redirect(elsewhere.url("/secret"))
         bad.routes["/pages/endless"] = hostile.endless("text/html")
         bad.routes["/pages/tags"] = static(hostile.tag_bomb(60_000))
         bad.routes["/pages/binary"] = static(hostile.garbage(30_000))
+        chapters = [f"Chapter {i}: " + f"all work and no play makes part {i} dull. " * 50
+                    for i in range(40)]  # fmt: skip
+        bad.routes["/pages/novel"] = static(hostile.article_html("A very long story", chapters))
+        bad.routes["/pages/empty"] = static("<html><body><nav>Home</nav></body></html>")
         bad.routes["/pages/latin1"] = static(
             GOOD_ARTICLE.encode("latin-1"), content_type="text/html; charset=utf-8"
         )  # a wrong charset: the bytes are Latin-1
@@ -572,6 +578,7 @@ def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: 
             max_body_bytes=MB,
             max_page_bytes=300_000,
             max_page_elements=5_000,
+            max_article_chars=50_000,
             max_redirects=4,
         )
         started = time.monotonic()
@@ -600,7 +607,7 @@ def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: 
         "ON f.url = e.url AND f.kind = 'article' AND f.source = e.source "
         "WHERE e.source = 'entries'"))  # fmt: skip
     for key, (_url, error_class) in entry_links.items():
-        assert article_log.get(key) == error_class, (key, article_log.get(key))
+        assert article_log.get(key) == error_class, (key, sorted(article_log.items()))
     entry_sql = "SELECT entry_key, status, published_at FROM feed_entries"
     entries = {r[0]: r[1:] for r in rows(settings, entry_sql + " WHERE source = 'entries'")}
     assert set(entries) == {*entry_links, "latin1", "future"}  # the repeated guid: once
