@@ -45,9 +45,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     import duckdb
 
     from adoptwatch.demo import DemoError
+    from adoptwatch.digest import DigestError
     from storage.db import StorageError
 
-    return (SettingsError, SourcesError, StorageError, DemoError, duckdb.Error)
+    return (SettingsError, SourcesError, StorageError, DemoError, DigestError, duckdb.Error)
 
 
 class AdoptwatchGroup(click.Group):
@@ -438,6 +439,77 @@ def reextract(state: CliState, db: Path | None, include_current: bool, as_json: 
             console.print(f"  {label} {e['adopter']} {e['relation']} {e['model']}", highlight=False)
 
 
+# --- digest ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--week",
+    metavar="YYYY-Www",
+    help="ISO week to report, e.g. 2026-W48 (default: the last complete week, in digest_timezone).",
+)
+@db_option
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    metavar="ADDR",
+    help="Recipient address (repeatable); replaces mail_to / $ADOPTWATCH_MAIL_TO.",
+)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.eml",
+    help="Write the message to FILE.eml, and FILE.html beside it, instead of sending.",
+)
+@click.option("--force", is_flag=True, help="Send even if this week's digest was already sent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_state
+def digest(
+    state: CliState,
+    week: str | None,
+    db: Path | None,
+    recipients: tuple[str, ...],
+    dry_run: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Email the weekly digest: new adopters, switches, model rankings, origin share.
+
+    A week is sent once: digest_log records what went to whom, and running again sends
+    nothing unless --force. A failed send is recorded too; run the command again to
+    retry it. SMTP comes from the smtp_* settings ($ADOPTWATCH_SMTP_HOST, _PORT,
+    _STARTTLS, _SSL, _USER, _PASSWORD; $ADOPTWATCH_MAIL_FROM, $ADOPTWATCH_MAIL_TO) or
+    from the Prefect EmailServerCredentials block named by email_credentials_block.
+
+    Example: adoptwatch digest --week 2026-W48 --dry-run out/digest.eml
+    """
+    from adoptwatch import digest as dg
+
+    settings = state.settings(db=db)
+    try:
+        result = dg.deliver_digest(
+            settings, week, list(recipients) or None, force=force, dry_run_path=dry_run
+        )
+    except dg.SendFailed as exc:
+        hint = (
+            "the server may be down or busy: run the same command again to retry"
+            if exc.transient
+            else "fix the SMTP settings or the recipients, then run the command again"
+        )
+        raise click.ClickException(
+            f"digest not sent: {exc}. {hint.capitalize()}; the attempt is in digest_log."
+        ) from exc
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2, default=str))
+        return
+    console = Console()
+    style = {"sent": "green", "skipped": "yellow", "dry-run": "cyan"}[result.status]
+    console.print(f"[bold {style}]{result.status}[/] {result.subject}", highlight=False)
+    console.print(result.detail, highlight=False)
+
+
 # --- sources -------------------------------------------------------------------------------
 
 
@@ -571,6 +643,14 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     console.print(
         f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
         " (or open the file with any DuckDB client)."
+    )
+    from adoptwatch.digest import demo_digest
+
+    digest_result = demo_digest(settings.replace(db=db), db.with_name("demo-digest.eml"))
+    console.print(
+        f"\nThe digest of {digest_result.week} (not sent): open [bold]{digest_result.html_path}[/]"
+        f" in a browser, or {digest_result.eml_path} in a mail client.",
+        highlight=False,
     )
 
 

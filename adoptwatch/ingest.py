@@ -473,8 +473,16 @@ def extract_pages(
                 f"({max_elements:,}); not parsed",
             )
             continue
+        # The page's own metadata wins over the feed's date (feeds often give the time of
+        # an update); the feed's date fills in when the page states none.
+        feed_date = next((e.published_at for e in page.entries if e.published_at), None)
         try:
-            content = extract_article(body, result.final_url, encoding=result.charset)
+            content = extract_article(
+                body,
+                result.final_url,
+                encoding=result.charset,
+                feed_published=feed_date.replace(tzinfo=UTC) if feed_date else None,
+            )
         except ArticleExtractionError as exc:
             batch.fail_page(page, "extraction", str(exc))
             continue
@@ -498,14 +506,13 @@ def extract_pages(
         if existing:
             batch.duplicates.extend((e, existing) for e in page.entries)
             continue
-        feed_date = next((e.published_at for e in page.entries if e.published_at), None)
         article = ArticleRow(
             article_id=article_id_for(canonical),
             canonical_url=canonical,
             url=result.final_url,
             source=page.entries[0].source,
             title=content.title or page.entries[0].title,
-            published_at=feed_date or _naive(content.published_at),
+            published_at=_naive(content.published_at) or feed_date,
             fetched_at=now,
             content_hash=digest,
             text=content.text,

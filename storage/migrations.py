@@ -132,6 +132,35 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        2,
+        "digest_log",
+        """
+        -- One row per attempt to send a weekly digest (dry runs are not recorded).
+        -- A week counts as sent once it has a row with status 'sent'.
+        CREATE TABLE digest_log (
+            digest_id VARCHAR PRIMARY KEY,
+            week VARCHAR NOT NULL,          -- ISO week, '2026-W48'
+            week_start DATE NOT NULL,       -- Monday, in digest_timezone
+            week_end DATE NOT NULL,         -- Sunday, in digest_timezone
+            timezone VARCHAR NOT NULL,
+            recipients VARCHAR[] NOT NULL,  -- envelope recipients asked for
+            refused VARCHAR[] NOT NULL DEFAULT [],  -- recipients the server refused
+            sender VARCHAR NOT NULL,
+            subject VARCHAR NOT NULL,
+            message_id VARCHAR NOT NULL,
+            transport VARCHAR NOT NULL,     -- 'smtp host:port (starttls)' or 'block NAME'
+            status VARCHAR NOT NULL,        -- sent | failed
+            error_class VARCHAR,
+            error VARCHAR,                  -- never holds credentials
+            forced BOOLEAN NOT NULL DEFAULT FALSE,
+            new_adoptions INTEGER NOT NULL DEFAULT 0,
+            adoption_events INTEGER NOT NULL DEFAULT 0,
+            attempted_at TIMESTAMP NOT NULL,
+            sent_at TIMESTAMP               -- NULL unless status = 'sent'
+        );
+        """,
+    ),
 ]
 
 
