@@ -407,19 +407,32 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
 @main.command()
 @db_option
 @click.option("--all", "include_current", is_flag=True, help="Re-extract every article.")
+@click.option(
+    "--pages",
+    "from_pages",
+    is_flag=True,
+    help="First extract each article's text again from its stored page bytes (after an "
+    "article-extraction upgrade), then its claims; implies --all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
-def reextract(state: CliState, db: Path | None, include_current: bool, as_json: bool) -> None:
+def reextract(
+    state: CliState, db: Path | None, include_current: bool, from_pages: bool, as_json: bool
+) -> None:
     """Re-run the current claims extractor over stored article text (no re-crawl).
 
-    Events from older extractor versions are replaced; prints what changed.
+    Events from older extractor versions are replaced; prints what changed. With --pages
+    the text itself is extracted again from the page bytes kept in the database.
     """
     from adoptwatch.reextract import reextract as run_reextract
 
     settings = state.settings(db=db)
     with _progress_bar(err_console) as bar:
         report = run_reextract(
-            settings, include_current=include_current, progress=RichProgress(bar)
+            settings,
+            include_current=include_current,
+            progress=RichProgress(bar),
+            from_pages=from_pages,
         )
     if as_json:
         data = report.as_dict() | {
@@ -433,6 +446,12 @@ def reextract(state: CliState, db: Path | None, include_current: bool, as_json: 
         f"Re-extracted {report.articles} article(s) with {report.extractor_version}: "
         f"{report.events_before} event(s) before, {report.events_after} after; "
         f"{sum(report.added.values())} added, {sum(report.removed.values())} removed."
+        + (
+            f" Texts from stored pages: {report.texts_changed} changed, "
+            f"{report.pages_failed} page(s) gave none (old text kept)."
+            if from_pages
+            else ""
+        )
     )
     for label, examples in (("+", report.examples_added), ("-", report.examples_removed)):
         for e in examples:

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from adoptwatch.cli import main
 from adoptwatch.ingest import run_ingest
 from adoptwatch.settings import load_settings
 from adoptwatch.site_server import SiteServer
@@ -208,6 +210,20 @@ def test_raw_pages_are_kept_compressed_for_re_extraction_without_a_crawl(
         assert page == served[url]
         assert compressed_size < len(page)  # kept compressed
         assert extract_article(page, url, encoding="utf-8").text == text
+
+    # Text and claims come back from the stored pages alone: spoil both, then re-extract.
+    events_before = events(settings.db)
+    texts_before = dict(query(settings.db, "SELECT article_id, text FROM articles"))
+    assert events_before
+    with write_session(settings.db) as con:
+        con.execute("UPDATE articles SET text = 'stale text', content_hash = 'x'")
+        con.execute("DELETE FROM adoption_events")
+    result = CliRunner().invoke(main, ["reextract", "--pages", "--json", "--db", str(settings.db)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["articles"], report["texts_changed"], report["pages_failed"]) == (4, 4, 0)
+    assert dict(query(settings.db, "SELECT article_id, text FROM articles")) == texts_before
+    assert events(settings.db) == events_before
 
 
 def test_a_killed_write_transaction_leaves_nothing_half_written(tmp_path: Path) -> None:
