@@ -235,8 +235,8 @@ def test_redirects_outside_the_allowlist_are_never_contacted(
 
 
 def test_a_name_resolving_to_a_private_address_is_refused(tmp_path: Path, elsewhere: RouteServer):
-    # "localhost" is a public-looking name; it resolves to loopback, which is checked
-    # after resolution. Only 127.0.0.2 is... not allowed here at all.
+    # A name, not an address: what it resolves to (loopback) is checked after resolution,
+    # and with no allowed networks at all, loopback is refused.
     settings = make_settings(tmp_path, allow_networks=(), respect_robots=False)
     exc, record = fetch_error(settings, f"http://localhost:{elsewhere.port}/secret")
     assert isinstance(exc, BlockedURL) and "outside the allowed networks" in str(exc)
