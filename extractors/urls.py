@@ -6,6 +6,7 @@ ports, sorts the remaining query parameters and normalises percent-encoding.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -44,6 +45,11 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "oly_", "vero_", "hmb_")
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _SAFE_PATH = "/!$&'()*+,;=:@~-._"
+
+
+# Host names after IDNA encoding: labels of letters, digits, "-" and "_" (seen in the
+# wild), separated by single dots.
+_HOST = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 
 
 class InvalidURL(ValueError):
@@ -136,7 +142,13 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
     if not host:
         raise InvalidURL(f"URL has no host: {url!r}")
     if ":" in host:  # IPv6 literal
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InvalidURL(f"URL has an invalid IPv6 host: {url!r}") from None
         host = f"[{host}]"
+    elif not _HOST.fullmatch(host):
+        raise InvalidURL(f"URL has an invalid host name: {url!r}")
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     query_pairs = [
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
