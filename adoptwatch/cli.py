@@ -46,9 +46,21 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     from adoptwatch.demo import DemoError
     from adoptwatch.digest import DigestError
+    from adoptwatch.serve import ServeError
     from storage.db import StorageError
 
-    return (SettingsError, SourcesError, StorageError, DemoError, DigestError, duckdb.Error)
+    errors: tuple[type[BaseException], ...] = (
+        SettingsError,
+        SourcesError,
+        StorageError,
+        DemoError,
+        DigestError,
+        ServeError,
+        duckdb.Error,
+    )
+    if "flows.ingest" in sys.modules:  # only an ingest can raise it; importing it is slow
+        errors += (sys.modules["flows.ingest"].DaskUnavailable,)
+    return errors
 
 
 class AdoptwatchGroup(click.Group):
@@ -198,6 +210,20 @@ def _run_flow_ingest(
     metavar="SECONDS",
     help="Wait this long for another ingest of the same database to finish.",
 )
+@click.option(
+    "--dask-address",
+    metavar="tcp://HOST:PORT",
+    default=None,
+    help="Fan text and claim extraction out to this running Dask scheduler (its workers "
+    "must run this project's venv). Fetching and writing stay here.",
+)
+@click.option(
+    "--dask-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Start a local Dask cluster of N worker processes for the extraction.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @pass_state
 def ingest(
@@ -206,15 +232,27 @@ def ingest(
     db: Path | None,
     allow_networks: tuple[str, ...],
     wait: float | None,
+    dask_address: str | None,
+    dask_workers: int | None,
     as_json: bool,
 ) -> None:
     """Crawl every enabled source once and store new articles and adoption events.
 
     Exits 0 when the run completed, even if some sources failed: failures are listed in
     the summary and recorded in the fetch_log table.
+
+    With --dask-address or --dask-workers the CPU work (article text and claims, per
+    batch of write_batch_size articles) runs on Dask workers; the events are the same.
     """
+    if dask_address and dask_workers:
+        raise click.UsageError("give --dask-address or --dask-workers, not both")
+    dask: dict[str, Any] = {}
+    if dask_address:
+        dask = {"dask_address": dask_address, "dask_workers": 0}
+    elif dask_workers:
+        dask = {"dask_address": "", "dask_workers": dask_workers}
     settings = state.settings(
-        sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait
+        sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait, **dask
     )
     summary = _run_flow_ingest(settings, state.config)
     if as_json:
@@ -613,6 +651,118 @@ def sources_enable(ctx: click.Context, name: str, db: Path | None) -> None:
 def sources_disable(ctx: click.Context, name: str, db: Path | None) -> None:
     """Stop fetching a source until it is enabled again."""
     _set_enabled(ctx, name, db, False)
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the Prefect server started on 127.0.0.1 (default: serve_port, 4200).",
+)
+@pass_state
+def serve(state: CliState, port: int | None) -> None:
+    """Run the schedules: ingest hourly, the digest on Mondays, until Ctrl-C or SIGTERM.
+
+    Starts a Prefect server on 127.0.0.1 (its UI shows every run), or uses the one
+    PREFECT_API_URL names (a shared server or Prefect Cloud, with PREFECT_API_KEY), and
+    serves the deployments of prefect.yaml (flows/deployments.py) from this process.
+    Schedules stay active when it stops; settings ingest_cron, digest_cron and
+    digest_timezone change them.
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    from adoptwatch.serve import (
+        PrefectServer,
+        check_api,
+        serve_deployments,
+        sigterm_as_keyboard_interrupt,
+    )
+    from flows.deployments import deployment_specs
+
+    settings = state.settings(serve_port=port)
+    specs = deployment_specs(settings)  # bad crons and time zones fail here, at once
+    prefect = get_current_settings()
+    api_url = str(prefect.api.url or "")
+    server: PrefectServer | None = None
+    with sigterm_as_keyboard_interrupt():
+        try:
+            if not api_url:
+                log = Path(prefect.home).expanduser() / "adoptwatch-server.log"
+                err_console.print(
+                    f"Starting a Prefect server on 127.0.0.1:{settings.serve_port} (log: {log}) …"
+                )
+                server = PrefectServer(port=settings.serve_port, log_file=log).start()
+                api_url = server.api_url
+                # Flow runs are this process's children: they must find the server too.
+                os.environ["PREFECT_API_URL"] = api_url
+            with temporary_settings({PREFECT_API_URL: api_url}):
+                if server is None:
+                    check_api()
+                ui_url = get_current_settings().ui_url or api_url.removesuffix("/api")
+                from flows.deployments import runner_deployments
+
+                deployments = runner_deployments(specs)
+
+                def ready(_ids: object) -> None:
+                    for spec in specs:
+                        when = f"{spec.cron!r} in {spec.timezone}" if spec.cron else "no schedule"
+                        click.echo(f"serving {spec.name}: {when}")
+                    click.echo(f"Prefect UI: {ui_url}")
+                    click.echo("Stop with Ctrl-C (schedules stay active).")
+
+                serve_deployments(deployments, on_ready=ready)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if server is not None:
+                err_console.print("Stopping the Prefect server …")
+                server.stop()
+    click.echo("adoptwatch serve: stopped")
+
+
+@main.command()
+@click.option(
+    "--write",
+    "write_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the file (e.g. prefect.yaml) instead of printing it.",
+)
+@click.option(
+    "--check",
+    "check",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Exit 1 if this file differs from what would be written.",
+)
+@pass_state
+def deployments(state: CliState, write_to: Path | None, check: Path | None) -> None:
+    """Print prefect.yaml for `prefect deploy --all`, generated from the same deployment
+    list and settings (ingest_cron, digest_cron, digest_timezone) as `adoptwatch serve`.
+
+    Regenerate after changing those settings: adoptwatch deployments --write prefect.yaml
+    """
+    from flows.deployments import deployment_specs, prefect_yaml
+
+    text = prefect_yaml(deployment_specs(state.settings()))
+    if check is not None:
+        current = check.read_text() if check.exists() else ""
+        if current != text:
+            raise click.ClickException(
+                f"{check} is out of date; regenerate it with "
+                f"`adoptwatch deployments --write {check}`"
+            )
+        click.echo(f"{check} is up to date")
+        return
+    if write_to is not None:
+        write_to.write_text(text)
+        click.echo(f"wrote {write_to}")
+        return
+    click.echo(text, nl=False)
 
 
 # --- demo ------------------------------------------------------------------------------------

@@ -536,9 +536,14 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
-    def take_records(self) -> list[FetchRecord]:
-        records, self.records = self.records, []
-        return records
+    def take_records(self, which: Callable[[FetchRecord], bool] | None = None) -> list[FetchRecord]:
+        """Remove and return the records so far (``which``: only those it accepts)."""
+        if which is None:
+            records, self.records = self.records, []
+            return records
+        taken = [r for r in self.records if which(r)]
+        self.records = [r for r in self.records if not which(r)]
+        return taken
 
     def annotate(
         self, url: str, source: str | None, kind: str, error_class: str, error: str | None

@@ -13,13 +13,15 @@ fetches the feed again and finishes the work; entries already stored are skipped
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
 import re
+import threading
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -28,7 +30,7 @@ from adoptwatch.fetch import Fetcher, FetchError, FetchRecord, FetchResult, is_t
 from adoptwatch.settings import Settings
 from adoptwatch.sources import load_sources
 from extractors.article import ArticleExtractionError, extract_article
-from extractors.claims import Extraction, get_extractor
+from extractors.claims import ClaimExtractor, Extraction, get_extractor
 from extractors.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from extractors.urls import InvalidURL, canonicalize_url
 from storage import store
@@ -168,6 +170,7 @@ class ProcessedBatch:
     failed: list[tuple[PendingEntry, str]]  # entry, error: worth another try next run
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
     rejected: list[tuple[PendingEntry, str]] = field(default_factory=list)  # never retried
+    extractor_version: str | None = None  # of the extractor that made the drafts' claims
     # Pages fetched fine whose content was refused: (url fetched, source, error_class,
     # error), folded into their fetch_log rows.
     page_errors: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -436,22 +439,28 @@ def looks_binary(body: bytes) -> bool:
 
 def extract_pages(
     pages: Sequence[PageOutcome],
-    known_urls: dict[str, str],
-    known_hashes: dict[str, str],
+    known_urls: Mapping[str, str],
+    known_hashes: Mapping[str, str],
     extractor_pipeline: str = "",
     max_elements: int = 0,
     max_chars: int = 0,
 ) -> ProcessedBatch:
-    """Article text and claims for fetched pages; de-duplicates by canonical URL and content.
+    """Article text and claims for fetched pages (the CPU work of an ingest).
 
     ``known_urls`` / ``known_hashes`` map canonical URL / content hash to article_id for
-    everything stored so far; both are updated with this batch's articles. Binary pages,
-    pages with more than ``max_elements`` tags and texts longer than ``max_chars``
-    characters (0: no limit) are rejected: they are not articles, and holding or parsing
-    them is what would make memory grow with what a source sends.
+    articles stored so far. They are only read, never changed: this function may run in
+    another process (a Dask worker), where changes would be lost. A page that matches
+    them, or an earlier page of the same batch, is a duplicate and skips claim
+    extraction; :func:`deduplicate` then settles duplicates across batches in the flow.
+
+    Binary pages, pages with more than ``max_elements`` tags and texts longer than
+    ``max_chars`` characters (0: no limit) are rejected: they are not articles, and
+    holding or parsing them is what would make memory grow with what a source sends.
     """
     batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
+    batch_urls: dict[str, str] = {}
+    batch_hashes: dict[str, str] = {}
     for page in pages:
         if page.result is None or page.error_class:
             # robots.txt, 404s, blocked addresses and oversized pages will say the same
@@ -502,7 +511,12 @@ def extract_pages(
             with contextlib.suppress(InvalidURL):  # a broken rel=canonical: keep our URL
                 canonical = canonicalize_url(content.canonical_url)
         digest = content_hash(content.text)
-        existing = known_urls.get(canonical) or known_hashes.get(digest)
+        existing = (
+            known_urls.get(canonical)
+            or known_hashes.get(digest)
+            or batch_urls.get(canonical)
+            or batch_hashes.get(digest)
+        )
         if existing:
             batch.duplicates.extend((e, existing) for e in page.entries)
             continue
@@ -520,22 +534,20 @@ def extract_pages(
             extractor_version=None,
             raw_html=compressed if compressed is not None else zlib.compress(body, 6),
         )
-        known_urls[canonical] = article.article_id
-        known_hashes[digest] = article.article_id
+        batch_urls[canonical] = article.article_id
+        batch_hashes[digest] = article.article_id
         batch.drafts.append(ArticleDraft(article=article, entries=list(page.entries)))
 
     if batch.drafts:
-        _extract_claims(batch, get_extractor(extractor_pipeline), known_urls, known_hashes)
+        extractor = shared_extractor(extractor_pipeline)
+        batch.extractor_version = extractor.version
+        _extract_claims(batch, extractor)
     return batch
 
 
-def _extract_claims(
-    batch: ProcessedBatch,
-    extractor: Any,
-    known_urls: dict[str, str],
-    known_hashes: dict[str, str],
-) -> None:
-    """Claims for every draft; a draft whose extraction raises becomes a failed entry."""
+def _extract_claims(batch: ProcessedBatch, extractor: Any) -> None:
+    """Claims for every draft; a draft whose extraction raises becomes a failed entry
+    (retried next run), and so do the entries of this batch that duplicate it."""
     texts = [d.article.text for d in batch.drafts]
     try:
         extractions = list(extractor.extract_many(texts))
@@ -550,9 +562,6 @@ def _extract_claims(
         try:
             draft.extraction = extractor.extract(draft.article.text)
         except Exception as exc:
-            article = draft.article
-            known_urls.pop(article.canonical_url, None)
-            known_hashes.pop(article.content_hash, None)
             message = f"{type(exc).__name__}: {exc}"
             batch.failed.extend((e, f"claims: {message}") for e in draft.entries)
             batch.page_errors.append(
@@ -562,10 +571,51 @@ def _extract_claims(
         kept.append(draft)
     lost = {d.article.article_id for d in batch.drafts} - {d.article.article_id for d in kept}
     batch.drafts = kept
-    # Entries de-duplicated against an article that is not stored after all: failed too.
     for entry, _existing in [d for d in batch.duplicates if d[1] in lost]:
         batch.failed.append((entry, "claims: the article this entry duplicates failed"))
     batch.duplicates = [d for d in batch.duplicates if d[1] not in lost]
+
+
+_extractor_lock = threading.Lock()
+
+
+def shared_extractor(pipeline: str = "") -> ClaimExtractor:
+    """The claims extractor of this process, loaded once (a Dask worker with several
+    threads must not load the spaCy pipeline once per thread)."""
+    with _extractor_lock:
+        return get_extractor(pipeline)
+
+
+def deduplicate(
+    processed: ProcessedBatch, known_urls: dict[str, str], known_hashes: dict[str, str]
+) -> ProcessedBatch:
+    """Settle duplicates against everything stored or drafted so far, then record the
+    batch's articles in ``known_urls`` / ``known_hashes``.
+
+    Runs in the flow, in batch order, so the first page of a story wins however the
+    batches were extracted (in this process or on Dask workers, in any order). When the
+    maps were current at extraction (a sequential run) this finds nothing new.
+    """
+    drafts: list[ArticleDraft] = []
+    duplicates = list(processed.duplicates)
+    for draft in processed.drafts:
+        art = draft.article
+        existing = known_urls.get(art.canonical_url) or known_hashes.get(art.content_hash)
+        if existing:
+            duplicates.extend((e, existing) for e in draft.entries)
+            continue
+        known_urls[art.canonical_url] = art.article_id
+        known_hashes[art.content_hash] = art.article_id
+        drafts.append(draft)
+    return dataclasses.replace(processed, drafts=drafts, duplicates=duplicates)
+
+
+def known_for(pages: Sequence[PageOutcome], known_urls: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``known_urls`` that can match these pages before their text is read:
+    what a remote extraction is sent instead of the whole map."""
+    return {
+        p.canonical_url: known_urls[p.canonical_url] for p in pages if p.canonical_url in known_urls
+    }
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -674,8 +724,10 @@ def fetch_rows(records: Sequence[FetchRecord], run_id: str) -> list[FetchRow]:
     ]
 
 
-def build_write_batch(processed: ProcessedBatch, version: str) -> store.WriteBatch:
+def build_write_batch(processed: ProcessedBatch, version: str | None = None) -> store.WriteBatch:
+    """Rows for one batch; ``version`` defaults to the extractor version that made it."""
     batch = store.WriteBatch()
+    version = version or processed.extractor_version or ""
     now = utcnow()
     for draft in processed.drafts:
         art = dataclasses.replace(draft.article, extractor_version=version)
@@ -744,6 +796,12 @@ class IngestSteps:
     extract: Callable[..., Any] = extract_pages
     write: Callable[[Settings, store.WriteBatch], store.WriteResult] = write
     finish: Callable[[Settings, IngestSummary], None] = finish_run
+    # Where ``extract`` runs. None: in a thread of this process, given the live dedup
+    # maps. Otherwise an awaitable call ``(pages, known_urls, known_hashes, pipeline)``
+    # that runs it elsewhere (a Dask cluster), given only :func:`known_for`'s excerpt.
+    dispatch_extract: Callable[..., Awaitable[ProcessedBatch]] | None = None
+    # Batches extracted at once; more than one only makes sense with a dispatcher.
+    extract_in_flight: int = 1
 
 
 async def run_ingest(
@@ -779,7 +837,6 @@ async def _run_locked(
     summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
     summary.feeds_total = len(ctx.sources)
     summary.sources_disabled_skipped = len(ctx.skipped_sources)
-    extractor_version = get_extractor(settings.spacy_pipeline).version
 
     async with fetcher or Fetcher(settings) as f:
         select = keep_new_entries(ctx.state.entries, settings.max_entries_per_feed)
@@ -811,35 +868,40 @@ async def _run_locked(
 
         known_urls = dict(ctx.state.article_ids_by_url)
         known_hashes = dict(ctx.state.article_ids_by_hash)
-        groups = list(group_by_url(planned).values())
-        # Fetch the next batch's pages while this batch is extracted (CPU, in a thread).
-        batches = [
-            [e for group in part for e in group]
-            for part in chunks(groups, settings.write_batch_size)
-        ]
-        next_pages = (
-            asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress)) if batches else None
-        )
-        for index in range(len(batches)):
-            assert next_pages is not None
-            pages = await next_pages
-            if index + 1 < len(batches):
-                next_pages = asyncio.ensure_future(
-                    steps.fetch_pages(f, batches[index + 1], progress)
+
+        # Limits on what extraction accepts (see extract_pages), passed wherever it runs.
+        limits = {
+            "max_elements": settings.max_page_elements,
+            "max_chars": settings.max_article_chars,
+        }
+
+        def start_extract(pages: list[PageOutcome]) -> asyncio.Future[ProcessedBatch]:
+            if steps.dispatch_extract is None:
+                coro = asyncio.to_thread(
+                    steps.extract,
+                    pages,
+                    known_urls,
+                    known_hashes,
+                    settings.spacy_pipeline,
+                    **limits,
                 )
-            processed = await asyncio.to_thread(
-                steps.extract,
-                pages,
-                known_urls,
-                known_hashes,
-                settings.spacy_pipeline,
-                settings.max_page_elements,
-                settings.max_article_chars,
-            )
-            batch = build_write_batch(processed, extractor_version)
+            else:
+                coro = steps.dispatch_extract(
+                    pages, known_for(pages, known_urls), {}, settings.spacy_pipeline, **limits
+                )
+            return asyncio.ensure_future(coro)
+
+        async def store_batch(extracting: asyncio.Future[ProcessedBatch], urls: set[str]) -> None:
+            # In batch order: the first page of a story wins, as in a sequential run.
+            processed = deduplicate(await extracting, known_urls, known_hashes)
+            batch = build_write_batch(processed)
             for url, source, error_class, error in processed.page_errors:
                 f.annotate(url, source, "article", error_class, error)
-            batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
+            # This batch's page fetches (and robots.txt); later batches' pages stay until
+            # their content has been judged (annotate), so each row is written complete.
+            batch.fetches = fetch_rows(
+                f.take_records(lambda r: r.kind != "article" or r.url in urls), ctx.run_id
+            )
             summary.articles_duplicate += len(processed.duplicates)
             failures = processed.failed + processed.rejected
             summary.articles_failed += len(failures)
@@ -848,6 +910,39 @@ async def _run_locked(
             )
             result = await asyncio.to_thread(steps.write, settings, batch)
             _tally(summary, result)
+
+        groups = list(group_by_url(planned).values())
+        batches = [
+            [e for group in part for e in group]
+            for part in chunks(groups, settings.write_batch_size)
+        ]
+        # Fetching stays in this event loop and runs one batch ahead of extraction
+        # (CPU: a thread, or Dask workers); writes happen here, one batch at a time.
+        in_flight: collections.deque[tuple[asyncio.Future[ProcessedBatch], set[str]]] = (
+            collections.deque()
+        )
+        try:
+            next_pages = (
+                asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress))
+                if batches
+                else None
+            )
+            for index in range(len(batches)):
+                assert next_pages is not None
+                pages = await next_pages
+                if index + 1 < len(batches):
+                    next_pages = asyncio.ensure_future(
+                        steps.fetch_pages(f, batches[index + 1], progress)
+                    )
+                urls = {p.entries[0].url for p in pages}
+                in_flight.append((start_extract(pages), urls))
+                while len(in_flight) >= max(1, steps.extract_in_flight):
+                    await store_batch(*in_flight.popleft())
+            while in_flight:
+                await store_batch(*in_flight.popleft())
+        finally:
+            for pending, _urls in in_flight:
+                pending.cancel()
 
         last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
         last.fetches = fetch_rows(f.take_records(), ctx.run_id)

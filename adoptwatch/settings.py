@@ -61,6 +61,13 @@ class Settings:
     max_page_elements: int
     max_article_chars: int
     spacy_pipeline: str
+    # scale-out (adoptwatch ingest --dask-address / --dask-workers)
+    dask_address: str
+    dask_workers: int
+    # schedules (adoptwatch serve, prefect.yaml)
+    ingest_cron: str
+    digest_cron: str
+    serve_port: int
     # digest
     digest_timezone: str
     smtp_host: str
@@ -86,6 +93,15 @@ class Settings:
             raise SettingsError("per_host_concurrency and max_concurrency must be at least 1")
         if self.write_batch_size < 1:
             raise SettingsError("write_batch_size must be at least 1")
+        if self.dask_workers < 0:
+            raise SettingsError("dask_workers must be 0 (no local Dask cluster) or more")
+        if self.dask_address and self.dask_workers:
+            raise SettingsError(
+                "dask_address and dask_workers exclude each other: use a running Dask "
+                "cluster, or start a local one"
+            )
+        if not 0 < self.serve_port < 65536:
+            raise SettingsError(f"serve_port must be a TCP port (1-65535), got {self.serve_port}")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some keys changed; values are coerced like file values."""

@@ -1,0 +1,36 @@
+"""The re-extract flow: the current claims extractor over stored article text.
+
+Not scheduled (see flows/deployments.py): run it after the extractor changes, from the
+Prefect UI, ``prefect deployment run 'adoptwatch-reextract/reextract'`` or, without
+Prefect, ``adoptwatch reextract``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from adoptwatch.reextract import reextract
+from adoptwatch.settings import load_settings
+from flows.ingest import DB_TASK_OPTIONS
+
+reextract_task = task(name="reextract", **DB_TASK_OPTIONS)(reextract)
+
+
+@flow(name="adoptwatch-reextract", log_prints=True)
+def reextract_flow(
+    config: str | None = None,
+    db: str | None = None,
+    include_current: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replace events and mentions that older extractor versions produced (``include_current``:
+    re-extract every article). Returns what changed."""
+    explicit = {"db": db} if db is not None else {}
+    settings = load_settings(config, overrides={**(overrides or {}), **explicit})
+    report = reextract_task(settings, include_current=include_current)
+    return report.as_dict() | {
+        "examples_added": report.examples_added,
+        "examples_removed": report.examples_removed,
+    }
