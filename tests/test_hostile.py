@@ -580,6 +580,7 @@ def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: 
             max_page_elements=5_000,
             max_article_chars=50_000,
             max_redirects=4,
+            write_batch_size=3,  # refusals in later batches are logged against their rows too
         )
         started = time.monotonic()
         summary = asyncio.run(run_ingest(settings))
@@ -667,3 +668,28 @@ def test_thousands_of_entries_are_taken_a_capped_batch_per_run(tmp_path: Path) -
     article_fetches = rows(settings,
         "SELECT count(*), count(DISTINCT url) FROM fetch_log WHERE kind = 'article'")  # fmt: skip
     assert article_fetches == [(90, 90)]
+
+
+def test_refused_pages_of_later_batches_are_logged_against_their_fetch(tmp_path: Path) -> None:
+    """Pages of the next batch are fetched while this one is extracted; their fetch_log
+    rows must still get the refusal that their own batch finds later."""
+    from adoptwatch.ingest import run_ingest
+
+    with RouteServer() as srv:
+        srv.routes["/good"] = static(GOOD_ARTICLE)  # slow: text and claims extraction
+        srv.routes["/empty"] = static("<html><body><nav>Home</nav></body></html>")
+        srv.routes["/binary"] = static(hostile.garbage(5000))
+        now = dt.datetime.now(dt.UTC)
+        srv.routes["/feed"] = static(hostile.rss([
+            ("good", srv.url("/good"), "good", now),
+            ("empty", srv.url("/empty"), "empty", now - dt.timedelta(hours=1)),
+            ("binary", srv.url("/binary"), "binary", now - dt.timedelta(hours=2)),
+        ]), content_type="application/rss+xml")  # fmt: skip
+        (tmp_path / "sources.toml").write_text(
+            f'[[sources]]\nname = "s"\nurl = "{srv.url("/feed")}"\n'
+        )
+        settings = make_settings(tmp_path, write_batch_size=1)
+        asyncio.run(run_ingest(settings))
+    log = dict(rows(settings, "SELECT url, error_class FROM fetch_log WHERE kind = 'article'"))
+    assert log == {srv.url("/good"): None, srv.url("/empty"): "extraction",
+                   srv.url("/binary"): "binary"}  # fmt: skip
