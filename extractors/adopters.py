@@ -29,6 +29,7 @@ class Company:
 class Gazetteer:
     companies: dict[str, Company]  # lower-cased name or alias -> company
     legal_suffixes: tuple[str, ...]
+    org_words: frozenset[str] = frozenset()
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +98,10 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         company = Company(name, hosting)
         for key in (name, *aliases):
             companies[key.lower()] = company
-    return Gazetteer(companies, tuple(suffixes))
+    org_words = data.get("org_words", [])
+    if not isinstance(org_words, list) or not all(isinstance(w, str) and w for w in org_words):
+        raise GazetteerError(f"{source}: 'org_words' must be a list of strings")
+    return Gazetteer(companies, tuple(suffixes), frozenset(org_words))
 
 
 def load_gazetteer(path: str | Path = DEFAULT_GAZETTEER) -> Gazetteer:

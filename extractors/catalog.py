@@ -102,6 +102,7 @@ class Catalog:
     _vendor_alias: dict[str, Vendor] = field(default_factory=dict, repr=False)
     _ai_context_re: re.Pattern[str] | None = field(default=None, repr=False)
     _standin_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _alias_re: re.Pattern[str] | None = field(default=None, repr=False)
     _vendor_context_re: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,10 +140,15 @@ class Catalog:
             r"cheap|powerful|Chinese|American|French|generative|AI|frontier|homegrown|"
             r"proprietary|in-house|advanced|top|best)\s+)*"
         )
+        alias = rf"(?:{alias_alt})(?:'s|’s)?"
+        vendor_list = (
+            rf"{alias}(?:\s*,\s*(?:and\s+|or\s+)?{alias}|\s+(?:and|or|&)\s+{alias})*"
+        )
+        self._alias_re = re.compile(rf"(?<![\w-])(?:{alias_alt})(?![\w-])")
         self._standin_re = re.compile(
-            rf"(?<![\w-])(?P<v1>{alias_alt})(?:'s|’s)?\s+{adjectives}(?P<n1>{noun_alt})(?![\w-])"
-            rf"|(?<![\w-])(?P<n2>{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
-            rf"(?P<v2>{alias_alt})(?![\w-])"
+            rf"(?<![\w-])(?P<l1>{vendor_list})\s+{adjectives}(?:{noun_alt})(?![\w-])"
+            rf"|(?<![\w-])(?:{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
+            rf"(?P<l2>{vendor_list})(?![\w-])"
         )
         for family in self.families.values():
             aliases = {family.vendor.name, *family.vendor.aliases}
@@ -338,22 +344,31 @@ class Catalog:
         return "ok" if self._ai_context_re.search(sentence) else "weak"
 
     def _add_standins(self, text: str, hits: list[ModelHit]) -> list[ModelHit]:
-        assert self._standin_re is not None
+        """Vendor names standing for their flagship family: "Anthropic's models", "a mix of
+        OpenAI and Anthropic models", "models from DeepSeek and Zhipu". Each vendor name in
+        such a phrase becomes a hit of its flagship family."""
+        assert self._standin_re is not None and self._alias_re is not None
         extra: list[ModelHit] = []
+        taken = [(h.start, h.end) for h in hits]
         for m in self._standin_re.finditer(text):
-            vendor = self.vendor_named(m.group("v1") or m.group("v2"))
-            if vendor is None or vendor.flagship is None:
-                continue
-            family = self.families.get(vendor.flagship)
-            if family is None:
-                continue
-            noun = "n1" if m.group("n1") else "n2"
-            start, end = m.start(noun), m.end(noun)
-            if any(h.start < m.end() and m.start() < h.end for h in hits):
-                continue
-            extra.append(
-                ModelHit(start, end, text[start:end], family, "", family.open_weights, False, True)
-            )
+            group = "l1" if m.group("l1") else "l2"
+            g_start = m.start(group)
+            for a in self._alias_re.finditer(m.group(group)):
+                start, end = g_start + a.start(), g_start + a.end()
+                if any(s < end and start < e for s, e in taken):
+                    continue
+                vendor = self.vendor_named(a.group(0))
+                if vendor is None or vendor.flagship is None:
+                    continue
+                family = self.families.get(vendor.flagship)
+                if family is None:
+                    continue
+                taken.append((start, end))
+                extra.append(
+                    ModelHit(
+                        start, end, text[start:end], family, "", family.open_weights, False, True
+                    )
+                )
         if not extra:
             return hits
         return sorted(hits + extra, key=lambda h: h.start)

@@ -1,0 +1,936 @@
+"""Dependency rules: one parsed sentence in, raw adoption claims out.
+
+The rules are driven by ``extractors/data/adoption.toml`` (trigger words and their frames,
+governors, noun classes). For each model mention the rules find
+
+1. the *trigger* the model depends on and the model's *slot* in it ("replaced X with Y": X is
+   the object of "replace", Y its "with"), climbing through noun-phrase wrappers ("Qwen
+   models", "a fine-tuned version of Llama", "models such as Llama", "OpenAI and Anthropic
+   models");
+2. the relation the frame gives that slot, changed by governors above the trigger ("stopped
+   using" drops, "is considering switching to" evaluates, "declined to use" is no claim) and by
+   negation, modal and conditional words;
+3. the *adopter*: the trigger's subject or agent, inherited through xcomp/conj/relative clauses,
+   the owner of a product ("Airbnb's agent runs on Qwen"), the organisation of people ("Ramp
+   engineers", "engineers at Ramp"), the members of a generic ("startups such as Airbnb"), or
+   an anaphor ("the company", "it") that the extractor resolves across sentences.
+
+Confidence starts from the frame and loses points for every guess made on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from spacy.tokens import Doc, Span, Token
+
+from extractors.adopters import Gazetteer
+from extractors.catalog import Catalog, ModelHit
+from extractors.patterns import Frame, Patterns
+
+TEXT_KEY = "adoptwatch_text"
+
+_WH = frozenset({"which", "that", "who", "whom", "whose"})
+_NOUNISH = frozenset({"NOUN", "PROPN", "NUM", "X", "ADJ"})
+_LIGHT_VERBS = frozenset(
+    """make complete announce begin start finish confirm accelerate expand disclose detail
+    reveal finalize finalise undertake pursue plan continue deepen broaden extend kick launch
+    initiate unveil mark report prepare speed scale formalize formalise defend explain justify
+    do carry push lead oversee celebrate tout trumpet highlight credit attribute add offer
+    introduce bring roll ship deliver enable""".split()
+)
+_LIGHT_NOUNS = frozenset(
+    """decision deal agreement contract plan plans effort push bid move talks step program
+    programme initiative project pact partnership""".split()
+)
+_QUANTITY_HEADS = frozenset(
+    """number lot host handful slew wave raft dozen dozens hundreds thousands majority
+    percent share crop string series legion army swath swathe bunch couple few""".split()
+)
+# nouns that wrap a model without changing who uses it: "a mix of X", "a version of X"
+_WRAPPERS = frozenset(
+    """mix blend combination version versions variant variants flavor flavour build
+    derivative derivatives fork forks suite set range ensemble pair couple collection fleet
+    family series array roster lineup line stable portfolio selection variety handful number
+    host bunch menu""".split()
+)
+# nouns that are the model itself: "Qwen models", "the GPT-4 API", "DeepSeek's R1 model"
+_MODEL_NOUNS = frozenset(
+    """model models llm llms api apis family series line lineup weights version versions
+    variant variants checkpoint checkpoints endpoint endpoints technology tech system systems
+    engine engines offering offerings tool tools""".split()
+)
+_COPULA_HEADS = frozenset(
+    """default model choice engine backbone brain foundation provider standard go-to
+    workhorse""".split()
+)
+_LET_VERBS = frozenset({"let", "allow", "enable", "permit", "help", "empower"})
+_PREP_ALTERNATIVES = frozenset(
+    {"instead of", "in place of", "rather than", "over", "against", "versus", "vs.", "vs",
+     "than", "like", "alongside", "besides", "beside", "unlike", "compared", "beyond",
+     "among", "after", "before", "since", "about", "around", "near"}
+)
+_PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
+_PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
+_NON_ORG_LABELS = frozenset(
+    {"DATE", "TIME", "MONEY", "PERCENT", "CARDINAL", "ORDINAL", "QUANTITY", "LANGUAGE", "LAW"}
+)
+_PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
+_COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
+
+
+@dataclass
+class Adopter:
+    kind: str  # "named", "generic", "anaphor", "we"
+    name: str
+    token: int
+    known: bool = False  # in the gazetteer, a vendor, or an ORG entity
+    penalty: float = 0.0
+
+
+@dataclass
+class RawClaim:
+    """A claim found in one sentence, before cross-sentence anaphora resolution."""
+
+    adopter: Adopter
+    hit: ModelHit
+    relation: str
+    confidence: float
+    trigger: int  # token index of the trigger (the claims of one switch share it)
+    hosting_trigger: bool  # the words are what a cloud says about hosting a model
+
+
+@dataclass
+class Mood:
+    kind: str = "plain"  # plain, neg, hyp, alt, drops, evaluates, no_longer
+    intends: bool = False
+    future: bool = False
+
+
+def original_text(doc: Doc) -> str:
+    return doc.user_data.get(TEXT_KEY, doc.text)
+
+
+class ClaimRules:
+    """Dependency rules over one parsed sentence (see the module docstring)."""
+
+    def __init__(self, catalog: Catalog, patterns: Patterns, gazetteer: Gazetteer) -> None:
+        self.catalog = catalog
+        self.patterns = patterns
+        self.gazetteer = gazetteer
+        self.g = patterns.governors
+        self.n = patterns.nouns
+        self._hosting_places = tuple(p.lower() for p in patterns.nouns["hosting_places"])
+        self._via_let = False
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.aw_claims = self.find(doc)
+        return doc
+
+    # --- the rules -----------------------------------------------------------------------
+
+    def find(self, doc: Doc) -> list[RawClaim]:
+        text = original_text(doc).strip()
+        if not text or text.rstrip("\"'”’) ").endswith("?"):
+            return []
+        lowered = {t.lower_ for t in doc}
+        if "neither" in lowered and "nor" in lowered:
+            return []
+        hedged = any(h in text.lower() for h in self.g["hedges"])
+        claims: list[RawClaim] = []
+        for token in doc:
+            hit = token._.aw_model
+            if hit is None:
+                continue
+            found = self._governor(token)
+            if found is None:
+                continue
+            trigger, slot, frame = found
+            relation = frame.slots[slot]
+            mood = self._modality(trigger)
+            if mood.kind in ("neg", "hyp", "alt"):
+                continue
+            if mood.kind in ("drops", "no_longer"):
+                if relation != "adopts":
+                    continue
+                relation = "drops"
+            elif mood.kind == "evaluates" and relation == "adopts":
+                relation = "evaluates"
+            if slot == "mod" or frame.pos == "adj":
+                relation = self._product_fate(trigger, relation)
+                if relation is None:
+                    continue
+            confidence = frame.confidence
+            if mood.intends:
+                confidence -= 0.15
+            if mood.future:
+                confidence -= 0.05
+            if hedged:
+                confidence -= 0.1
+            if hit.standin:
+                confidence -= 0.1
+            elif not hit.versioned and hit.surface in hit.family.context_terms:
+                confidence -= 0.05 if hit.context else 0.1
+            self._via_let = False
+            adopters = self._adopters(trigger, slot, frame)
+            hosting = frame.hosting or self._via_let
+            for adopter in adopters:
+                claims.append(
+                    RawClaim(
+                        adopter,
+                        hit,
+                        relation,
+                        round(confidence - adopter.penalty, 3),
+                        trigger.i,
+                        hosting,
+                    )
+                )
+        return [c for c in claims if not self._hosting_context(doc, c)]
+
+    def _frame(self, tok: Token, slot: str) -> Frame | None:
+        if slot == "copula":
+            return _COPULA_FRAME
+        pos = tok.pos_
+        if pos in ("VERB", "AUX"):
+            kinds = ["verb", "adj"] if tok.dep_ in ("amod", "acl", "compound") else ["verb"]
+        elif pos in ("NOUN", "PROPN"):
+            kinds = ["noun", "verb"] if tok.tag_.startswith("VB") else ["noun"]
+        elif pos == "ADJ":
+            kinds = ["adj", "verb"]
+        elif pos in ("X", "ADV"):
+            kinds = ["verb", "noun", "adj"]
+        else:
+            return None
+        base = tok.lemma_.lower()
+        lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
+        lemmas += [base, tok.lower_]
+        if "-" in tok.lower_:
+            lemmas.append(tok.lower_.rsplit("-", 1)[1])
+        for kind in kinds:
+            for lemma in lemmas:
+                frame = self.patterns.frame(lemma, kind)
+                if frame and slot in frame.slots:
+                    return frame
+        return None
+
+    def _check(self, tok: Token, slot: str) -> tuple[Token, str, Frame] | None:
+        frame = self._frame(tok, slot)
+        return (tok, slot, frame) if frame is not None else None
+
+    def _governor(self, model: Token) -> tuple[Token, str, Frame] | None:
+        """The trigger the model depends on, the model's slot in it, and the frame."""
+        # A present-tense verb the tagger took for a modifier of the model:
+        # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
+        for c in model.lefts:
+            if c.dep_ in ("compound", "amod", "nmod") and c.tag_ in ("VBZ", "VBD", "VBP"):
+                found = self._check(c, "obj")
+                if found:
+                    return found
+        t = model
+        for _ in range(10):
+            dep, head = t.dep_, t.head
+            if head is t:
+                break
+            if dep == "conj" and head.pos_ in _NOUNISH:
+                t = head
+                continue
+            if dep == "appos" and (head._.aw_model is not None or _lemma(head) in _MODEL_NOUNS):
+                t = head
+                continue
+            if dep in ("compound", "nmod", "amod", "npadvmod", "nummod", "dep", "poss"):
+                if dep != "poss":
+                    found = self._modifier_trigger(t, head)
+                    if found == "climb":
+                        t = head.head if head.head is not head else head
+                        continue
+                    if found is not None:
+                        return found
+                if _lemma(head) in _MODEL_NOUNS or head.lower_ in _MODEL_NOUNS:
+                    t = head
+                    continue
+                if dep != "poss" and _lemma(head) in self.n["model_heads"]:
+                    t = head
+                    continue
+                frame = self._frame(head, "mod") if dep != "poss" else None
+                return (head, "mod", frame) if frame else None
+            if dep == "pobj":
+                prep, ph = head, head.head
+                if ph.lower_ == "such" and ph.head is not ph:
+                    ph = ph.head
+                if prep.lower_ == "of" and _lemma(ph) in _WRAPPERS:
+                    t = ph
+                    continue
+                if prep.lower_ in ("as", "including", "like") and (
+                    _lemma(ph) in _MODEL_NOUNS or ph._.aw_model is not None
+                ):
+                    t = ph
+                    continue
+                if prep.lower_ in ("from", "by", "of") and _lemma(ph) in _MODEL_NOUNS:
+                    t = ph
+                    continue
+            break
+        return self._slot_of(t)
+
+    def _modifier_trigger(self, t: Token, head: Token) -> tuple[Token, str, Frame] | str | None:
+        """"Qwen-powered", "Qwen adoption", "a Qwen customer": the modifier's trigger, or
+        "climb" when the trigger only says the model is derived ("Llama-based models")."""
+        frame = self._frame(head, "mod")
+        candidates = [(head, frame)] if frame else []
+        for sib in head.children:
+            if sib is not t and sib.i in (t.i + 1, t.i + 2):
+                f = self._frame(sib, "mod")
+                if f:
+                    candidates.append((sib, f))
+        for trigger, f in candidates:
+            modified = trigger.head if trigger is not head else head
+            if trigger is not head and trigger.dep_ not in ("amod", "compound", "acl", "npadvmod"):
+                modified = head
+            if f.pos == "adj" and (
+                _lemma(modified) in _MODEL_NOUNS and modified._.aw_model is None
+            ):
+                return "climb" if trigger is head else None
+            return trigger, "mod", f
+        return None
+
+    def _slot_of(self, t: Token) -> tuple[Token, str, Frame] | None:
+        dep, head = t.dep_, t.head
+        if dep in ("dobj", "obj", "dative", "oprd"):
+            return self._check(head, "obj")
+        if dep == "nsubjpass":
+            return self._check(head, "obj")
+        if dep in ("nsubj", "csubj"):
+            if head.lemma_ == "be":
+                attr = _child(head, "attr")
+                if attr is not None and _lemma(attr) in _COPULA_HEADS:
+                    return head, "copula", _COPULA_FRAME
+            return self._check(head, "subj")
+        if dep == "attr" and head.lemma_ == "be":
+            subj = _child(head, "nsubj")
+            if subj is not None and _lemma(subj) in _COPULA_HEADS:
+                return head, "copula", _COPULA_FRAME
+            return None
+        if dep == "pobj":
+            prep = head
+            if prep.dep_ == "agent":
+                return self._check(prep.head, "by")
+            phrase = prep.lower_
+            head = prep.head
+            if head.dep_ == "pobj" and head.lower_ in ("top", "favor", "favour", "place", "lieu"):
+                outer = head.head
+                phrase = f"{outer.lower_} {head.lower_} {phrase}"
+                head = outer.head
+            elif head.lower_ in ("away", "instead", "off", "rather") and head.pos_ in (
+                "ADV",
+                "ADP",
+                "PART",
+                "ADJ",
+            ):
+                phrase = f"{head.lower_} {phrase}"
+                head = head.head
+            if phrase in _PREP_ALTERNATIVES:
+                return None
+            found = self._check(head, phrase)
+            if found is None and head.pos_ in ("NOUN", "PROPN") and head.dep_ in (
+                "dobj",
+                "nsubjpass",
+            ):
+                # PP attached to the object ("built a chatbot on Qwen"): try the verb.
+                found = self._check(head.head, phrase)
+            if found is None and head.pos_ == "ADP" and head.head is not head:
+                # "moved X off GPT-4 and onto Claude": the second PP hangs off the first.
+                found = self._check(head.head, phrase)
+            return found
+        if dep == "acomp":
+            return self._check(head, "obj")
+        return None
+
+    def _product_fate(self, trigger: Token, relation: str) -> str | None:
+        """A Qwen-powered product that is itself retired or tested: "retired its Claude-based
+        feature" drops Claude, "is testing a Gemini-based assistant" evaluates Gemini."""
+        noun = trigger.head if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") else trigger
+        if noun.dep_ not in ("dobj", "nsubjpass") or noun.head is noun:
+            return relation
+        frame = self._frame(noun.head, "obj")
+        if frame is None:
+            return relation
+        fate = frame.slots["obj"]
+        if fate == "adopts":
+            return relation
+        mood = self._modality(noun.head)
+        if mood.kind in ("neg", "hyp", "alt"):
+            return None
+        return fate
+
+    # --- modality --------------------------------------------------------------------------
+
+    def _modality(self, trigger: Token) -> Mood:
+        mood = Mood()
+        walk = trigger
+        came_from: Token | None = None
+        for depth in range(8):
+            lemma = walk.lemma_.lower()
+            if walk is not trigger:
+                particles = [c.lower_ for c in walk.children if c.dep_ == "prt"]
+                if lemma in self.g["negates"] or any(
+                    f"{lemma} {p}" in self.g["negates"] for p in particles
+                ):
+                    return Mood("neg")
+                if lemma in self.g["drops"] and came_from is not None and came_from.dep_ in (
+                    "xcomp",
+                    "dobj",
+                    "pcomp",
+                    "pobj",
+                ):
+                    mood.kind = "drops"
+                elif lemma in self.g["evaluates"] and mood.kind == "plain":
+                    mood.kind = "evaluates"
+                elif lemma in self.g["intends"]:
+                    mood.intends = True
+            neg = False
+            pending_no_longer = False
+            for child in walk.children:
+                low = child.lower_
+                if child.dep_ == "neg" or (child.dep_ == "det" and low == "no"):
+                    neg = True
+                elif child.dep_ == "advmod" and low == "longer":
+                    if any(c.lower_ == "no" for c in child.children) or any(
+                        c.lower_ == "no" and c.i == child.i - 1 for c in walk.children
+                    ):
+                        mood.kind = "no_longer"
+                    else:
+                        pending_no_longer = True
+                elif child.dep_ == "advmod" and low in ("anymore",):
+                    pending_no_longer = True
+                elif child.dep_ in ("advmod", "npadvmod") and low in ("never", "hardly", "barely"):
+                    neg = True
+                elif child.dep_ == "aux" and low in self.g["hypothetical_aux"]:
+                    return Mood("hyp")
+                elif child.dep_ == "aux" and low in ("would", "'d"):
+                    if not self._under_report(walk):
+                        return Mood("hyp")
+                    mood.future = True
+                elif child.dep_ == "aux" and low in ("will", "'ll", "wo", "shall"):
+                    mood.future = True
+                elif child.dep_ == "mark" and low in ("if", "unless", "whether", "lest", "for"):
+                    if low == "whether" and self._under_evaluation(walk):
+                        mood.kind = "evaluates"
+                    else:
+                        return Mood("hyp")
+                elif child.dep_ == "advmod" and low == "yet" and walk.lemma_ == "have":
+                    return Mood("neg")
+                elif child.dep_ == "prep" and low == "in":
+                    pobj = _child(child, "pobj")
+                    if pobj is not None and _lemma(pobj) in ("talk", "talks", "discussion",
+                                                             "negotiation", "negotiations"):
+                        if mood.kind == "plain":
+                            mood.kind = "evaluates"
+            if neg:
+                if pending_no_longer or mood.kind == "no_longer":
+                    return Mood("no_longer", mood.intends, mood.future)
+                return Mood("neg")
+            if mood.kind == "no_longer":
+                return mood
+            dep, head = walk.dep_, walk.head
+            if head is walk:
+                break
+            if dep == "pcomp" and head.lower_ in ("without", "instead", "of") and (
+                head.lower_ != "of" or head.head.lower_ in ("instead", "place")
+            ):
+                return Mood("neg" if head.lower_ == "without" else "alt")
+            if dep in ("xcomp", "ccomp", "aux", "pcomp", "prep", "pobj", "dobj", "attr"):
+                came_from, walk = walk, head
+                continue
+            if dep in ("acl", "relcl") and head.pos_ == "NOUN" and (
+                _lemma(head) in self.g["intends"]
+                or _lemma(head) in self.g["evaluates"]
+                or _lemma(head) in _LIGHT_NOUNS
+            ):
+                came_from, walk = walk, head
+                continue
+            if dep == "conj" and depth == 0 and head.pos_ == "VERB":
+                # "tested and then deployed": hedges of the first verb's clause carry over,
+                # its negation does not.
+                aux = [c.lower_ for c in head.children if c.dep_ == "aux"]
+                if any(a in self.g["hypothetical_aux"] for a in aux):
+                    return Mood("hyp")
+            break
+        return mood
+
+    def _under_report(self, tok: Token) -> bool:
+        walk = tok
+        for _ in range(5):
+            if walk.dep_ in ("ccomp", "xcomp", "advcl", "conj") and walk.head is not walk:
+                walk = walk.head
+                if walk.lemma_.lower() in self.g["report_verbs"]:
+                    return True
+                continue
+            return False
+        return False
+
+    def _under_evaluation(self, tok: Token) -> bool:
+        walk = tok
+        for _ in range(4):
+            if walk.head is walk:
+                return False
+            walk = walk.head
+            if walk.lemma_.lower() in self.g["evaluates"]:
+                return True
+        return False
+
+    def _hosting_context(self, doc: Doc, claim: RawClaim) -> bool:
+        if not claim.hosting_trigger:
+            return False
+        adopter = claim.adopter
+        if adopter.kind == "named":
+            vendor = self.catalog.vendor_named(adopter.name)
+            if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
+                return True
+        trigger = doc[claim.trigger]
+        words = f" {' '.join(t.lower_ for t in trigger.subtree)} "
+        return any(f" {p} " in words for p in self._hosting_places)
+
+    # --- adopters --------------------------------------------------------------------------
+
+    def _adopters(self, trigger: Token, slot: str, frame: Frame) -> list[Adopter]:
+        agent = self._agent(trigger, slot, frame)
+        if agent is None or agent._.aw_model is not None:
+            return []
+        tokens = [agent, *[c for c in agent.conjuncts if c.i > agent.i]]
+        out: list[Adopter] = []
+        for tok in tokens:
+            out.extend(self.classify(tok))
+        seen: set[str] = set()
+        unique = []
+        for a in out:
+            key = f"{a.kind}:{a.name.lower()}"
+            if key not in seen:
+                seen.add(key)
+                unique.append(a)
+        return unique
+
+    def _agent(self, trigger: Token, slot: str, frame: Frame) -> Token | None:
+        if slot == "copula":
+            return self._copula_owner(trigger)
+        if trigger.pos_ in ("NOUN", "PROPN") and not trigger.tag_.startswith("VB"):
+            return self._noun_owner(trigger)
+        passive = any(c.dep_ in ("auxpass", "nsubjpass") for c in trigger.children) or (
+            trigger.tag_ == "VBN" and trigger.dep_ in ("acl", "amod", "advcl", "relcl")
+        )
+        if slot == "mod" or (frame.pos == "adj" and trigger.dep_ in ("amod", "acl", "compound")):
+            if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") and trigger.head is not trigger:
+                return self._product_owner(trigger.head)
+            subj = _child(trigger, "nsubj", "nsubjpass")
+            if subj is None and trigger.head is not trigger:
+                subj = _child(trigger.head, "nsubj", "nsubjpass")
+            return self._product_owner(subj) if subj is not None else None
+        if slot == "subj":
+            at = self._pobj(trigger, ("at", "inside", "within", "across", "for"))
+            if at is not None:
+                return at
+            obj = _child(trigger, "dobj", "obj")
+            return self._product_owner(obj) if obj is not None else None
+        if passive and slot == "obj":
+            agent = _child(trigger, "agent")
+            if agent is not None:
+                pobj = _child(agent, "pobj")
+                return self._product_owner(pobj) if pobj is not None else None
+            return self._pobj(trigger, ("at", "inside", "within", "across", "throughout"))
+        if passive:
+            subj = _child(trigger, "nsubjpass")
+            if subj is not None and subj._.aw_model is None:
+                return self._product_owner(subj)
+            if trigger.dep_ in ("acl", "amod", "relcl") and trigger.head is not trigger:
+                return self._product_owner(trigger.head)
+            return self._pobj(trigger, ("at", "inside", "within", "across"))
+        return self._subject(trigger)
+
+    def _subject(self, verb: Token) -> Token | None:
+        walk = verb
+        for _ in range(6):
+            subj = _child(walk, "nsubj", "csubj", "nsubjpass")
+            if subj is not None:
+                low = subj.lower_
+                if low in _WH and walk.dep_ == "relcl":
+                    return walk.head
+                if low in ("both", "each", "all", "either"):
+                    inner = next(
+                        (c for c in subj.children if c.dep_ in ("nmod", "compound", "poss", "appos")),
+                        None,
+                    )
+                    return inner
+                if _lemma(subj) in self.n["people"] and not _owned(subj):
+                    at = self._pobj(walk, ("at", "inside", "within"))
+                    if at is not None:
+                        return at
+                    if walk.dep_ in ("ccomp", "xcomp") and _lemma(walk.head) in _LET_VERBS:
+                        self._via_let = True
+                        walk = walk.head
+                        continue
+                return subj
+            dep, head = walk.dep_, walk.head
+            if dep in ("relcl", "acl") and head is not walk:
+                if head.pos_ == "NOUN" and (
+                    _lemma(head) in self.g["intends"]
+                    or _lemma(head) in self.g["evaluates"]
+                    or _lemma(head) in _LIGHT_NOUNS
+                ):
+                    return self._noun_owner(head)
+                return head
+            if dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp") and head is not walk:
+                walk = head
+                if walk.pos_ == "ADP" and walk.head is not walk:
+                    walk = walk.head
+                if walk.pos_ in ("NOUN", "PROPN") and not walk.tag_.startswith("VB"):
+                    return self._noun_owner(walk)
+                continue
+            # no subject anywhere: a capitalised word glued to the verb's left is one
+            # ("Writesonic/amod deploys ...", "Vercel/compound taps ...").
+            lefts = [
+                c
+                for c in walk.lefts
+                if c.dep_ in ("amod", "compound", "nmod", "npadvmod", "dep")
+                and c.text[:1].isupper()
+                and c._.aw_model is None
+            ]
+            return lefts[-1] if lefts else None
+        return None
+
+    def _copula_owner(self, be: Token) -> Token | None:
+        attr = _child(be, "attr")
+        subj = _child(be, "nsubj")
+        for noun in (attr, subj):
+            if noun is None or noun._.aw_model is not None:
+                continue
+            owner = _child(noun, "poss")
+            if owner is not None:
+                return owner
+            at = self._pobj(noun, ("in", "at", "for", "behind", "inside"))
+            if at is not None:
+                return at
+        return self._pobj(be, ("in", "at", "for", "behind", "inside"))
+
+    def _noun_owner(self, noun: Token) -> Token | None:
+        owner = _child(noun, "poss")
+        if owner is not None:
+            return owner
+        for c in noun.children:
+            if c.dep_ == "compound" and c._.aw_model is None and c.pos_ == "PROPN":
+                return c
+        for c in noun.children:
+            if c.dep_ == "prep" and c.lower_ in ("by", "at", "within", "inside", "across"):
+                pobj = _child(c, "pobj")
+                if pobj is not None and pobj._.aw_model is None:
+                    return pobj
+        dep, head = noun.dep_, noun.head
+        if dep == "appos":
+            return head
+        if dep == "attr" and head.lemma_ == "be":
+            return _child(head, "nsubj")
+        if dep == "pobj" and head.lower_ == "among" and head.head.lemma_ == "be":
+            return _child(head.head, "nsubj")
+        if dep in ("dobj", "nsubjpass") and (
+            head.lemma_.lower() in _LIGHT_VERBS
+            or head.lemma_.lower() in self.g["intends"] | self.g["evaluates"]
+        ):
+            return self._subject(head)
+        if dep == "pobj" and head.pos_ == "ADP" and head.head.pos_ in ("VERB", "AUX") and (
+            _lemma(noun) in self.g["intends"]
+            or _lemma(noun) in self.g["evaluates"]
+            or _lemma(noun) in _LIGHT_NOUNS
+        ):
+            return self._subject(head.head)
+        return None
+
+    def _product_owner(self, noun: Token | None, depth: int = 0) -> Token | None:
+        """Who owns a product noun ("Airbnb's agent"), or the noun if it names an org."""
+        if noun is None or depth > 4 or noun._.aw_model is not None:
+            return None
+        low = noun.lower_
+        if low in _WH:
+            return self._product_owner(noun.head.head, depth + 1) if noun.head.dep_ == "relcl" else None
+        if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
+            return noun
+        owner = _child(noun, "poss")
+        if owner is not None:
+            return owner
+        for c in noun.children:
+            if c.dep_ == "compound" and c.pos_ == "PROPN" and c._.aw_model is None:
+                return c
+        lemma = _lemma(noun)
+        if lemma in self.n["organisations"] or lemma in self.n["people"]:
+            return noun
+        for c in noun.children:
+            if c.dep_ == "prep" and c.lower_ in ("in", "of", "inside", "within", "at"):
+                pobj = _child(c, "pobj")
+                if pobj is not None and pobj._.aw_model is None:
+                    found = self._product_owner(pobj, depth + 1)
+                    if found is not None:
+                        return found
+        dep, head = noun.dep_, noun.head
+        if dep == "appos":
+            return self._product_owner(head, depth + 1)
+        if dep in ("dobj", "attr") and head.pos_ in ("VERB", "AUX"):
+            if head.lemma_.lower() in self.g["report_verbs"]:
+                return None
+            subj = self._subject(head)
+            if subj is not None and subj.pos_ == "NOUN" and _lemma(subj) not in (
+                self.n["organisations"] | self.n["people"]
+            ):
+                return self._product_owner(subj, depth + 1)
+            return subj
+        if dep == "pobj" and head.head is not head:
+            h = head.head
+            if h.pos_ in ("VERB", "AUX"):
+                subj = self._subject(h)
+                if subj is not None and subj.pos_ == "NOUN" and _lemma(subj) not in (
+                    self.n["organisations"] | self.n["people"]
+                ):
+                    return self._product_owner(subj, depth + 1)
+                return subj
+            if h.pos_ in ("NOUN", "PROPN"):
+                return self._product_owner(h, depth + 1)
+        return None
+
+    def _pobj(self, tok: Token, preps: Sequence[str]) -> Token | None:
+        for c in tok.children:
+            if c.dep_ == "prep" and c.lower_ in preps:
+                pobj = _child(c, "pobj")
+                if pobj is not None and pobj._.aw_model is None:
+                    return self._product_owner(pobj) or pobj
+        return None
+
+    # --- who is this token? ----------------------------------------------------------------
+
+    def classify(self, tok: Token) -> list[Adopter]:
+        """The adopter(s) a token names: named, generic, anaphor, "we", or none."""
+        if tok._.aw_model is not None:
+            return []
+        low = tok.lower_
+        if low in _WH:
+            return self.classify(tok.head.head) if tok.head.dep_ == "relcl" else []
+        if tok.pos_ == "PRON" or tok.text in _PRONOUN_ADOPTERS:
+            if low in ("it", "its", "itself"):
+                return [Adopter("anaphor", "it", tok.i, penalty=0.05)]
+            if low in ("they", "their", "them", "themselves"):
+                return [Adopter("anaphor", "they", tok.i, penalty=0.1)]
+            if low in ("we", "our", "us", "ourselves"):
+                return [Adopter("we", "we", tok.i, penalty=0.1)]
+            if low in ("both", "each", "all"):
+                inner = [c for c in tok.children if c.dep_ in ("nmod", "compound", "appos")]
+                return [a for c in inner for a in self.classify(c)] if inner else []
+            return []
+        lemma = _lemma(tok)
+        common = lemma in self.n["people"] or lemma in self.n["organisations"]
+        known_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
+        if (tok.pos_ == "PROPN" and not (common and not known_word)) or known_word or (
+            tok.ent_type_ in ("ORG", "PRODUCT") and tok.pos_ != "NOUN" and tok.text[:1].isupper()
+        ):
+            return self._named(tok)
+        if tok.pos_ not in ("NOUN", "PROPN"):
+            return []
+        owner = _child(tok, "poss")
+        if owner is None:
+            owner = next(
+                (
+                    c
+                    for c in tok.children
+                    if c.dep_ == "compound" and c.pos_ == "PROPN" and c._.aw_model is None
+                ),
+                None,
+            )
+        place_owner = (
+            owner is not None
+            and owner.ent_type_ in _PLACE_LABELS
+            and not self.gazetteer.known(owner.text)
+        )
+        if owner is not None and owner.i != tok.i and not place_owner:
+            found = self.classify(owner)
+            if found:
+                return found
+        if owner is not None and place_owner and owner.dep_ == "poss":
+            if lemma in self.n["organisations"] and tok.tag_ not in ("NNS", "NNPS"):
+                # "South Korea's industry ministry": a specific public body
+                return [Adopter("named", _phrase(tok, tok), tok.i, penalty=0.1)]
+        for c in tok.children:
+            if c.dep_ == "prep" and c.lower_ in ("at", "from", "inside", "within", "with"):
+                pobj = _child(c, "pobj")
+                if pobj is not None and pobj._.aw_model is None and (
+                    lemma in self.n["people"] or lemma in self.n["products"]
+                ):
+                    found = self.classify(pobj)
+                    if found:
+                        return found
+        if lemma in self.n["organisations"]:
+            named = [
+                a
+                for c in tok.children
+                if c.dep_ in ("appos", "compound", "nmod") and c.i > tok.i or c.dep_ == "appos"
+                for a in self.classify(c)
+                if a.kind == "named"
+            ]
+            if named:
+                return named[:1]
+            if tok.dep_ == "appos":
+                head_named = [a for a in self.classify(tok.head) if a.kind == "named"]
+                if head_named:
+                    return head_named
+        if lemma in _QUANTITY_HEADS:
+            of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
+            pobj = _child(of, "pobj") if of is not None else None
+            if pobj is not None and _lemma(pobj) in self.n["organisations"]:
+                members = self._members(pobj)
+                if members:
+                    return members
+                return [Adopter("generic", _phrase(tok, pobj), tok.i, penalty=0.05)]
+            return []
+        if lemma in self.n["organisations"] and lemma not in self.n["people"]:
+            members = self._members(tok)
+            if members:
+                return members
+            dets = [c.lower_ for c in tok.children if c.dep_ in ("det", "poss")]
+            plural = tok.tag_ in ("NNS", "NNPS")
+            if not plural and any(d in ("the", "this", "that", "its") for d in dets):
+                return [Adopter("anaphor", f"the {lemma}", tok.i, penalty=0.05)]
+            if not plural and not dets:
+                return []
+            return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
+        return []
+
+    def _named(self, tok: Token) -> list[Adopter]:
+        tokens = _name_tokens(tok)
+        raw = " ".join(t.text for t in tokens)
+        name = self.gazetteer.normalise(raw)
+        if not name or name.lower() in _PERSON_PRONOUNS or _lemma(tok) in self.n["people"]:
+            return []
+        if name.lower() in ("ceo", "cto", "cfo", "ai", "ceos"):
+            return []
+        known = self.gazetteer.known(name) or self.catalog.vendor_named(name) is not None
+        label = tok.ent_type_
+        if known:
+            return [Adopter("named", name, tok.i, known=True)]
+        org_word = tokens[-1].text in self.gazetteer.org_words
+        if label == "PERSON" and not org_word:
+            if len(tokens) > 1:
+                return []  # "Maya Chen": a person's use is not an organisation's
+            return [Adopter("named", name, tok.i, penalty=0.1)]
+        if label in _PLACE_LABELS and not org_word:
+            if len(tokens) > 1:
+                return []
+            return [Adopter("named", name, tok.i, penalty=0.15)]
+        if label in _NON_ORG_LABELS:
+            return []
+        penalty = 0.0 if label == "ORG" or org_word else 0.1
+        return [Adopter("named", name, tok.i, known=label == "ORG", penalty=penalty)]
+
+    def _members(self, tok: Token) -> list[Adopter]:
+        """"startups such as Airbnb and Uber" -> the named members."""
+        for c in tok.children:
+            if c.dep_ == "prep" and c.lower_ in ("like", "including", "as"):
+                pobj = _child(c, "pobj")
+                if pobj is None:
+                    continue
+                out: list[Adopter] = []
+                for m in [pobj, *pobj.conjuncts]:
+                    out.extend(a for a in self.classify(m) if a.kind == "named")
+                return out
+        return []
+
+    def org_mentions(self, doc: Doc) -> list[tuple[int, str, bool]]:
+        """(token index, normalised name, is a subject) of organisations named in a doc."""
+        out: dict[int, tuple[int, str, bool]] = {}
+        for t in doc:
+            if t._.aw_model is not None or not t.text[:1].isupper():
+                continue
+            if t.dep_ in ("compound", "flat") and t.head.i > t.i and t.head.pos_ == "PROPN":
+                continue  # the head of the name speaks for it
+            if not (
+                t.pos_ == "PROPN"
+                or t.ent_type_ == "ORG"
+                or self.gazetteer.known(t.text)
+            ):
+                continue
+            found = [a for a in self._named(t) if a.kind == "named"] if t.pos_ != "PRON" else []
+            if not found:
+                continue
+            a = found[0]
+            subject = t.dep_ in ("nsubj", "nsubjpass")
+            if a.known or t.ent_type_ == "ORG" or subject:
+                out[t.i] = (t.i, a.name, subject)
+        return [out[k] for k in sorted(out)]
+
+
+def _lemma(tok: Token) -> str:
+    return tok.lemma_.lower()
+
+
+def _owned(tok: Token) -> bool:
+    return any(
+        c.dep_ == "poss" or (c.dep_ == "compound" and c.pos_ == "PROPN") for c in tok.children
+    )
+
+
+def _child(tok: Token | None, *deps: str) -> Token | None:
+    if tok is None:
+        return None
+    for c in tok.children:
+        if c.dep_ in deps:
+            return c
+    return None
+
+
+def _name_tokens(tok: Token) -> list[Token]:
+    """The tokens of the name ending at ``tok``: its capitalised compound run, or its ORG
+    entity ("Bank of America"), without determiners, possessive marks and model tokens."""
+    doc = tok.doc
+    ent = _entity(tok)
+    if ent is not None and ent.label_ in ("ORG", "PRODUCT") and len(ent) <= 6:
+        toks = [t for t in ent if t._.aw_model is None]
+        while toks and (toks[0].pos_ in ("DET", "CCONJ", "PUNCT", "ADP") or not toks[0].text[:1].isalnum()):
+            toks.pop(0)
+        while toks and (
+            toks[-1].pos_ in ("CCONJ", "PUNCT", "ADP", "PART") or toks[-1].lower_ in ("'s", "’s")
+        ):
+            toks.pop()
+        if tok in toks and all(t.pos_ != "VERB" for t in toks):
+            return toks
+    left = tok.i
+    while left > 0:
+        prev = doc[left - 1]
+        if (
+            prev._.aw_model is None
+            and prev.text[:1].isupper()
+            and prev.pos_ in ("PROPN", "NOUN", "ADJ", "NUM")
+            and prev.dep_ in ("compound", "flat", "amod", "nmod")
+            and tok.i >= prev.head.i >= left
+        ):
+            left -= 1
+            continue
+        break
+    return list(doc[left : tok.i + 1])
+
+
+def _entity(tok: Token) -> Span | None:
+    if not tok.ent_type_:
+        return None
+    for ent in tok.doc.ents:
+        if ent.start <= tok.i < ent.end:
+            return ent
+    return None
+
+
+def _phrase(head: Token, noun: Token) -> str:
+    """The noun phrase of a generic adopter, without relative clauses or predicates."""
+    keep = {"det", "amod", "compound", "nummod", "quantmod", "advmod", "npadvmod", "nmod",
+            "poss", "predet", "case"}
+    doc = head.doc
+    left = min([head.i] + [t.i for c in head.lefts if c.dep_ in keep for t in c.subtree])
+    right = noun.i
+    words = []
+    for t in doc[left : right + 1]:
+        hit = t._.aw_model
+        words.append((hit.surface if hit is not None else t.text) + t.whitespace_)
+    text = "".join(words).strip()
+    if doc[left].pos_ == "DET" or (left == 0 and doc[left].pos_ != "PROPN"):
+        text = text[:1].lower() + text[1:]
+    return text
