@@ -337,11 +337,12 @@ class ClaimExtractor:
         if a.kind == "generic":
             return a.name, False, rc.confidence
         # anaphor / "we": first within the sentence
-        same = self._antecedent_in_sentence(doc, a.token, anywhere=a.kind == "we")
+        if a.kind == "we":
+            speaker = self._speaker_org(doc)
+            return (speaker, True, rc.confidence) if speaker else None
+        same = self._antecedent_in_sentence(doc, a.token)
         if same is not None:
             return same, True, rc.confidence
-        if a.kind == "we":
-            return None
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
             if prev is None:
@@ -351,7 +352,7 @@ class ClaimExtractor:
                 return found, True, rc.confidence - 0.1
         return None
 
-    def _antecedent_in_sentence(self, doc: Doc, anaphor: int, anywhere: bool = False) -> str | None:
+    def _antecedent_in_sentence(self, doc: Doc, anaphor: int) -> str | None:
         tok = doc[anaphor]
         # "Airbnb said it ...", "Airbnb says its engineers ...": the subject of a clause above
         walk = tok.head
@@ -374,8 +375,24 @@ class ClaimExtractor:
         before = [c for c in mentions if c[0] < anaphor]
         if before:
             return before[-1][1]
-        if anywhere and mentions:
-            return mentions[0][1]
+        return None
+
+    def _speaker_org(self, doc: Doc) -> str | None:
+        """The organisation behind "we" in a quote: '"We moved ...," said X at Vanta'."""
+        reports = self.patterns.governors["report_verbs"]
+        for t in doc:
+            if t.lemma_.lower() not in reports or t.pos_ not in ("VERB", "AUX"):
+                continue
+            subj = _child(t, "nsubj", "nsubjpass")
+            if subj is None:
+                continue
+            for cand in subj.subtree:
+                if cand.pos_ in ("PROPN", "NOUN") and cand.text[:1].isupper():
+                    named = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                    if named and (named[0].known or cand.ent_type_ == "ORG" or cand is not subj):
+                        if cand.ent_type_ == "PERSON" and not named[0].known:
+                            continue
+                        return named[0].name
         return None
 
     def _antecedent_in_doc(self, doc: Doc) -> str | None:

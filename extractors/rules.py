@@ -21,7 +21,7 @@ Confidence starts from the frame and loses points for every guess made on the wa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from spacy.tokens import Doc, Span, Token
 
@@ -62,8 +62,12 @@ _MODEL_NOUNS = frozenset(
     engine engines offering offerings tool tools""".split()
 )
 _COPULA_HEADS = frozenset(
-    """default model choice engine backbone brain foundation provider standard go-to
-    workhorse""".split()
+    """default engine backbone brain foundation workhorse model choice""".split()
+)
+_COPULA_OWNED_ONLY = frozenset({"model", "choice"})
+_SUPERLATIVES = frozenset(
+    """best top cheapest strongest fastest leading most greatest smartest favorite favourite
+    popular""".split()
 )
 _LET_VERBS = frozenset({"let", "allow", "enable", "permit", "help", "empower"})
 _PREP_ALTERNATIVES = frozenset(
@@ -207,6 +211,10 @@ class ClaimRules:
         lemmas += [base, tok.lower_]
         if "-" in tok.lower_:
             lemmas.append(tok.lower_.rsplit("-", 1)[1])
+        doc = tok.doc
+        if tok.i >= 2 and doc[tok.i - 1].text == "-" and doc[tok.i - 2].is_alpha:
+            prefix = doc[tok.i - 2].lower_
+            lemmas[:0] = [f"{prefix}-{base}", f"{prefix}-{tok.lower_}"]
         for kind in kinds:
             for lemma in lemmas:
                 frame = self.patterns.frame(lemma, kind)
@@ -223,7 +231,7 @@ class ClaimRules:
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
         for c in model.lefts:
-            if c.dep_ in ("compound", "amod", "nmod") and c.tag_ in ("VBZ", "VBD", "VBP"):
+            if c.dep_ in ("compound", "amod", "nmod") and c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
                 found = self._check(c, "obj")
                 if found:
                     return found
@@ -302,12 +310,12 @@ class ClaimRules:
         if dep in ("nsubj", "csubj"):
             if head.lemma_ == "be":
                 attr = _child(head, "attr")
-                if attr is not None and _lemma(attr) in _COPULA_HEADS:
+                if attr is not None and self._copula_head(attr):
                     return head, "copula", _COPULA_FRAME
             return self._check(head, "subj")
         if dep == "attr" and head.lemma_ == "be":
             subj = _child(head, "nsubj")
-            if subj is not None and _lemma(subj) in _COPULA_HEADS:
+            if subj is not None and self._copula_head(subj):
                 return head, "copula", _COPULA_FRAME
             return None
         if dep == "pobj":
@@ -345,6 +353,19 @@ class ClaimRules:
             return self._check(head, "obj")
         return None
 
+    def _copula_head(self, noun: Token) -> bool:
+        """"the default model in Cline", "Airbnb's model of choice": not "the best model"."""
+        lemma = _lemma(noun)
+        if lemma not in _COPULA_HEADS:
+            return False
+        mods = {c.lower_ for c in noun.children if c.dep_ in ("amod", "advmod", "compound")}
+        if mods & _SUPERLATIVES:
+            return False
+        owned = _child(noun, "poss") is not None
+        if lemma in _COPULA_OWNED_ONLY:
+            return owned or "default" in mods
+        return True
+
     def _product_fate(self, trigger: Token, relation: str) -> str | None:
         """A Qwen-powered product that is itself retired or tested: "retired its Claude-based
         feature" drops Claude, "is testing a Gemini-based assistant" evaluates Gemini."""
@@ -381,6 +402,7 @@ class ClaimRules:
                     "dobj",
                     "pcomp",
                     "pobj",
+                    "prep",
                 ):
                     mood.kind = "drops"
                 elif lemma in self.g["evaluates"] and mood.kind == "plain":
@@ -482,13 +504,22 @@ class ClaimRules:
         if not claim.hosting_trigger:
             return False
         adopter = claim.adopter
+        trigger = doc[claim.trigger]
+        words = f" {' '.join(t.lower_ for t in trigger.subtree)} "
+        if any(f" {p} " in words for p in self._hosting_places):
+            return True
         if adopter.kind == "named":
             vendor = self.catalog.vendor_named(adopter.name)
             if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
+                # a cloud adding a model to one of its own named products is using it
+                # ("bringing Claude into Microsoft 365 Copilot"); anything else is hosting
+                for c in trigger.children:
+                    if c.dep_ == "prep" and c.lower_ in ("into", "in", "inside"):
+                        pobj = _child(c, "pobj")
+                        if pobj is not None and pobj.pos_ == "PROPN":
+                            return False
                 return True
-        trigger = doc[claim.trigger]
-        words = f" {' '.join(t.lower_ for t in trigger.subtree)} "
-        return any(f" {p} " in words for p in self._hosting_places)
+        return False
 
     # --- adopters --------------------------------------------------------------------------
 
@@ -593,8 +624,26 @@ class ClaimRules:
                 and c.text[:1].isupper()
                 and c._.aw_model is None
             ]
-            return lefts[-1] if lefts else None
+            return lefts[-1] if lefts else self._left_subject(walk)
         return None
+
+    def _left_subject(self, verb: Token) -> Token | None:
+        """A sentence-initial name right before a verb the parser left subjectless
+        ("Harvey fine-tuned GPT-4 ...")."""
+        doc = verb.doc
+        i = verb.i - 1
+        while i >= 0 and (
+            doc[i].pos_ in ("ADV", "AUX", "PART") or doc[i].text in ("-", "fine", "has", "have")
+        ):
+            i -= 1
+        end = i
+        while i >= 0 and doc[i].text[:1].isupper() and doc[i]._.aw_model is None and (
+            doc[i].pos_ in ("PROPN", "NOUN", "ADJ", "NUM")
+        ):
+            i -= 1
+        if end < 0 or i == end or i >= 0:
+            return None  # the run must start the sentence
+        return doc[end]
 
     def _copula_owner(self, be: Token) -> Token | None:
         attr = _child(be, "attr")
@@ -605,10 +654,10 @@ class ClaimRules:
             owner = _child(noun, "poss")
             if owner is not None:
                 return owner
-            at = self._pobj(noun, ("in", "at", "for", "behind", "inside"))
+            at = self._pobj(noun, ("in", "at", "behind", "inside", "powering"))
             if at is not None:
                 return at
-        return self._pobj(be, ("in", "at", "for", "behind", "inside"))
+        return self._pobj(be, ("in", "at", "behind", "inside"))
 
     def _noun_owner(self, noun: Token) -> Token | None:
         owner = _child(noun, "poss")
@@ -631,7 +680,7 @@ class ClaimRules:
             return _child(head.head, "nsubj")
         if dep in ("dobj", "nsubjpass") and (
             head.lemma_.lower() in _LIGHT_VERBS
-            or head.lemma_.lower() in self.g["intends"] | self.g["evaluates"]
+            or head.lemma_.lower() in self.g["intends"] | self.g["evaluates"] | self.g["drops"]
         ):
             return self._subject(head)
         if dep == "pobj" and head.pos_ == "ADP" and head.head.pos_ in ("VERB", "AUX") and (
@@ -708,7 +757,12 @@ class ClaimRules:
             return []
         low = tok.lower_
         if low in _WH:
-            return self.classify(tok.head.head) if tok.head.dep_ == "relcl" else []
+            walk = tok
+            for _ in range(3):
+                if walk.dep_ == "relcl" and walk.head is not walk:
+                    return self.classify(walk.head)
+                walk = walk.head
+            return []
         if tok.pos_ == "PRON" or tok.text in _PRONOUN_ADOPTERS:
             if low in ("it", "its", "itself"):
                 return [Adopter("anaphor", "it", tok.i, penalty=0.05)]
@@ -720,13 +774,25 @@ class ClaimRules:
                 inner = [c for c in tok.children if c.dep_ in ("nmod", "compound", "appos")]
                 return [a for c in inner for a in self.classify(c)] if inner else []
             return []
-        lemma = _lemma(tok)
+        lemma = self._noun_lemma(tok)
         common = lemma in self.n["people"] or lemma in self.n["organisations"]
         known_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
+        bare_name = (
+            tok.pos_ == "NOUN"
+            and tok.tag_ == "NN"
+            and tok.text[:1].isupper()
+            and not common
+            and lemma not in self.n["products"]
+            and not any(c.dep_ in ("det", "poss") for c in tok.children)
+            and tok.dep_ in ("nsubj", "nsubjpass", "compound", "nmod", "amod", "conj", "appos")
+        )
         if (tok.pos_ == "PROPN" and not (common and not known_word)) or known_word or (
             tok.ent_type_ in ("ORG", "PRODUCT") and tok.pos_ != "NOUN" and tok.text[:1].isupper()
         ):
             return self._named(tok)
+        if bare_name:
+            # a capitalised singular noun with no determiner is a name ("Evernote replaced")
+            return [replace(a, penalty=a.penalty + 0.05) for a in self._named(tok)]
         if tok.pos_ not in ("NOUN", "PROPN"):
             return []
         owner = _child(tok, "poss")
@@ -797,11 +863,19 @@ class ClaimRules:
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
         return []
 
+    def _noun_lemma(self, tok: Token) -> str:
+        lemma = _lemma(tok)
+        if tok.pos_ == "PROPN" and lemma.endswith("s"):
+            singular = lemma[:-1]
+            if singular in self.n["people"] or singular in self.n["organisations"]:
+                return singular
+        return lemma
+
     def _named(self, tok: Token) -> list[Adopter]:
         tokens = _name_tokens(tok)
         raw = " ".join(t.text for t in tokens)
         name = self.gazetteer.normalise(raw)
-        if not name or name.lower() in _PERSON_PRONOUNS or _lemma(tok) in self.n["people"]:
+        if not name or name.lower() in _PERSON_PRONOUNS or self._noun_lemma(tok) in self.n["people"]:
             return []
         if name.lower() in ("ceo", "cto", "cfo", "ai", "ceos"):
             return []
@@ -840,21 +914,25 @@ class ClaimRules:
         """(token index, normalised name, is a subject) of organisations named in a doc."""
         out: dict[int, tuple[int, str, bool]] = {}
         for t in doc:
-            if t._.aw_model is not None or not t.text[:1].isupper():
+            if t._.aw_model is not None or not t.text[:1].isupper() or t.pos_ == "PRON":
                 continue
-            if t.dep_ in ("compound", "flat") and t.head.i > t.i and t.head.pos_ == "PROPN":
-                continue  # the head of the name speaks for it
-            if not (
-                t.pos_ == "PROPN"
-                or t.ent_type_ == "ORG"
-                or self.gazetteer.known(t.text)
+            known = self.gazetteer.known(t.text)
+            if (
+                t.dep_ in ("compound", "flat")
+                and t.head.i > t.i
+                and t.head.pos_ == "PROPN"
+                and not (known and t.head.ent_type_ == "PERSON")
             ):
+                continue  # the head of the name speaks for it
+            if not (t.pos_ == "PROPN" or t.ent_type_ == "ORG" or known):
                 continue
-            found = [a for a in self._named(t) if a.kind == "named"] if t.pos_ != "PRON" else []
+            found = self._named(t)
             if not found:
                 continue
             a = found[0]
             subject = t.dep_ in ("nsubj", "nsubjpass")
+            if t.ent_type_ == "PERSON" and not a.known:
+                continue
             if a.known or t.ent_type_ == "ORG" or subject:
                 out[t.i] = (t.i, a.name, subject)
         return [out[k] for k in sorted(out)]
