@@ -340,9 +340,11 @@ class ClaimExtractor:
         if a.kind == "we":
             speaker = self._speaker_org(doc)
             return (speaker, True, rc.confidence) if speaker else None
-        same = self._antecedent_in_sentence(doc, a.token)
+        same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
         if same is not None:
             return same, True, rc.confidence
+        if a.name == "they":
+            return None
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
             if prev is None:
@@ -352,7 +354,7 @@ class ClaimExtractor:
                 return found, True, rc.confidence - 0.1
         return None
 
-    def _antecedent_in_sentence(self, doc: Doc, anaphor: int) -> str | None:
+    def _antecedent_in_sentence(self, doc: Doc, anaphor: int, plural: bool = False) -> str | None:
         tok = doc[anaphor]
         # "Airbnb said it ...", "Airbnb says its engineers ...": the subject of a clause above
         walk = tok.head
@@ -371,6 +373,8 @@ class ClaimExtractor:
                         return names[0].name
                 continue
             break
+        if plural:
+            return None
         mentions = self.rules.org_mentions(doc)
         before = [c for c in mentions if c[0] < anaphor]
         if before:

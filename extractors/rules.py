@@ -127,6 +127,7 @@ class ClaimRules:
         self.n = patterns.nouns
         self._hosting_places = tuple(p.lower() for p in patterns.nouns["hosting_places"])
         self._via_let = False
+        self._verb_forms = _verb_forms(lemma for lemma, pos in patterns.frames if pos == "verb")
 
     def __call__(self, doc: Doc) -> Doc:
         doc._.aw_claims = self.find(doc)
@@ -231,10 +232,20 @@ class ClaimRules:
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
         for c in model.lefts:
-            if c.dep_ in ("compound", "amod", "nmod") and c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
+            if c.dep_ not in ("compound", "amod", "nmod"):
+                continue
+            if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
                 found = self._check(c, "obj")
                 if found:
                     return found
+            lemma = self._verb_forms.get(c.lower_)
+            if lemma and c.i == model.i - 1:
+                frame = self.patterns.frame(lemma, "verb")
+                doc = c.doc
+                if frame is None and c.i >= 2 and doc[c.i - 1].text == "-":
+                    frame = self.patterns.frame(f"{doc[c.i - 2].lower_}-{lemma}", "verb")
+                if frame is not None and "obj" in frame.slots:
+                    return c, "obj", frame
         t = model
         for _ in range(10):
             dep, head = t.dep_, t.head
@@ -338,19 +349,35 @@ class ClaimRules:
                 head = head.head
             if phrase in _PREP_ALTERNATIVES:
                 return None
-            found = self._check(head, phrase)
-            if found is None and head.pos_ in ("NOUN", "PROPN") and head.dep_ in (
-                "dobj",
-                "nsubjpass",
-            ):
-                # PP attached to the object ("built a chatbot on Qwen"): try the verb.
-                found = self._check(head.head, phrase)
-            if found is None and head.pos_ == "ADP" and head.head is not head:
-                # "moved X off GPT-4 and onto Claude": the second PP hangs off the first.
-                found = self._check(head.head, phrase)
-            return found
+            return self._attach(head, phrase)
         if dep == "acomp":
             return self._check(head, "obj")
+        return None
+
+    def _attach(self, head: Token, phrase: str) -> tuple[Token, str, Frame] | None:
+        """The trigger a prepositional phrase belongs to, repairing the small parser's
+        attachments: "moved its features off GPT-4 and onto Claude" (PP on the object, or
+        on the first PP), "weighing a switch to Claude" (PP on the verb, not the noun)."""
+        found = self._check(head, phrase)
+        if found is not None:
+            return found
+        if head.pos_ in ("VERB", "AUX"):
+            for c in head.children:
+                if c.dep_ in ("dobj", "attr") and c.pos_ in ("NOUN", "PROPN"):
+                    found = self._check(c, phrase)
+                    if found is not None:
+                        return found
+        walk = head
+        for _ in range(3):
+            if walk.head is walk:
+                return None
+            if walk.pos_ == "ADP" or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj"):
+                walk = walk.head
+                found = self._check(walk, phrase)
+                if found is not None:
+                    return found
+                continue
+            return None
         return None
 
     def _copula_head(self, noun: Token) -> bool:
@@ -470,6 +497,17 @@ class ClaimRules:
             ):
                 came_from, walk = walk, head
                 continue
+            if dep == "advcl" and walk.tag_ == "VBG" and 0 < walk.i - head.i <= 2:
+                # "ruled out using DeepSeek": a gerund complement the parser made an advcl
+                came_from, walk = walk, head
+                continue
+            if dep == "advcl" and mood.kind == "plain":
+                for c in head.children:
+                    if c.dep_ == "prep" and c.lower_ == "in":
+                        pobj = _child(c, "pobj")
+                        if pobj is not None and _lemma(pobj) in ("talk", "talks", "negotiation",
+                                                                 "negotiations", "discussion"):
+                            mood.kind = "evaluates"
             if dep == "conj" and depth == 0 and head.pos_ == "VERB":
                 # "tested and then deployed": hedges of the first verb's clause carry over,
                 # its negation does not.
@@ -717,7 +755,7 @@ class ClaimRules:
                     if found is not None:
                         return found
         dep, head = noun.dep_, noun.head
-        if dep == "appos":
+        if dep in ("appos", "compound") and head is not noun:
             return self._product_owner(head, depth + 1)
         if dep in ("dobj", "attr") and head.pos_ in ("VERB", "AUX"):
             if head.lemma_.lower() in self.g["report_verbs"]:
@@ -778,8 +816,8 @@ class ClaimRules:
         common = lemma in self.n["people"] or lemma in self.n["organisations"]
         known_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
         bare_name = (
-            tok.pos_ == "NOUN"
-            and tok.tag_ == "NN"
+            tok.pos_ in ("NOUN", "ADJ")
+            and tok.tag_ in ("NN", "JJ")
             and tok.text[:1].isupper()
             and not common
             and lemma not in self.n["products"]
@@ -805,6 +843,13 @@ class ClaimRules:
                 ),
                 None,
             )
+        if owner is None:
+            # "Its new agent features": the possessive hangs off the compound modifier
+            for c in tok.children:
+                if c.dep_ == "compound" and c.i < tok.i:
+                    owner = _child(c, "poss")
+                    if owner is not None:
+                        break
         place_owner = (
             owner is not None
             and owner.ent_type_ in _PLACE_LABELS
@@ -873,7 +918,7 @@ class ClaimRules:
 
     def _named(self, tok: Token) -> list[Adopter]:
         tokens = _name_tokens(tok)
-        raw = " ".join(t.text for t in tokens)
+        raw = tok.doc[tokens[0].i : tokens[-1].i + 1].text
         name = self.gazetteer.normalise(raw)
         if not name or name.lower() in _PERSON_PRONOUNS or self._noun_lemma(tok) in self.n["people"]:
             return []
@@ -921,6 +966,7 @@ class ClaimRules:
                 t.dep_ in ("compound", "flat")
                 and t.head.i > t.i
                 and t.head.pos_ == "PROPN"
+                and t.ent_type_ == t.head.ent_type_
                 and not (known and t.head.ent_type_ == "PERSON")
             ):
                 continue  # the head of the name speaks for it
@@ -936,6 +982,21 @@ class ClaimRules:
             if a.known or t.ent_type_ == "ORG" or subject:
                 out[t.i] = (t.i, a.name, subject)
         return [out[k] for k in sorted(out)]
+
+
+def _verb_forms(lemmas: object) -> dict[str, str]:
+    """Third-person and past forms of single-word verbs: "deploys", "tunes", "tapped"."""
+    forms: dict[str, str] = {}
+    for lemma in lemmas:  # type: ignore[attr-defined]
+        if " " in lemma:
+            continue
+        base = lemma.rsplit("-", 1)[-1]
+        cands = {base + "s", base + "es", base + "d", base + "ed", base + base[-1] + "ed"}
+        if base.endswith("y"):
+            cands |= {base[:-1] + "ies", base[:-1] + "ied"}
+        for form in cands:
+            forms.setdefault(form, base)
+    return forms
 
 
 def _lemma(tok: Token) -> str:
