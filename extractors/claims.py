@@ -342,8 +342,8 @@ class ClaimExtractor:
             return (speaker, True, rc.confidence) if speaker else None
         same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
         if same is not None:
-            return same, True, rc.confidence
-        if a.name == "they":
+            return same[0], same[1], rc.confidence
+        if a.name in ("they", "his"):
             return None
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
@@ -354,7 +354,9 @@ class ClaimExtractor:
                 return found, True, rc.confidence - 0.1
         return None
 
-    def _antecedent_in_sentence(self, doc: Doc, anaphor: int, plural: bool = False) -> str | None:
+    def _antecedent_in_sentence(
+        self, doc: Doc, anaphor: int, plural: bool = False
+    ) -> tuple[str, bool] | None:
         tok = doc[anaphor]
         # "Airbnb said it ...", "Airbnb says its engineers ...": the subject of a clause above
         walk = tok.head
@@ -368,17 +370,33 @@ class ClaimExtractor:
                 walk = walk.head
                 subj = _child(walk, "nsubj", "nsubjpass")
                 if subj is not None and subj.i != anaphor and subj.i < anaphor:
-                    names = [x for x in self.rules.classify(subj) if x.kind == "named"]
-                    if names:
-                        return names[0].name
+                    found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
+                    if found and (found[0].kind == "named" or plural):
+                        return found[0].name, found[0].kind == "named"
+                    if doc[anaphor].lower_ in ("his", "her"):
+                        org = self._person_org(subj)
+                        if org:
+                            return org, True
                 continue
             break
-        if plural:
+        if plural or doc[anaphor].lower_ in ("his", "her"):
             return None
         mentions = self.rules.org_mentions(doc)
         before = [c for c in mentions if c[0] < anaphor]
         if before:
-            return before[-1][1]
+            return before[-1][1], True
+        return None
+
+    def _person_org(self, person: Token) -> str | None:
+        """The organisation a person is introduced with: "Dayflow founder Jerry Liu",
+        "Jerry Liu, founder of Dayflow", "engineering director at Vanta"."""
+        for cand in person.subtree:
+            if cand is person or not cand.text[:1].isupper() or cand.ent_type_ == "PERSON":
+                continue
+            if cand.pos_ in ("PROPN", "NOUN"):
+                named = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                if named:
+                    return named[0].name
         return None
 
     def _speaker_org(self, doc: Doc) -> str | None:

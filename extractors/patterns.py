@@ -48,7 +48,14 @@ _GOVERNOR_KEYS = (
     "report_verbs",
     "hedges",
 )
-_NOUN_KEYS = ("organisations", "people", "products", "model_heads", "hosting_places")
+_NOUN_KEYS = (
+    "organisations",
+    "people",
+    "products",
+    "model_heads",
+    "hosting_places",
+    "hosting_audiences",
+)
 
 
 def _string_list(value: Any, where: str) -> frozenset[str]:
@@ -115,7 +122,7 @@ def parse_patterns(data: dict[str, Any], source: str = "<patterns>") -> Patterns
         if key not in nouns_table:
             raise PatternError(f"{source} [nouns]: missing {key!r}")
         values = _string_list(nouns_table[key], f"{source} nouns.{key}")
-        nouns[key] = values if key == "hosting_places" else frozenset(s.lower() for s in values)
+        nouns[key] = frozenset(s.lower() for s in values)
     return Patterns(frames, governors, nouns)
 
 

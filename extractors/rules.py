@@ -46,6 +46,7 @@ _LIGHT_NOUNS = frozenset(
 )
 _QUANTITY_HEADS = frozenset(
     """number lot host handful slew wave raft dozen dozens hundreds thousands majority
+    thousand hundred million tens scores plenty most many some several
     percent share crop string series legion army swath swathe bunch couple few""".split()
 )
 # nouns that wrap a model without changing who uses it: "a mix of X", "a version of X"
@@ -69,11 +70,14 @@ _SUPERLATIVES = frozenset(
     """best top cheapest strongest fastest leading most greatest smartest favorite favourite
     popular""".split()
 )
+_PURE_HOSTING = frozenset(
+    {"offer", "serve", "provide", "host", "list", "sell", "resell", "distribute", "make", "add"}
+)
 _LET_VERBS = frozenset({"let", "allow", "enable", "permit", "help", "empower"})
 _PREP_ALTERNATIVES = frozenset(
     {"instead of", "in place of", "rather than", "over", "against", "versus", "vs.", "vs",
      "than", "like", "alongside", "besides", "beside", "unlike", "compared", "beyond",
-     "among", "after", "before", "since", "about", "around", "near"}
+     "after", "before", "since", "about", "around", "near"}
 )
 _PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
 _PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
@@ -126,6 +130,7 @@ class ClaimRules:
         self.g = patterns.governors
         self.n = patterns.nouns
         self._hosting_places = tuple(p.lower() for p in patterns.nouns["hosting_places"])
+        self._audiences = tuple(patterns.nouns["hosting_audiences"])
         self._via_let = False
         self._verb_forms = _verb_forms(lemma for lemma, pos in patterns.frames if pos == "verb")
 
@@ -156,7 +161,7 @@ class ClaimRules:
             mood = self._modality(trigger)
             if mood.kind in ("neg", "hyp", "alt"):
                 continue
-            if mood.kind in ("drops", "no_longer"):
+            if mood.kind in ("drops", "no_longer", "formerly"):
                 if relation != "adopts":
                     continue
                 relation = "drops"
@@ -167,6 +172,8 @@ class ClaimRules:
                 if relation is None:
                     continue
             confidence = frame.confidence
+            if mood.kind == "formerly":
+                confidence -= 0.15
             if mood.intends:
                 confidence -= 0.15
             if mood.future:
@@ -339,11 +346,11 @@ class ClaimRules:
                 outer = head.head
                 phrase = f"{outer.lower_} {head.lower_} {phrase}"
                 head = outer.head
-            elif head.lower_ in ("away", "instead", "off", "rather") and head.pos_ in (
-                "ADV",
-                "ADP",
-                "PART",
-                "ADJ",
+            elif (
+                head.lower_ in ("away", "instead", "off", "rather")
+                and head.pos_ in ("ADV", "ADP", "PART", "ADJ")
+                and prep.dep_ == "prep"
+                and _child(head, "pobj") is None
             ):
                 phrase = f"{head.lower_} {phrase}"
                 head = head.head
@@ -424,7 +431,8 @@ class ClaimRules:
                     f"{lemma} {p}" in self.g["negates"] for p in particles
                 ):
                     return Mood("neg")
-                if lemma in self.g["drops"] and came_from is not None and came_from.dep_ in (
+                phrasal_drop = any(f"{lemma} {p}" in self.g["drops"] for p in particles)
+                if (lemma in self.g["drops"] or phrasal_drop) and came_from is not None and came_from.dep_ in (
                     "xcomp",
                     "dobj",
                     "pcomp",
@@ -453,6 +461,10 @@ class ClaimRules:
                     pending_no_longer = True
                 elif child.dep_ in ("advmod", "npadvmod") and low in ("never", "hardly", "barely"):
                     neg = True
+                elif child.dep_ == "advmod" and low in ("previously", "formerly", "originally",
+                                                        "once") and walk is trigger:
+                    if walk.tag_ in ("VBD", "VBN") and mood.kind == "plain":
+                        mood.kind = "formerly"
                 elif child.dep_ == "aux" and low in self.g["hypothetical_aux"]:
                     return Mood("hyp")
                 elif child.dep_ == "aux" and low in ("would", "'d"):
@@ -546,6 +558,8 @@ class ClaimRules:
         words = f" {' '.join(t.lower_ for t in trigger.subtree)} "
         if any(f" {p} " in words for p in self._hosting_places):
             return True
+        if _lemma(trigger) in _PURE_HOSTING and any(f" {p} " in words for p in self._audiences):
+            return True
         if adopter.kind == "named":
             vendor = self.catalog.vendor_named(adopter.name)
             if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
@@ -554,7 +568,11 @@ class ClaimRules:
                 for c in trigger.children:
                     if c.dep_ == "prep" and c.lower_ in ("into", "in", "inside"):
                         pobj = _child(c, "pobj")
-                        if pobj is not None and pobj.pos_ == "PROPN":
+                        if pobj is not None and (
+                            pobj.pos_ == "PROPN"
+                            or any(x.pos_ == "PROPN" for x in pobj.children if x.dep_ in (
+                                "compound", "poss"))
+                        ):
                             return False
                 return True
         return False
@@ -698,6 +716,13 @@ class ClaimRules:
         return self._pobj(be, ("in", "at", "behind", "inside"))
 
     def _noun_owner(self, noun: Token) -> Token | None:
+        if _lemma(noun) == "access":
+            # "gave its advisers access to X", "blocked staff access to X": the one who gives or
+            # blocks, not the one who has the access ("cut off Windsurf's access")
+            head = noun.head
+            if noun.dep_ in ("dobj", "nsubjpass") and head.pos_ in ("VERB", "AUX"):
+                return self._subject(head)
+            return None
         owner = _child(noun, "poss")
         if owner is not None:
             return owner
@@ -761,18 +786,14 @@ class ClaimRules:
             if head.lemma_.lower() in self.g["report_verbs"]:
                 return None
             subj = self._subject(head)
-            if subj is not None and subj.pos_ == "NOUN" and _lemma(subj) not in (
-                self.n["organisations"] | self.n["people"]
-            ):
+            if subj is not None and subj.pos_ == "NOUN" and _lemma(subj) in self.n["products"]:
                 return self._product_owner(subj, depth + 1)
             return subj
         if dep == "pobj" and head.head is not head:
             h = head.head
             if h.pos_ in ("VERB", "AUX"):
                 subj = self._subject(h)
-                if subj is not None and subj.pos_ == "NOUN" and _lemma(subj) not in (
-                    self.n["organisations"] | self.n["people"]
-                ):
+                if subj is not None and subj.pos_ == "NOUN" and _lemma(subj) in self.n["products"]:
                     return self._product_owner(subj, depth + 1)
                 return subj
             if h.pos_ in ("NOUN", "PROPN"):
@@ -831,7 +852,9 @@ class ClaimRules:
         if bare_name:
             # a capitalised singular noun with no determiner is a name ("Evernote replaced")
             return [replace(a, penalty=a.penalty + 0.05) for a in self._named(tok)]
-        if tok.pos_ not in ("NOUN", "PROPN"):
+        if tok.pos_ not in ("NOUN", "PROPN") and not (
+            tok.pos_ == "ADJ" and tok.dep_ in ("nsubj", "nsubjpass") and lemma in self.n["organisations"]
+        ):
             return []
         owner = _child(tok, "poss")
         if owner is None:
@@ -859,6 +882,17 @@ class ClaimRules:
             found = self.classify(owner)
             if found:
                 return found
+            if owner.lower_ in ("his", "her") and (
+                lemma in self.n["organisations"] or lemma in self.n["products"]
+            ):
+                named = [
+                    a
+                    for c in tok.children
+                    if c.dep_ in ("appos", "compound") and c.i > tok.i
+                    for a in self.classify(c)
+                    if a.kind == "named"
+                ]
+                return named[:1] or [Adopter("anaphor", "his", owner.i, penalty=0.1)]
         if owner is not None and place_owner and owner.dep_ == "poss":
             if lemma in self.n["organisations"] and tok.tag_ not in ("NNS", "NNPS"):
                 # "South Korea's industry ministry": a specific public body
