@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from extractors.adopters import clean_name, default_gazetteer  # noqa: E402
-from extractors.claims import RELATIONS, ClaimExtractor  # noqa: E402
+from extractors.claims import MIN_CONFIDENCE, RELATIONS, ClaimExtractor  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "data" / "claims_dev.jsonl"
 
@@ -76,8 +76,9 @@ class Report:
     overall: Scores
     by_relation: dict[str, Scores]
     errors: list[tuple[str, str, str, Triple]]  # (kind, id, text, triple)
-    high: Scores  # predictions with confidence >= 0.8
-    low: Scores  # predictions below 0.8
+    high: Scores  # output claims with confidence >= 0.8
+    low: Scores  # output claims below 0.8 (down to the extractor's minimum)
+    buckets: dict[str, Scores]  # every candidate claim, by confidence band
     items: int
     negatives: int
     seconds: float
@@ -141,10 +142,21 @@ def match(gold: list[Triple], pred: list[Triple]) -> tuple[list, list, list]:
     return tps, unused, fns
 
 
-def evaluate(extractor: ClaimExtractor, rows: list[dict]) -> Report:
+BANDS = (("0.8-1.0", 0.8, 1.01), ("0.5-0.8", 0.5, 0.8), ("0.0-0.5", 0.0, 0.5))
+
+
+def _band(confidence: float) -> str:
+    return next(name for name, lo, hi in BANDS if lo <= confidence < hi)
+
+
+def evaluate(extractor: ClaimExtractor, rows: list[dict], threshold: float) -> Report:
+    """Score the claims at or above ``threshold`` (what the extractor outputs by default);
+    the extractor itself should keep every candidate (min_confidence=0) so that the
+    calibration bands below the threshold can be shown too."""
     overall = Scores()
     by_relation = {r: Scores() for r in RELATIONS}
     high, low = Scores(), Scores()
+    buckets = {name: Scores() for name, _, _ in BANDS}
     errors = []
     start = time.perf_counter()
     extractions = list(extractor.extract_many(row["text"] for row in rows))
@@ -163,7 +175,13 @@ def evaluate(extractor: ClaimExtractor, rows: list[dict]) -> Report:
                 seen[key] = Triple(
                     c.adopter, c.model_family, c.relation, c.adopter_named, c.confidence
                 )
-        pred = list(seen.values())
+        candidates = list(seen.values())
+        all_tps, all_fps, _ = match(gold, candidates)
+        for _, p in all_tps:
+            buckets[_band(p.confidence)].tp += 1
+        for p in all_fps:
+            buckets[_band(p.confidence)].fp += 1
+        pred = [p for p in candidates if p.confidence >= threshold]
         tps, fps, fns = match(gold, pred)
         for scores in (overall,):
             scores.tp += len(tps)
@@ -180,7 +198,9 @@ def evaluate(extractor: ClaimExtractor, rows: list[dict]) -> Report:
             by_relation[g.relation].fn += 1
             errors.append(("FN", row["id"], row["text"], g))
     negatives = sum(1 for row in rows if not row["claims"])
-    return Report(overall, by_relation, errors, high, low, len(rows), negatives, seconds)
+    return Report(
+        overall, by_relation, errors, high, low, buckets, len(rows), negatives, seconds
+    )
 
 
 def print_report(report: Report, show_errors: bool) -> None:
@@ -200,9 +220,13 @@ def print_report(report: Report, show_errors: bool) -> None:
         line(relation, scores)
     h, lo = report.high, report.low
     print(
-        f"confidence >= 0.8: {h.tp + h.fp} claims, precision {h.precision:.3f}; "
-        f"< 0.8: {lo.tp + lo.fp} claims, precision {lo.precision:.3f}"
+        f"output claims: confidence >= 0.8: {h.tp + h.fp}, precision {h.precision:.3f}; "
+        f"< 0.8: {lo.tp + lo.fp}, precision {lo.precision:.3f}"
     )
+    print("every candidate by confidence (claims under the output minimum are not emitted):")
+    for name, scores in report.buckets.items():
+        n = scores.tp + scores.fp
+        print(f"  {name}: {n:4} candidates, precision {scores.precision:.3f}")
     if show_errors:
         print(f"\nerrors ({len(report.errors)}):")
         for kind, item_id, text, t in report.errors:
@@ -220,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", default="", help="spaCy pipeline name")
     args = parser.parse_args(argv)
     rows = load_set(args.set)
-    extractor = ClaimExtractor(args.pipeline, prefilter=not args.no_prefilter)
+    extractor = ClaimExtractor(args.pipeline, prefilter=not args.no_prefilter, min_confidence=0.0)
     print(f"extractor {extractor.version}, pipeline {extractor.pipeline}, set {args.set}")
-    report = evaluate(extractor, rows)
+    report = evaluate(extractor, rows, MIN_CONFIDENCE)
     print_report(report, show_errors=args.errors)
     return 0
 

@@ -370,13 +370,15 @@ class ClaimExtractor:
                 walk = walk.head
                 subj = _child(walk, "nsubj", "nsubjpass")
                 if subj is not None and subj.i != anaphor and subj.i < anaphor:
-                    found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
-                    if found and (found[0].kind == "named" or plural):
-                        return found[0].name, found[0].kind == "named"
                     if doc[anaphor].lower_ in ("his", "her"):
+                        # "his company" is the person's organisation, never the person
                         org = self._person_org(subj)
                         if org:
                             return org, True
+                        continue
+                    found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
+                    if found and (found[0].kind == "named" or plural):
+                        return found[0].name, found[0].kind == "named"
                 continue
             break
         if plural or doc[anaphor].lower_ in ("his", "her"):
@@ -390,8 +392,14 @@ class ClaimExtractor:
     def _person_org(self, person: Token) -> str | None:
         """The organisation a person is introduced with: "Dayflow founder Jerry Liu",
         "Jerry Liu, founder of Dayflow", "engineering director at Vanta"."""
+        doc = person.doc
+        start = person.i
+        while start > 0 and doc[start - 1].pos_ == "PROPN" and doc[start - 1].text[:1].isupper():
+            start -= 1  # the person's own name ("Chamath Palihapitiya")
         for cand in person.subtree:
-            if cand is person or not cand.text[:1].isupper() or cand.ent_type_ == "PERSON":
+            if start <= cand.i <= person.i or not cand.text[:1].isupper():
+                continue
+            if cand.ent_type_ == "PERSON":
                 continue
             if cand.pos_ in ("PROPN", "NOUN"):
                 named = [a for a in self.rules.classify(cand) if a.kind == "named"]

@@ -70,6 +70,15 @@ _SUPERLATIVES = frozenset(
     """best top cheapest strongest fastest leading most greatest smartest favorite favourite
     popular""".split()
 )
+_GENERIC_NAME_WORDS = frozenset(
+    {"ai", "gateway", "assistant", "agent", "chat", "search", "studio", "hub", "labs", "lab",
+     "pro", "plus", "max", "one", "x", "go", "cloud", "builder", "companion", "the"}
+)
+_ACCESS_GIVERS = frozenset(
+    """give grant provide offer extend expand roll get gain have secure win buy purchase
+    open allow""".split()
+)
+_ACCESS_TAKERS = frozenset("""block restrict ban cut revoke limit suspend bar prohibit""".split())
 _PURE_HOSTING = frozenset(
     {"offer", "serve", "provide", "host", "list", "sell", "resell", "distribute", "make", "add"}
 )
@@ -720,7 +729,12 @@ class ClaimRules:
             # "gave its advisers access to X", "blocked staff access to X": the one who gives or
             # blocks, not the one who has the access ("cut off Windsurf's access")
             head = noun.head
-            if noun.dep_ in ("dobj", "nsubjpass") and head.pos_ in ("VERB", "AUX"):
+            verb = _lemma(head)
+            if (
+                noun.dep_ in ("dobj", "nsubjpass")
+                and head.pos_ in ("VERB", "AUX")
+                and (verb in _ACCESS_GIVERS or verb in _ACCESS_TAKERS)
+            ):
                 return self._subject(head)
             return None
         owner = _child(noun, "poss")
@@ -952,6 +966,13 @@ class ClaimRules:
 
     def _named(self, tok: Token) -> list[Adopter]:
         tokens = _name_tokens(tok)
+        if all(t.lower_ in self.n["products"] or t.lower_ in _GENERIC_NAME_WORDS for t in tokens):
+            # "its AI Assistant", "Cloudflare's AI Gateway": a generic product title; the
+            # owner is the adopter
+            owner = _child(tok, "poss")
+            if owner is None:
+                return []
+            return self.classify(owner)
         raw = tok.doc[tokens[0].i : tokens[-1].i + 1].text
         name = self.gazetteer.normalise(raw)
         if not name or name.lower() in _PERSON_PRONOUNS or self._noun_lemma(tok) in self.n["people"]:
