@@ -39,6 +39,7 @@ class Vendor:
     owns: tuple[str, ...] = ()
     flagship: str | None = None
     hosting: bool = False
+    stands_alone: bool = False  # the name alone can mean its models ("switched from OpenAI")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ModelHit:
     versioned: bool  # a version suffix or a full model name was matched
     standin: bool = False  # "Anthropic's models": the vendor stands for its flagship family
     context: bool = True  # False: an ambiguous name with no AI context; claims only, no mention
+    bare: bool = False  # a lab's name alone ("moved from OpenAI to Anthropic"): switches only
 
 
 @dataclass(frozen=True)
@@ -369,6 +371,28 @@ class Catalog:
                         start, end, text[start:end], family, "", family.open_weights, False, True
                     )
                 )
+        for a in self._alias_re.finditer(text):
+            start, end = a.start(), a.end()
+            if any(s < end and start < e for s, e in taken):
+                continue
+            vendor = self.vendor_named(a.group(0))
+            if vendor is None or not vendor.stands_alone or vendor.flagship is None:
+                continue
+            family = self.families[vendor.flagship]
+            taken.append((start, end))
+            extra.append(
+                ModelHit(
+                    start,
+                    end,
+                    text[start:end],
+                    family,
+                    "",
+                    family.open_weights,
+                    False,
+                    True,
+                    bare=True,
+                )
+            )
         if not extra:
             return hits
         return sorted(hits + extra, key=lambda h: h.start)
@@ -417,7 +441,7 @@ def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-_VENDOR_KEYS = {"name", "country", "aliases", "owns", "flagship", "hosting"}
+_VENDOR_KEYS = {"name", "country", "aliases", "owns", "flagship", "hosting", "stands_alone"}
 _FAMILY_KEYS = {
     "name",
     "vendor",
@@ -463,6 +487,11 @@ def parse_catalog(data: dict[str, Any], source: str = "<catalog>") -> Catalog:
         flagship = row.get("flagship")
         if flagship is not None and not isinstance(flagship, str):
             raise CatalogError(f"{where}: 'flagship' must be a string")
+        stands_alone = row.get("stands_alone", False)
+        if not isinstance(stands_alone, bool):
+            raise CatalogError(f"{where}: 'stands_alone' must be true or false")
+        if stands_alone and not flagship:
+            raise CatalogError(f"{where}: 'stands_alone' needs a 'flagship' family")
         vendors[name] = Vendor(
             name,
             country,
@@ -470,6 +499,7 @@ def parse_catalog(data: dict[str, Any], source: str = "<catalog>") -> Catalog:
             _strings(row, "owns", where),
             flagship,
             hosting,
+            stands_alone,
         )
     if not vendors:
         raise CatalogError(f"{source}: no [[vendor]] entries")

@@ -60,7 +60,7 @@ _WRAPPERS = frozenset(
 _MODEL_NOUNS = frozenset(
     """model models llm llms api apis family series line lineup weights version versions
     variant variants checkpoint checkpoints endpoint endpoints technology tech system systems
-    engine engines offering offerings tool tools""".split()
+    engine engines offering offerings tool tools ones one""".split()
 )
 _COPULA_HEADS = frozenset(
     """default engine backbone brain foundation workhorse model choice""".split()
@@ -79,13 +79,19 @@ _ACCESS_GIVERS = frozenset(
     open allow""".split()
 )
 _ACCESS_TAKERS = frozenset("""block restrict ban cut revoke limit suspend bar prohibit""".split())
+_INSTRUCT_VERBS = frozenset("tell instruct order ask warn direct advise urge require".split())
+_MAKER_VERBS = frozenset(
+    """launch unveil release introduce debut build create develop ship deploy roll adopt use
+    test pilot trial open-source open unveil announce rebuild design train license buy
+    acquire""".split()
+)
 _PURE_HOSTING = frozenset(
     {"offer", "serve", "provide", "host", "list", "sell", "resell", "distribute", "make", "add"}
 )
 _LET_VERBS = frozenset({"let", "allow", "enable", "permit", "help", "empower"})
 _PREP_ALTERNATIVES = frozenset(
     {"instead of", "in place of", "rather than", "over", "against", "versus", "vs.", "vs",
-     "than", "like", "alongside", "besides", "beside", "unlike", "compared", "beyond",
+     "than", "like", "besides", "beside", "unlike", "compared", "beyond",
      "after", "before", "since", "about", "around", "near"}
 )
 _PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
@@ -167,6 +173,10 @@ class ClaimRules:
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
+            if hit.bare and not (
+                "from" in frame.slots or "drops" in frame.slots.values()
+            ):
+                continue  # "partnered with OpenAI" is not "uses GPT"
             mood = self._modality(trigger)
             if mood.kind in ("neg", "hyp", "alt"):
                 continue
@@ -190,7 +200,7 @@ class ClaimRules:
             if hedged:
                 confidence -= 0.1
             if hit.standin:
-                confidence -= 0.1
+                confidence -= 0.2 if hit.bare else 0.1
             elif not hit.versioned and hit.surface in hit.family.context_terms:
                 confidence -= 0.05 if hit.context else 0.1
             self._via_let = False
@@ -304,6 +314,11 @@ class ClaimRules:
                 if prep.lower_ in ("from", "by", "of") and _lemma(ph) in _MODEL_NOUNS:
                     t = ph
                     continue
+                if prep.lower_ in ("alongside", "plus", "besides") and (
+                    ph._.aw_model is not None or _lemma(ph) in _MODEL_NOUNS
+                ):
+                    t = ph  # "relies on Claude alongside Qwen": both are used
+                    continue
             break
         return self._slot_of(t)
 
@@ -413,6 +428,8 @@ class ClaimRules:
         """A Qwen-powered product that is itself retired or tested: "retired its Claude-based
         feature" drops Claude, "is testing a Gemini-based assistant" evaluates Gemini."""
         noun = trigger.head if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") else trigger
+        if noun.dep_ == "appos" and noun.head is not noun:
+            noun = noun.head
         if noun.dep_ not in ("dobj", "nsubjpass") or noun.head is noun:
             return relation
         frame = self._frame(noun.head, "obj")
@@ -498,6 +515,8 @@ class ClaimRules:
             if neg:
                 if pending_no_longer or mood.kind == "no_longer":
                     return Mood("no_longer", mood.intends, mood.future)
+                if walk.dep_ == "xcomp" and _lemma(walk.head) in _INSTRUCT_VERBS:
+                    return Mood("drops")  # "staff were told not to use DeepSeek": a ban
                 return Mood("neg")
             if mood.kind == "no_longer":
                 return mood
@@ -777,6 +796,9 @@ class ClaimRules:
             return self._product_owner(noun.head.head, depth + 1) if noun.head.dep_ == "relcl" else None
         if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
             return noun
+        maker = self._maker(noun)
+        if maker is not None:
+            return maker
         owner = _child(noun, "poss")
         if owner is not None:
             return owner
@@ -813,6 +835,38 @@ class ClaimRules:
             if h.pos_ in ("NOUN", "PROPN"):
                 return self._product_owner(h, depth + 1)
         return None
+
+    def _maker(self, noun: Token) -> Token | None:
+        """The subject of the verb that launched, built or deployed a product: "RBC has
+        deployed Cohere's North platform, built on Command A" -> RBC."""
+        walk = noun
+        if walk.dep_ == "appos" and walk.head is not walk:
+            walk = walk.head
+        if walk.dep_ in ("dobj", "nsubjpass") and _lemma(walk.head) in _MAKER_VERBS:
+            subj = self._subject(walk.head)
+            if subj is not None and subj._.aw_model is None and subj.lower_ not in _WH:
+                if subj.pos_ == "NOUN" and _lemma(subj) in self.n["products"]:
+                    return None
+                return subj
+        return None
+
+    def _name_owner(self, tok: Token) -> Token | None:
+        """The organisation behind a product name: "Intercom's Fin", "Block's open-source
+        agent Goose", "Foxconn unveiled FoxBrain, a model ..."; None for organisations."""
+        if self.gazetteer.known(tok.text) or self.catalog.vendor_named(tok.text):
+            return None
+        owner = _child(tok, "poss")
+        if owner is None:
+            for c in tok.children:
+                if c.dep_ in ("compound", "nmod", "appos") and c.pos_ == "NOUN":
+                    owner = _child(c, "poss")
+                    if owner is not None:
+                        break
+        if owner is not None and owner.lower_ not in _WH:
+            return owner
+        if tok.ent_type_ == "ORG":
+            return None
+        return self._maker(tok)
 
     def _pobj(self, tok: Token, preps: Sequence[str]) -> Token | None:
         for c in tok.children:
@@ -862,6 +916,11 @@ class ClaimRules:
         if (tok.pos_ == "PROPN" and not (common and not known_word)) or known_word or (
             tok.ent_type_ in ("ORG", "PRODUCT") and tok.pos_ != "NOUN" and tok.text[:1].isupper()
         ):
+            owner = self._name_owner(tok)
+            if owner is not None and owner.i != tok.i:
+                found = self.classify(owner)
+                if found:
+                    return found
             return self._named(tok)
         if bare_name:
             # a capitalised singular noun with no determiner is a name ("Evernote replaced")
@@ -938,14 +997,16 @@ class ClaimRules:
             of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
             pobj = _child(of, "pobj") if of is not None else None
             if pobj is not None and _lemma(pobj) in self.n["organisations"]:
-                members = self._members(pobj)
-                if members:
-                    return members
-                return [Adopter("generic", _phrase(tok, pobj), tok.i, penalty=0.05)]
+                generic = Adopter("generic", _phrase(tok, pobj), tok.i, penalty=0.05)
+                members = self._members(pobj) or self._members(tok)
+                return [*members, generic]
             return []
         if lemma in self.n["organisations"] and lemma not in self.n["people"]:
             members = self._members(tok)
+            plural = tok.tag_ in ("NNS", "NNPS")
             if members:
+                if plural and any(c.dep_ in ("amod", "nummod", "quantmod", "det") for c in tok.children):
+                    return [*members, Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
                 return members
             dets = [c.lower_ for c in tok.children if c.dep_ in ("det", "poss")]
             plural = tok.tag_ in ("NNS", "NNPS")
@@ -989,7 +1050,7 @@ class ClaimRules:
                 return []  # "Maya Chen": a person's use is not an organisation's
             return [Adopter("named", name, tok.i, penalty=0.1)]
         if label in _PLACE_LABELS and not org_word:
-            if len(tokens) > 1:
+            if len(tokens) > 1 or tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos"):
                 return []
             return [Adopter("named", name, tok.i, penalty=0.15)]
         if label in _NON_ORG_LABELS:
