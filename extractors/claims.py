@@ -254,7 +254,11 @@ class ClaimExtractor:
         docs = []
         for p, i in wanted:
             start, end = p.sentences[i]
-            doc = self.nlp.make_doc(p.text[start:end])
+            sentence = p.text[start:end]
+            if sentence[-1:] not in _TERMINALS:
+                # headlines and captions: a full stop makes the small parser read a clause
+                sentence += "."
+            doc = self.nlp.make_doc(sentence)
             doc.user_data[HITS_KEY] = [_shift(h, start) for h in p.hits[i]]
             docs.append(doc)
         for _, proc in self.nlp.pipeline:
@@ -431,6 +435,9 @@ class ClaimExtractor:
             return None
         subjects = [m for m in mentions if m[2]]
         return (subjects or mentions)[0][1]
+
+
+_TERMINALS = frozenset('.!?"\'”’)…:;')
 
 
 def _child(tok: Token, *deps: str) -> Token | None:

@@ -186,7 +186,7 @@ class ClaimRules:
                 relation = "drops"
             elif mood.kind == "evaluates" and relation == "adopts":
                 relation = "evaluates"
-            if slot == "mod" or frame.pos == "adj":
+            if slot == "mod" or frame.pos == "adj" or trigger.dep_ in ("acl", "amod"):
                 relation = self._product_fate(trigger, relation)
                 if relation is None:
                     continue
@@ -691,6 +691,8 @@ class ClaimRules:
                     or _lemma(head) in _LIGHT_NOUNS
                 ):
                     return self._noun_owner(head)
+                if head.pos_ == "NOUN" and _lemma(head) in self.n["products"]:
+                    return self._product_owner(head)  # "an agent running on Claude"
                 return head
             if dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp") and head is not walk:
                 walk = head
@@ -855,6 +857,8 @@ class ClaimRules:
         agent Goose", "Foxconn unveiled FoxBrain, a model ..."; None for organisations."""
         if self.gazetteer.known(tok.text) or self.catalog.vendor_named(tok.text):
             return None
+        if tok.text in self.gazetteer.org_words:
+            return None  # "the Pentagon's Defense Information Systems Agency" is itself an org
         owner = _child(tok, "poss")
         if owner is None:
             for c in tok.children:
@@ -1026,6 +1030,10 @@ class ClaimRules:
         return lemma
 
     def _named(self, tok: Token) -> list[Adopter]:
+        doc = tok.doc
+        for start, end, name in self.gazetteer.find(doc.text):
+            if start <= tok.idx < end:
+                return [Adopter("named", name, tok.i, known=True)]
         tokens = _name_tokens(tok)
         if all(t.lower_ in self.n["products"] or t.lower_ in _GENERIC_NAME_WORDS for t in tokens):
             # "its AI Assistant", "Cloudflare's AI Gateway": a generic product title; the
@@ -1074,7 +1082,21 @@ class ClaimRules:
     def org_mentions(self, doc: Doc) -> list[tuple[int, str, bool]]:
         """(token index, normalised name, is a subject) of organisations named in a doc."""
         out: dict[int, tuple[int, str, bool]] = {}
+        covered: set[int] = set()
+        for start, end, name in self.gazetteer.find(doc.text):
+            span = doc.char_span(start, end, alignment_mode="expand")
+            if span is None or any(t._.aw_model is not None for t in span):
+                continue
+            subject = any(
+                t.dep_ in ("nsubj", "nsubjpass")
+                or (t.dep_ == "compound" and t.head.dep_ in ("nsubj", "nsubjpass"))
+                for t in span
+            )
+            out[span[-1].i] = (span[-1].i, name, subject)
+            covered.update(t.i for t in span)
         for t in doc:
+            if t.i in covered:
+                continue
             if t._.aw_model is not None or not t.text[:1].isupper() or t.pos_ == "PRON":
                 continue
             known = self.gazetteer.known(t.text)
