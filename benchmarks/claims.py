@@ -28,7 +28,6 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,9 +197,7 @@ def evaluate(extractor: ClaimExtractor, rows: list[dict], threshold: float) -> R
             by_relation[g.relation].fn += 1
             errors.append(("FN", row["id"], row["text"], g))
     negatives = sum(1 for row in rows if not row["claims"])
-    return Report(
-        overall, by_relation, errors, high, low, buckets, len(rows), negatives, seconds
-    )
+    return Report(overall, by_relation, errors, high, low, buckets, len(rows), negatives, seconds)
 
 
 def print_report(report: Report, show_errors: bool) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-
-import ahocorasick
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import ahocorasick
 
 DEFAULT_GAZETTEER = Path(__file__).with_name("data") / "companies.toml"
 
@@ -42,7 +42,7 @@ class Gazetteer:
         self._suffix_re = re.compile(rf"(?:,?\s+(?:{alt}))+$")
         automaton = ahocorasick.Automaton()
         for spelling in self._spellings:
-            if len(spelling) > 1 and spelling[0].isupper() or spelling[:1].isdigit():
+            if (len(spelling) > 1 and spelling[0].isupper()) or spelling[:1].isdigit():
                 automaton.add_word(spelling, spelling)
         if len(automaton):
             automaton.make_automaton()

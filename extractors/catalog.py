@@ -143,9 +143,7 @@ class Catalog:
             r"proprietary|in-house|advanced|top|best)\s+)*"
         )
         alias = rf"(?:{alias_alt})(?:'s|’s)?"
-        vendor_list = (
-            rf"{alias}(?:\s*,\s*(?:and\s+|or\s+)?{alias}|\s+(?:and|or|&)\s+{alias})*"
-        )
+        vendor_list = rf"{alias}(?:\s*,\s*(?:and\s+|or\s+)?{alias}|\s+(?:and|or|&)\s+{alias})*"
         self._alias_re = re.compile(rf"(?<![\w-])(?:{alias_alt})(?![\w-])")
         self._standin_re = re.compile(
             rf"(?<![\w-])(?P<l1>{vendor_list})\s+{adjectives}(?:{noun_alt})(?![\w-])"

@@ -368,8 +368,17 @@ class ClaimExtractor:
             if walk.head is walk:
                 break
             if walk.dep_ in (
-                "ccomp", "xcomp", "advcl", "conj", "relcl", "pcomp", "prep", "pobj", "dobj",
-                "nsubj", "poss",
+                "ccomp",
+                "xcomp",
+                "advcl",
+                "conj",
+                "relcl",
+                "pcomp",
+                "prep",
+                "pobj",
+                "dobj",
+                "nsubj",
+                "poss",
             ):
                 walk = walk.head
                 subj = _child(walk, "nsubj", "nsubjpass")
@@ -437,7 +446,7 @@ class ClaimExtractor:
         return (subjects or mentions)[0][1]
 
 
-_TERMINALS = frozenset('.!?"\'”’)…:;')
+_TERMINALS = frozenset(".!?\"'”’)…:;")
 
 
 def _child(tok: Token, *deps: str) -> Token | None:

@@ -34,65 +34,329 @@ TEXT_KEY = "adoptwatch_text"
 _WH = frozenset({"which", "that", "who", "whom", "whose"})
 _NOUNISH = frozenset({"NOUN", "PROPN", "NUM", "X", "ADJ"})
 _LIGHT_VERBS = frozenset(
-    """make complete announce begin start finish confirm accelerate expand disclose detail
-    reveal finalize finalise undertake pursue plan continue deepen broaden extend kick launch
-    initiate unveil mark report prepare speed scale formalize formalise defend explain justify
-    do carry push lead oversee celebrate tout trumpet highlight credit attribute add offer
-    introduce bring roll ship deliver enable""".split()
+    [
+        "make",
+        "complete",
+        "announce",
+        "begin",
+        "start",
+        "finish",
+        "confirm",
+        "accelerate",
+        "expand",
+        "disclose",
+        "detail",
+        "reveal",
+        "finalize",
+        "finalise",
+        "undertake",
+        "pursue",
+        "plan",
+        "continue",
+        "deepen",
+        "broaden",
+        "extend",
+        "kick",
+        "launch",
+        "initiate",
+        "unveil",
+        "mark",
+        "report",
+        "prepare",
+        "speed",
+        "scale",
+        "formalize",
+        "formalise",
+        "defend",
+        "explain",
+        "justify",
+        "do",
+        "carry",
+        "push",
+        "lead",
+        "oversee",
+        "celebrate",
+        "tout",
+        "trumpet",
+        "highlight",
+        "credit",
+        "attribute",
+        "add",
+        "offer",
+        "introduce",
+        "bring",
+        "roll",
+        "ship",
+        "deliver",
+        "enable",
+    ]
 )
 _LIGHT_NOUNS = frozenset(
-    """decision deal agreement contract plan plans effort push bid move talks step program
-    programme initiative project pact partnership""".split()
+    [
+        "decision",
+        "deal",
+        "agreement",
+        "contract",
+        "plan",
+        "plans",
+        "effort",
+        "push",
+        "bid",
+        "move",
+        "talks",
+        "step",
+        "program",
+        "programme",
+        "initiative",
+        "project",
+        "pact",
+        "partnership",
+    ]
 )
 _QUANTITY_HEADS = frozenset(
-    """number lot host handful slew wave raft dozen dozens hundreds thousands majority
-    thousand hundred million tens scores plenty most many some several
-    percent share crop string series legion army swath swathe bunch couple few""".split()
+    [
+        "number",
+        "lot",
+        "host",
+        "handful",
+        "slew",
+        "wave",
+        "raft",
+        "dozen",
+        "dozens",
+        "hundreds",
+        "thousands",
+        "majority",
+        "thousand",
+        "hundred",
+        "million",
+        "tens",
+        "scores",
+        "plenty",
+        "most",
+        "many",
+        "some",
+        "several",
+        "percent",
+        "share",
+        "crop",
+        "string",
+        "series",
+        "legion",
+        "army",
+        "swath",
+        "swathe",
+        "bunch",
+        "couple",
+        "few",
+    ]
 )
 # nouns that wrap a model without changing who uses it: "a mix of X", "a version of X"
 _WRAPPERS = frozenset(
-    """mix blend combination version versions variant variants flavor flavour build
-    derivative derivatives fork forks suite set range ensemble pair couple collection fleet
-    family series array roster lineup line stable portfolio selection variety handful number
-    host bunch menu""".split()
+    [
+        "mix",
+        "blend",
+        "combination",
+        "version",
+        "versions",
+        "variant",
+        "variants",
+        "flavor",
+        "flavour",
+        "build",
+        "derivative",
+        "derivatives",
+        "fork",
+        "forks",
+        "suite",
+        "set",
+        "range",
+        "ensemble",
+        "pair",
+        "couple",
+        "collection",
+        "fleet",
+        "family",
+        "series",
+        "array",
+        "roster",
+        "lineup",
+        "line",
+        "stable",
+        "portfolio",
+        "selection",
+        "variety",
+        "handful",
+        "number",
+        "host",
+        "bunch",
+        "menu",
+    ]
 )
 # nouns that are the model itself: "Qwen models", "the GPT-4 API", "DeepSeek's R1 model"
 _MODEL_NOUNS = frozenset(
-    """model models llm llms api apis family series line lineup weights version versions
-    variant variants checkpoint checkpoints endpoint endpoints technology tech system systems
-    engine engines offering offerings tool tools ones one""".split()
+    [
+        "model",
+        "models",
+        "llm",
+        "llms",
+        "api",
+        "apis",
+        "family",
+        "series",
+        "line",
+        "lineup",
+        "weights",
+        "version",
+        "versions",
+        "variant",
+        "variants",
+        "checkpoint",
+        "checkpoints",
+        "endpoint",
+        "endpoints",
+        "technology",
+        "tech",
+        "system",
+        "systems",
+        "engine",
+        "engines",
+        "offering",
+        "offerings",
+        "tool",
+        "tools",
+        "ones",
+        "one",
+    ]
 )
 _COPULA_HEADS = frozenset(
-    """default engine backbone brain foundation workhorse model choice""".split()
+    ["default", "engine", "backbone", "brain", "foundation", "workhorse", "model", "choice"]
 )
 _COPULA_OWNED_ONLY = frozenset({"model", "choice"})
 _SUPERLATIVES = frozenset(
-    """best top cheapest strongest fastest leading most greatest smartest favorite favourite
-    popular""".split()
+    [
+        "best",
+        "top",
+        "cheapest",
+        "strongest",
+        "fastest",
+        "leading",
+        "most",
+        "greatest",
+        "smartest",
+        "favorite",
+        "favourite",
+        "popular",
+    ]
 )
 _GENERIC_NAME_WORDS = frozenset(
-    {"ai", "gateway", "assistant", "agent", "chat", "search", "studio", "hub", "labs", "lab",
-     "pro", "plus", "max", "one", "x", "go", "cloud", "builder", "companion", "the"}
+    {
+        "ai",
+        "gateway",
+        "assistant",
+        "agent",
+        "chat",
+        "search",
+        "studio",
+        "hub",
+        "labs",
+        "lab",
+        "pro",
+        "plus",
+        "max",
+        "one",
+        "x",
+        "go",
+        "cloud",
+        "builder",
+        "companion",
+        "the",
+    }
 )
 _ACCESS_GIVERS = frozenset(
-    """give grant provide offer extend expand roll get gain have secure win buy purchase
-    open allow""".split()
+    [
+        "give",
+        "grant",
+        "provide",
+        "offer",
+        "extend",
+        "expand",
+        "roll",
+        "get",
+        "gain",
+        "have",
+        "secure",
+        "win",
+        "buy",
+        "purchase",
+        "open",
+        "allow",
+    ]
 )
-_ACCESS_TAKERS = frozenset("""block restrict ban cut revoke limit suspend bar prohibit""".split())
-_INSTRUCT_VERBS = frozenset("tell instruct order ask warn direct advise urge require".split())
+_ACCESS_TAKERS = frozenset(
+    ["block", "restrict", "ban", "cut", "revoke", "limit", "suspend", "bar", "prohibit"]
+)
+_INSTRUCT_VERBS = frozenset(
+    ["tell", "instruct", "order", "ask", "warn", "direct", "advise", "urge", "require"]
+)
 _MAKER_VERBS = frozenset(
-    """launch unveil release introduce debut build create develop ship deploy roll adopt use
-    test pilot trial open-source open unveil announce rebuild design train license buy
-    acquire""".split()
+    [
+        "launch",
+        "unveil",
+        "release",
+        "introduce",
+        "debut",
+        "build",
+        "create",
+        "develop",
+        "ship",
+        "deploy",
+        "roll",
+        "adopt",
+        "use",
+        "test",
+        "pilot",
+        "trial",
+        "open-source",
+        "open",
+        "unveil",
+        "announce",
+        "rebuild",
+        "design",
+        "train",
+        "license",
+        "buy",
+        "acquire",
+    ]
 )
 _PURE_HOSTING = frozenset(
     {"offer", "serve", "provide", "host", "list", "sell", "resell", "distribute", "make", "add"}
 )
 _LET_VERBS = frozenset({"let", "allow", "enable", "permit", "help", "empower"})
 _PREP_ALTERNATIVES = frozenset(
-    {"instead of", "in place of", "rather than", "over", "against", "versus", "vs.", "vs",
-     "than", "like", "besides", "beside", "unlike", "compared", "beyond",
-     "after", "before", "since", "about", "around", "near"}
+    {
+        "instead of",
+        "in place of",
+        "rather than",
+        "over",
+        "against",
+        "versus",
+        "vs.",
+        "vs",
+        "than",
+        "like",
+        "besides",
+        "beside",
+        "unlike",
+        "compared",
+        "beyond",
+        "after",
+        "before",
+        "since",
+        "about",
+        "around",
+        "near",
+    }
 )
 _PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
 _PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
@@ -173,9 +437,7 @@ class ClaimRules:
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
-            if hit.bare and not (
-                "from" in frame.slots or "drops" in frame.slots.values()
-            ):
+            if hit.bare and not ("from" in frame.slots or "drops" in frame.slots.values()):
                 continue  # "partnered with OpenAI" is not "uses GPT"
             mood = self._modality(trigger)
             if mood.kind in ("neg", "hyp", "alt"):
@@ -323,7 +585,7 @@ class ClaimRules:
         return self._slot_of(t)
 
     def _modifier_trigger(self, t: Token, head: Token) -> tuple[Token, str, Frame] | str | None:
-        """"Qwen-powered", "Qwen adoption", "a Qwen customer": the modifier's trigger, or
+        """ "Qwen-powered", "Qwen adoption", "a Qwen customer": the modifier's trigger, or
         "climb" when the trigger only says the model is derived ("Llama-based models")."""
         frame = self._frame(head, "mod")
         candidates = [(head, frame)] if frame else []
@@ -412,7 +674,7 @@ class ClaimRules:
         return None
 
     def _copula_head(self, noun: Token) -> bool:
-        """"the default model in Cline", "Airbnb's model of choice": not "the best model"."""
+        """ "the default model in Cline", "Airbnb's model of choice": not "the best model"."""
         lemma = _lemma(noun)
         if lemma not in _COPULA_HEADS:
             return False
@@ -458,12 +720,17 @@ class ClaimRules:
                 ):
                     return Mood("neg")
                 phrasal_drop = any(f"{lemma} {p}" in self.g["drops"] for p in particles)
-                if (lemma in self.g["drops"] or phrasal_drop) and came_from is not None and came_from.dep_ in (
-                    "xcomp",
-                    "dobj",
-                    "pcomp",
-                    "pobj",
-                    "prep",
+                if (
+                    (lemma in self.g["drops"] or phrasal_drop)
+                    and came_from is not None
+                    and came_from.dep_
+                    in (
+                        "xcomp",
+                        "dobj",
+                        "pcomp",
+                        "pobj",
+                        "prep",
+                    )
                 ):
                     mood.kind = "drops"
                 elif lemma in self.g["evaluates"] and mood.kind == "plain":
@@ -487,8 +754,11 @@ class ClaimRules:
                     pending_no_longer = True
                 elif child.dep_ in ("advmod", "npadvmod") and low in ("never", "hardly", "barely"):
                     neg = True
-                elif child.dep_ == "advmod" and low in ("previously", "formerly", "originally",
-                                                        "once") and walk is trigger:
+                elif (
+                    child.dep_ == "advmod"
+                    and low in ("previously", "formerly", "originally", "once")
+                    and walk is trigger
+                ):
                     if walk.tag_ in ("VBD", "VBN") and mood.kind == "plain":
                         mood.kind = "formerly"
                 elif child.dep_ == "aux" and low in self.g["hypothetical_aux"]:
@@ -508,10 +778,19 @@ class ClaimRules:
                     return Mood("neg")
                 elif child.dep_ == "prep" and low == "in":
                     pobj = _child(child, "pobj")
-                    if pobj is not None and _lemma(pobj) in ("talk", "talks", "discussion",
-                                                             "negotiation", "negotiations"):
-                        if mood.kind == "plain":
-                            mood.kind = "evaluates"
+                    if (
+                        pobj is not None
+                        and _lemma(pobj)
+                        in (
+                            "talk",
+                            "talks",
+                            "discussion",
+                            "negotiation",
+                            "negotiations",
+                        )
+                        and mood.kind == "plain"
+                    ):
+                        mood.kind = "evaluates"
             if neg:
                 if pending_no_longer or mood.kind == "no_longer":
                     return Mood("no_longer", mood.intends, mood.future)
@@ -523,17 +802,23 @@ class ClaimRules:
             dep, head = walk.dep_, walk.head
             if head is walk:
                 break
-            if dep == "pcomp" and head.lower_ in ("without", "instead", "of") and (
-                head.lower_ != "of" or head.head.lower_ in ("instead", "place")
+            if (
+                dep == "pcomp"
+                and head.lower_ in ("without", "instead", "of")
+                and (head.lower_ != "of" or head.head.lower_ in ("instead", "place"))
             ):
                 return Mood("neg" if head.lower_ == "without" else "alt")
             if dep in ("xcomp", "ccomp", "aux", "pcomp", "prep", "pobj", "dobj", "attr"):
                 came_from, walk = walk, head
                 continue
-            if dep in ("acl", "relcl") and head.pos_ == "NOUN" and (
-                _lemma(head) in self.g["intends"]
-                or _lemma(head) in self.g["evaluates"]
-                or _lemma(head) in _LIGHT_NOUNS
+            if (
+                dep in ("acl", "relcl")
+                and head.pos_ == "NOUN"
+                and (
+                    _lemma(head) in self.g["intends"]
+                    or _lemma(head) in self.g["evaluates"]
+                    or _lemma(head) in _LIGHT_NOUNS
+                )
             ):
                 came_from, walk = walk, head
                 continue
@@ -545,8 +830,13 @@ class ClaimRules:
                 for c in head.children:
                     if c.dep_ == "prep" and c.lower_ == "in":
                         pobj = _child(c, "pobj")
-                        if pobj is not None and _lemma(pobj) in ("talk", "talks", "negotiation",
-                                                                 "negotiations", "discussion"):
+                        if pobj is not None and _lemma(pobj) in (
+                            "talk",
+                            "talks",
+                            "negotiation",
+                            "negotiations",
+                            "discussion",
+                        ):
                             mood.kind = "evaluates"
             if dep == "conj" and depth == 0 and head.pos_ == "VERB":
                 # "tested and then deployed": hedges of the first verb's clause carry over,
@@ -598,8 +888,11 @@ class ClaimRules:
                         pobj = _child(c, "pobj")
                         if pobj is not None and (
                             pobj.pos_ == "PROPN"
-                            or any(x.pos_ == "PROPN" for x in pobj.children if x.dep_ in (
-                                "compound", "poss"))
+                            or any(
+                                x.pos_ == "PROPN"
+                                for x in pobj.children
+                                if x.dep_ in ("compound", "poss")
+                            )
                         ):
                             return False
                 return True
@@ -633,7 +926,10 @@ class ClaimRules:
             trigger.tag_ == "VBN" and trigger.dep_ in ("acl", "amod", "advcl", "relcl")
         )
         if slot == "mod" or (frame.pos == "adj" and trigger.dep_ in ("amod", "acl", "compound")):
-            if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") and trigger.head is not trigger:
+            if (
+                trigger.dep_ in ("amod", "acl", "compound", "npadvmod")
+                and trigger.head is not trigger
+            ):
                 return self._product_owner(trigger.head)
             subj = _child(trigger, "nsubj", "nsubjpass")
             if subj is None and trigger.head is not trigger:
@@ -670,7 +966,11 @@ class ClaimRules:
                     return walk.head
                 if low in ("both", "each", "all", "either"):
                     inner = next(
-                        (c for c in subj.children if c.dep_ in ("nmod", "compound", "poss", "appos")),
+                        (
+                            c
+                            for c in subj.children
+                            if c.dep_ in ("nmod", "compound", "poss", "appos")
+                        ),
                         None,
                     )
                     return inner
@@ -723,8 +1023,11 @@ class ClaimRules:
         ):
             i -= 1
         end = i
-        while i >= 0 and doc[i].text[:1].isupper() and doc[i]._.aw_model is None and (
-            doc[i].pos_ in ("PROPN", "NOUN", "ADJ", "NUM")
+        while (
+            i >= 0
+            and doc[i].text[:1].isupper()
+            and doc[i]._.aw_model is None
+            and (doc[i].pos_ in ("PROPN", "NOUN", "ADJ", "NUM"))
         ):
             i -= 1
         if end < 0 or i == end or i >= 0:
@@ -781,10 +1084,15 @@ class ClaimRules:
             or head.lemma_.lower() in self.g["intends"] | self.g["evaluates"] | self.g["drops"]
         ):
             return self._subject(head)
-        if dep == "pobj" and head.pos_ == "ADP" and head.head.pos_ in ("VERB", "AUX") and (
-            _lemma(noun) in self.g["intends"]
-            or _lemma(noun) in self.g["evaluates"]
-            or _lemma(noun) in _LIGHT_NOUNS
+        if (
+            dep == "pobj"
+            and head.pos_ == "ADP"
+            and head.head.pos_ in ("VERB", "AUX")
+            and (
+                _lemma(noun) in self.g["intends"]
+                or _lemma(noun) in self.g["evaluates"]
+                or _lemma(noun) in _LIGHT_NOUNS
+            )
         ):
             return self._subject(head.head)
         return None
@@ -795,7 +1103,11 @@ class ClaimRules:
             return None
         low = noun.lower_
         if low in _WH:
-            return self._product_owner(noun.head.head, depth + 1) if noun.head.dep_ == "relcl" else None
+            return (
+                self._product_owner(noun.head.head, depth + 1)
+                if noun.head.dep_ == "relcl"
+                else None
+            )
         if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
             return noun
         maker = self._maker(noun)
@@ -917,8 +1229,14 @@ class ClaimRules:
             and not any(c.dep_ in ("det", "poss") for c in tok.children)
             and tok.dep_ in ("nsubj", "nsubjpass", "compound", "nmod", "amod", "conj", "appos")
         )
-        if (tok.pos_ == "PROPN" and not (common and not known_word)) or known_word or (
-            tok.ent_type_ in ("ORG", "PRODUCT") and tok.pos_ != "NOUN" and tok.text[:1].isupper()
+        if (
+            (tok.pos_ == "PROPN" and not (common and not known_word))
+            or known_word
+            or (
+                tok.ent_type_ in ("ORG", "PRODUCT")
+                and tok.pos_ != "NOUN"
+                and tok.text[:1].isupper()
+            )
         ):
             owner = self._name_owner(tok)
             if owner is not None and owner.i != tok.i:
@@ -930,7 +1248,9 @@ class ClaimRules:
             # a capitalised singular noun with no determiner is a name ("Evernote replaced")
             return [replace(a, penalty=a.penalty + 0.05) for a in self._named(tok)]
         if tok.pos_ not in ("NOUN", "PROPN") and not (
-            tok.pos_ == "ADJ" and tok.dep_ in ("nsubj", "nsubjpass") and lemma in self.n["organisations"]
+            tok.pos_ == "ADJ"
+            and tok.dep_ in ("nsubj", "nsubjpass")
+            and lemma in self.n["organisations"]
         ):
             return []
         owner = _child(tok, "poss")
@@ -970,15 +1290,22 @@ class ClaimRules:
                     if a.kind == "named"
                 ]
                 return named[:1] or [Adopter("anaphor", "his", owner.i, penalty=0.1)]
-        if owner is not None and place_owner and owner.dep_ == "poss":
-            if lemma in self.n["organisations"] and tok.tag_ not in ("NNS", "NNPS"):
-                # "South Korea's industry ministry": a specific public body
-                return [Adopter("named", _phrase(tok, tok), tok.i, penalty=0.1)]
+        if (
+            owner is not None
+            and place_owner
+            and owner.dep_ == "poss"
+            and lemma in self.n["organisations"]
+            and tok.tag_ not in ("NNS", "NNPS")
+        ):
+            # "South Korea's industry ministry": a specific public body
+            return [Adopter("named", _phrase(tok, tok), tok.i, penalty=0.1)]
         for c in tok.children:
             if c.dep_ == "prep" and c.lower_ in ("at", "from", "inside", "within", "with"):
                 pobj = _child(c, "pobj")
-                if pobj is not None and pobj._.aw_model is None and (
-                    lemma in self.n["people"] or lemma in self.n["products"]
+                if (
+                    pobj is not None
+                    and pobj._.aw_model is None
+                    and (lemma in self.n["people"] or lemma in self.n["products"])
                 ):
                     found = self.classify(pobj)
                     if found:
@@ -987,7 +1314,7 @@ class ClaimRules:
             named = [
                 a
                 for c in tok.children
-                if c.dep_ in ("appos", "compound", "nmod") and c.i > tok.i or c.dep_ == "appos"
+                if (c.dep_ in ("appos", "compound", "nmod") and c.i > tok.i) or c.dep_ == "appos"
                 for a in self.classify(c)
                 if a.kind == "named"
             ]
@@ -1009,7 +1336,9 @@ class ClaimRules:
             members = self._members(tok)
             plural = tok.tag_ in ("NNS", "NNPS")
             if members:
-                if plural and any(c.dep_ in ("amod", "nummod", "quantmod", "det") for c in tok.children):
+                if plural and any(
+                    c.dep_ in ("amod", "nummod", "quantmod", "det") for c in tok.children
+                ):
                     return [*members, Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
                 return members
             dets = [c.lower_ for c in tok.children if c.dep_ in ("det", "poss")]
@@ -1044,7 +1373,11 @@ class ClaimRules:
             return self.classify(owner)
         raw = tok.doc[tokens[0].i : tokens[-1].i + 1].text
         name = self.gazetteer.normalise(raw)
-        if not name or name.lower() in _PERSON_PRONOUNS or self._noun_lemma(tok) in self.n["people"]:
+        if (
+            not name
+            or name.lower() in _PERSON_PRONOUNS
+            or self._noun_lemma(tok) in self.n["people"]
+        ):
             return []
         if name.lower() in ("ceo", "cto", "cfo", "ai", "ceos"):
             return []
@@ -1067,7 +1400,7 @@ class ClaimRules:
         return [Adopter("named", name, tok.i, known=label == "ORG", penalty=penalty)]
 
     def _members(self, tok: Token) -> list[Adopter]:
-        """"startups such as Airbnb and Uber" -> the named members."""
+        """ "startups such as Airbnb and Uber" -> the named members."""
         for c in tok.children:
             if c.dep_ == "prep" and c.lower_ in ("like", "including", "as"):
                 pobj = _child(c, "pobj")
@@ -1163,7 +1496,9 @@ def _name_tokens(tok: Token) -> list[Token]:
     ent = _entity(tok)
     if ent is not None and ent.label_ in ("ORG", "PRODUCT") and len(ent) <= 6:
         toks = [t for t in ent if t._.aw_model is None]
-        while toks and (toks[0].pos_ in ("DET", "CCONJ", "PUNCT", "ADP") or not toks[0].text[:1].isalnum()):
+        while toks and (
+            toks[0].pos_ in ("DET", "CCONJ", "PUNCT", "ADP") or not toks[0].text[:1].isalnum()
+        ):
             toks.pop(0)
         while toks and (
             toks[-1].pos_ in ("CCONJ", "PUNCT", "ADP", "PART") or toks[-1].lower_ in ("'s", "’s")
@@ -1198,8 +1533,19 @@ def _entity(tok: Token) -> Span | None:
 
 def _phrase(head: Token, noun: Token) -> str:
     """The noun phrase of a generic adopter, without relative clauses or predicates."""
-    keep = {"det", "amod", "compound", "nummod", "quantmod", "advmod", "npadvmod", "nmod",
-            "poss", "predet", "case"}
+    keep = {
+        "det",
+        "amod",
+        "compound",
+        "nummod",
+        "quantmod",
+        "advmod",
+        "npadvmod",
+        "nmod",
+        "poss",
+        "predet",
+        "case",
+    }
     doc = head.doc
     left = min([head.i] + [t.i for c in head.lefts if c.dep_ in keep for t in c.subtree])
     right = noun.i
