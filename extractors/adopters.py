@@ -32,6 +32,7 @@ class Gazetteer:
     companies: dict[str, Company]  # lower-cased name or alias -> company
     legal_suffixes: tuple[str, ...]
     org_words: frozenset[str] = frozenset()
+    first_names: frozenset[str] = frozenset()
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     _automaton: object = field(default=None, repr=False)
@@ -138,8 +139,15 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
     org_words = data.get("org_words", [])
     if not isinstance(org_words, list) or not all(isinstance(w, str) and w for w in org_words):
         raise GazetteerError(f"{source}: 'org_words' must be a list of strings")
+    first_names = data.get("first_names", [])
+    if not isinstance(first_names, list) or not all(isinstance(w, str) and w for w in first_names):
+        raise GazetteerError(f"{source}: 'first_names' must be a list of strings")
     return Gazetteer(
-        companies, tuple(suffixes), frozenset(org_words), _spellings=tuple(dict.fromkeys(spellings))
+        companies,
+        tuple(suffixes),
+        frozenset(org_words),
+        frozenset(first_names),
+        _spellings=tuple(dict.fromkeys(spellings)),
     )
 
 

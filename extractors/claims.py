@@ -342,7 +342,7 @@ class ClaimExtractor:
             return a.name, False, rc.confidence
         # anaphor / "we": first within the sentence
         if a.kind == "we":
-            speaker = self._speaker_org(doc)
+            speaker = self._we_org(doc, a.token) or self._speaker_org(doc)
             return (speaker, True, rc.confidence) if speaker else None
         same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
         if same is not None:
@@ -418,6 +418,22 @@ class ClaimExtractor:
                 named = [a for a in self.rules.classify(cand) if a.kind == "named"]
                 if named:
                     return named[0].name
+        return None
+
+    def _we_org(self, doc: Doc, we: int) -> str | None:
+        """ "At Figma, we use ...": the organisation the clause is set in."""
+        walk = doc[we].head
+        for _ in range(4):
+            for c in walk.children:
+                if c.dep_ == "prep" and c.lower_ == "at" and c.i < we:
+                    pobj = _child(c, "pobj")
+                    if pobj is not None:
+                        named = [a for a in self.rules.classify(pobj) if a.kind == "named"]
+                        if named:
+                            return named[0].name
+            if walk.head is walk:
+                break
+            walk = walk.head
         return None
 
     def _speaker_org(self, doc: Doc) -> str | None:

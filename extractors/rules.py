@@ -226,6 +226,7 @@ _MODEL_NOUNS = frozenset(
         "tool",
         "tools",
         "ones",
+        "those",
         "one",
     ]
 )
@@ -489,6 +490,8 @@ class ClaimRules:
             kinds = ["verb", "adj"] if tok.dep_ in ("amod", "acl", "compound") else ["verb"]
         elif pos in ("NOUN", "PROPN"):
             kinds = ["noun", "verb"] if tok.tag_.startswith("VB") else ["noun"]
+            if tok.dep_ == "ROOT" and tok.lower_ in self._verb_forms:
+                kinds.append("verb")  # "Brave's Leo assistant defaults/NNS to Mixtral"
         elif pos == "ADJ":
             kinds = ["adj", "verb"]
         elif pos in ("X", "ADV"):
@@ -496,6 +499,8 @@ class ClaimRules:
         else:
             return None
         base = tok.lemma_.lower()
+        if pos in ("NOUN", "PROPN") and tok.dep_ == "ROOT" and tok.lower_ in self._verb_forms:
+            base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
         lemmas += [base, tok.lower_]
         if "-" in tok.lower_:
@@ -664,7 +669,11 @@ class ClaimRules:
         for _ in range(3):
             if walk.head is walk:
                 return None
-            if walk.pos_ == "ADP" or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj"):
+            if (
+                walk.pos_ == "ADP"
+                or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj")
+                or (walk.dep_ == "advcl" and walk.tag_ == "VBG" and 0 < walk.i - walk.head.i <= 3)
+            ):
                 walk = walk.head
                 found = self._check(walk, phrase)
                 if found is not None:
@@ -946,7 +955,9 @@ class ClaimRules:
             if agent is not None:
                 pobj = _child(agent, "pobj")
                 return self._product_owner(pobj) if pobj is not None else None
-            return self._pobj(trigger, ("at", "inside", "within", "across", "throughout"))
+            return self._pobj(
+                trigger, ("at", "inside", "within", "across", "throughout", "into", "in")
+            )
         if passive:
             subj = _child(trigger, "nsubjpass")
             if subj is not None and subj._.aw_model is None:
@@ -1010,7 +1021,13 @@ class ClaimRules:
                 and c.text[:1].isupper()
                 and c._.aw_model is None
             ]
-            return lefts[-1] if lefts else self._left_subject(walk)
+            if lefts:
+                return lefts[-1]
+            if walk.pos_ == "NOUN" and walk.dep_ == "ROOT":
+                compound = [c for c in walk.lefts if c.dep_ == "compound"]
+                if compound:
+                    return self._product_owner(compound[-1])
+            return self._left_subject(walk)
         return None
 
     def _left_subject(self, verb: Token) -> Token | None:
@@ -1310,6 +1327,16 @@ class ClaimRules:
                     found = self.classify(pobj)
                     if found:
                         return found
+        if (
+            lemma in self.n["organisations"]
+            and tok.dep_ == "pobj"
+            and tok.head.lower_ == "among"
+            and tok.head.head.lemma_ == "be"
+        ):
+            # "Honor and Oppo are among the phone makers that have embedded DeepSeek"
+            subj = _child(tok.head.head, "nsubj")
+            if subj is not None:
+                return [a for c in [subj, *subj.conjuncts] for a in self.classify(c)]
         if lemma in self.n["organisations"]:
             named = [
                 a
@@ -1386,10 +1413,10 @@ class ClaimRules:
         if known:
             return [Adopter("named", name, tok.i, known=True)]
         org_word = tokens[-1].text in self.gazetteer.org_words
+        if len(tokens) > 1 and tokens[0].text in self.gazetteer.first_names and not org_word:
+            return []  # "Maya Chen": a person's use is not an organisation's
         if label == "PERSON" and not org_word:
-            if len(tokens) > 1:
-                return []  # "Maya Chen": a person's use is not an organisation's
-            return [Adopter("named", name, tok.i, penalty=0.1)]
+            return [Adopter("named", name, tok.i, penalty=0.15 if len(tokens) > 1 else 0.1)]
         if label in _PLACE_LABELS and not org_word:
             if len(tokens) > 1 or tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos"):
                 return []
