@@ -389,6 +389,12 @@ class ClaimExtractor:
                         if org:
                             return org, True
                         continue
+                    if self.rules.looks_like_person(subj):
+                        # "Replit CEO Amjad Masad said the company ...": the person's org
+                        org = self._person_org(subj)
+                        if org:
+                            return org, True
+                        continue
                     found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
                     if found and (found[0].kind == "named" or plural):
                         return found[0].name, found[0].kind == "named"

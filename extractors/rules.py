@@ -297,6 +297,48 @@ _ACCESS_GIVERS = frozenset(
 _ACCESS_TAKERS = frozenset(
     ["block", "restrict", "ban", "cut", "revoke", "limit", "suspend", "bar", "prohibit"]
 )
+TITLES = frozenset(
+    [
+        "ceo",
+        "cto",
+        "cfo",
+        "coo",
+        "cio",
+        "cmo",
+        "cso",
+        "founder",
+        "co-founder",
+        "cofounder",
+        "chief",
+        "president",
+        "chairman",
+        "chairwoman",
+        "chair",
+        "head",
+        "director",
+        "vp",
+        "svp",
+        "evp",
+        "executive",
+        "manager",
+        "lead",
+        "engineer",
+        "analyst",
+        "spokesperson",
+        "spokesman",
+        "spokeswoman",
+        "minister",
+        "secretary",
+        "governor",
+        "senator",
+        "professor",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "sir",
+    ]
+)
 _INSTRUCT_VERBS = frozenset(
     ["tell", "instruct", "order", "ask", "warn", "direct", "advise", "urge", "require"]
 )
@@ -1377,6 +1419,14 @@ class ClaimRules:
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
         return []
 
+    def looks_like_person(self, tok: Token) -> bool:
+        """A title before the name ("Replit CEO Amjad Masad") or a given name first
+        ("Maya Chen")."""
+        if any(t.lower_ in TITLES for t in tok.subtree if t.i < tok.i):
+            return True
+        tokens = _name_tokens(tok)
+        return len(tokens) > 1 and tokens[0].text in self.gazetteer.first_names
+
     def _noun_lemma(self, tok: Token) -> str:
         lemma = _lemma(tok)
         if tok.pos_ == "PROPN" and lemma.endswith("s"):
@@ -1413,8 +1463,8 @@ class ClaimRules:
         if known:
             return [Adopter("named", name, tok.i, known=True)]
         org_word = tokens[-1].text in self.gazetteer.org_words
-        if len(tokens) > 1 and tokens[0].text in self.gazetteer.first_names and not org_word:
-            return []  # "Maya Chen": a person's use is not an organisation's
+        if not org_word and self.looks_like_person(tok):
+            return []  # "Maya Chen", "CEO Amjad Masad": a person's use is not an organisation's
         if label == "PERSON" and not org_word:
             return [Adopter("named", name, tok.i, penalty=0.15 if len(tokens) > 1 else 0.1)]
         if label in _PLACE_LABELS and not org_word:
@@ -1536,6 +1586,8 @@ def _name_tokens(tok: Token) -> list[Token]:
     left = tok.i
     while left > 0:
         prev = doc[left - 1]
+        if prev.lower_ in TITLES:
+            break  # "Hugging Face CEO Clem Delangue": the name is the person's, after the title
         if (
             prev._.aw_model is None
             and prev.text[:1].isupper()
