@@ -15,8 +15,10 @@ has two shared cores), from process start to exit, so model loading counts:
   rule, finds catalog models with one Aho-Corasick pass and runs the tagger, parser and NER
   only on the sentences that mention a model.
 
-It then checks on the labelled dev set that the pre-filter changes nothing: the claims with
-the pre-filter equal the claims from parsing every sentence.
+A second corpus appends three dev-set passages to every body, so that many sentences pass
+the pre-filter (the real bodies seldom name an AI model). Finally it checks on the labelled
+dev set that the pre-filter changes nothing: the claims with the pre-filter equal the claims
+from parsing every sentence.
 """
 
 from __future__ import annotations
@@ -36,18 +38,32 @@ GROUND_TRUTH = Path("/work/shared/benchmarks/article-extraction/ground-truth.jso
 DEV_SET = ROOT / "tests" / "data" / "claims_dev.jsonl"
 
 
-def load_bodies(path: Path, limit: int | None) -> list[str]:
+def load_bodies(path: Path, limit: int | None, mix: int = 0) -> list[str]:
+    """The article bodies; with ``mix`` > 0, each body gets ``mix`` dev-set passages
+    appended as a last paragraph, so that many sentences pass the pre-filter (the real
+    bodies of this benchmark seldom name an AI model)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = data.values() if isinstance(data, dict) else data
     bodies = [r.get("articleBody") or "" for r in rows]
     bodies = [b for b in bodies if b.strip()]
-    return bodies[:limit] if limit else bodies
+    bodies = bodies[:limit] if limit else bodies
+    if mix:
+        dev = [
+            json.loads(line)["text"]
+            for line in DEV_SET.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        bodies = [
+            b + "\n\n" + " ".join(dev[(i * mix + k) % len(dev)] for k in range(mix))
+            for i, b in enumerate(bodies)
+        ]
+    return bodies
 
 
-def child(mode: str, pipeline: str, path: Path, limit: int | None) -> None:
+def child(mode: str, pipeline: str, path: Path, limit: int | None, mix: int) -> None:
     """Runs inside the timed process: does the work and prints its own figures as JSON."""
     t0 = time.perf_counter()
-    bodies = load_bodies(path, limit)
+    bodies = load_bodies(path, limit, mix)
     if mode == "baseline":
         import spacy
 
@@ -80,8 +96,9 @@ def _default_pipeline() -> str:
     return default()
 
 
-def run_child(mode: str, args: argparse.Namespace) -> tuple[float, dict]:
+def run_child(mode: str, args: argparse.Namespace, mix: int) -> tuple[float, dict]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--data", str(args.data)]
+    cmd += ["--mix", str(mix)]
     if args.pipeline:
         cmd += ["--pipeline", args.pipeline]
     if args.limit:
@@ -112,40 +129,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", default="", help="spaCy pipeline name")
     parser.add_argument("--limit", type=int, default=None, help="only the first N articles")
     parser.add_argument("--repeat", type=int, default=1, help="time each side N times")
+    parser.add_argument(
+        "--mix",
+        type=int,
+        default=3,
+        help="second corpus: append N dev passages to every body (0: skip it)",
+    )
     parser.add_argument("--child", choices=["baseline", "extractor"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.pipeline, args.data, args.limit)
+        child(args.child, args.pipeline, args.data, args.limit, args.mix)
         return 0
     if not args.data.exists():
         raise SystemExit(f"{args.data} not found: the article-extraction benchmark is needed")
-    bodies = load_bodies(args.data, args.limit)
-    chars = sum(len(b) for b in bodies)
-    print(f"{len(bodies)} article bodies, {chars:,} characters, {args.repeat} run(s) per side")
-    results = {}
-    for mode in ("baseline", "extractor"):
-        runs = [run_child(mode, args) for _ in range(args.repeat)]
-        results[mode] = min(runs, key=lambda r: r[0])
-    base_wall, base = results["baseline"]
-    ours_wall, ours = results["extractor"]
-    print(f"{'':34} {'process s':>10} {'load s':>8} {'work s':>8} {'articles/s':>11}")
-    print(
-        f"{'naive en_core_web_sm nlp.pipe':34} {base_wall:10.2f} {base['load_s']:8.2f} "
-        f"{base['work_s']:8.2f} {len(bodies) / base_wall:11.1f}"
-    )
-    print(
-        f"{'adoptwatch extractor':34} {ours_wall:10.2f} {ours['load_s']:8.2f} "
-        f"{ours['work_s']:8.2f} {len(bodies) / ours_wall:11.1f}"
-    )
-    print(
-        f"speed-up as whole processes: {base_wall / ours_wall:.1f}x "
-        f"(work only: {base['work_s'] / max(ours['work_s'], 1e-9):.1f}x); "
-        f"{ours['claims']} claims, {ours['mentions']} family mentions in "
-        f"{ours['texts_with_mentions']} articles"
-    )
+    for mix in [0, args.mix] if args.mix else [0]:
+        bodies = load_bodies(args.data, args.limit, mix)
+        chars = sum(len(b) for b in bodies)
+        label = "real bodies" if not mix else f"real bodies + {mix} dev passages each"
+        print(f"\n{label}: {len(bodies)} texts, {chars:,} characters, {args.repeat} run(s)/side")
+        results = {}
+        for mode in ("baseline", "extractor"):
+            runs = [run_child(mode, args, mix) for _ in range(args.repeat)]
+            results[mode] = min(runs, key=lambda r: r[0])
+        base_wall, base = results["baseline"]
+        ours_wall, ours = results["extractor"]
+        print(f"{'':34} {'process s':>10} {'load s':>8} {'work s':>8} {'texts/s':>8}")
+        print(
+            f"{'naive en_core_web_sm nlp.pipe':34} {base_wall:10.2f} {base['load_s']:8.2f} "
+            f"{base['work_s']:8.2f} {len(bodies) / base_wall:8.1f}"
+        )
+        print(
+            f"{'adoptwatch extractor':34} {ours_wall:10.2f} {ours['load_s']:8.2f} "
+            f"{ours['work_s']:8.2f} {len(bodies) / ours_wall:8.1f}"
+        )
+        print(
+            f"speed-up as whole processes: {base_wall / ours_wall:.1f}x "
+            f"(work only: {base['work_s'] / max(ours['work_s'], 1e-9):.1f}x); "
+            f"{ours['claims']} claims, {ours['mentions']} family mentions in "
+            f"{ours['texts_with_mentions']} texts"
+        )
     texts, claims, differing = same_claims_on_dev()
     verdict = "identical" if not differing else f"DIFFERENT on {differing}"
-    print(f"dev set ({texts} texts, {claims} claims), pre-filtered vs every sentence: {verdict}")
+    print(f"\ndev set ({texts} texts, {claims} claims), pre-filtered vs every sentence: {verdict}")
     return 0 if not differing else 1
 
 

@@ -454,6 +454,7 @@ class ClaimRules:
         self._hosting_places = tuple(p.lower() for p in patterns.nouns["hosting_places"])
         self._audiences = tuple(patterns.nouns["hosting_audiences"])
         self._via_let = False
+        self._guesses = 0  # syntactic repairs made while finding the current claim
         self._verb_forms = _verb_forms(lemma for lemma, pos in patterns.frames if pos == "verb")
 
     def __call__(self, doc: Doc) -> Doc:
@@ -475,6 +476,7 @@ class ClaimRules:
             hit = token._.aw_model
             if hit is None:
                 continue
+            self._guesses = 0
             found = self._governor(token)
             if found is None:
                 continue
@@ -510,6 +512,9 @@ class ClaimRules:
                 confidence -= 0.05 if hit.context else 0.1
             self._via_let = False
             adopters = self._adopters(trigger, slot, frame)
+            # every repair of the small parser's output is a guess: "the confidence field
+            # means something"
+            confidence -= min(0.15, 0.05 * self._guesses)
             hosting = frame.hosting or self._via_let
             for adopter in adopters:
                 claims.append(
@@ -572,6 +577,7 @@ class ClaimRules:
             if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
                 found = self._check(c, "obj")
                 if found:
+                    self._guesses += 1
                     return found
             lemma = self._verb_forms.get(c.lower_)
             if lemma and c.i == model.i - 1:
@@ -580,6 +586,7 @@ class ClaimRules:
                 if frame is None and c.i >= 2 and doc[c.i - 1].text == "-":
                     frame = self.patterns.frame(f"{doc[c.i - 2].lower_}-{lemma}", "verb")
                 if frame is not None and "obj" in frame.slots:
+                    self._guesses += 1
                     return c, "obj", frame
         t = model
         for _ in range(10):
@@ -701,6 +708,7 @@ class ClaimRules:
         found = self._check(head, phrase)
         if found is not None:
             return found
+        self._guesses += 1
         if head.pos_ in ("VERB", "AUX"):
             for c in head.children:
                 if c.dep_ in ("dobj", "attr") and c.pos_ in ("NOUN", "PROPN"):
@@ -1064,6 +1072,7 @@ class ClaimRules:
                 and c._.aw_model is None
             ]
             if lefts:
+                self._guesses += 1
                 return lefts[-1]
             if walk.pos_ == "NOUN" and walk.dep_ == "ROOT":
                 compound = [c for c in walk.lefts if c.dep_ == "compound"]
@@ -1091,6 +1100,7 @@ class ClaimRules:
             i -= 1
         if end < 0 or i == end or i >= 0:
             return None  # the run must start the sentence
+        self._guesses += 1
         return doc[end]
 
     def _copula_owner(self, be: Token) -> Token | None:
@@ -1160,6 +1170,8 @@ class ClaimRules:
         """Who owns a product noun ("Airbnb's agent"), or the noun if it names an org."""
         if noun is None or depth > 4 or noun._.aw_model is not None:
             return None
+        if depth:
+            self._guesses += 1
         low = noun.lower_
         if low in _WH:
             return (
@@ -1220,6 +1232,7 @@ class ClaimRules:
             if subj is not None and subj._.aw_model is None and subj.lower_ not in _WH:
                 if subj.pos_ == "NOUN" and _lemma(subj) in self.n["products"]:
                     return None
+                self._guesses += 1
                 return subj
         return None
 
