@@ -588,6 +588,21 @@ class ClaimRules:
                 if frame is not None and "obj" in frame.slots:
                     self._guesses += 1
                     return c, "obj", frame
+        found = self._climb(model)
+        if found is not None:
+            return found
+        for c in model.children:
+            # "Qwen, which Airbnb uses for support, ...": the model is the relative clause's
+            # object (only when the model has no trigger of its own)
+            if c.dep_ == "relcl":
+                wh = next((x for x in c.children if x.lower_ in ("which", "that")), None)
+                if wh is not None and wh.dep_ in ("dobj", "obj"):
+                    found = self._check(c, "obj")
+                    if found is not None:
+                        return found
+        return None
+
+    def _climb(self, model: Token) -> tuple[Token, str, Frame] | None:
         t = model
         for _ in range(10):
             dep, head = t.dep_, t.head
