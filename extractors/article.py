@@ -88,9 +88,5 @@ def extract_article(html: bytes | str, url: str, encoding: str | None = None) ->
     if published and published > datetime.now(UTC):
         published = None
     return ArticleContent(
-        text=text.strip(),
-        title=title,
-        published_at=published,
-        canonical_url=canonical,
-        method=method,
+        text=text.strip(), title=title, published_at=published, canonical_url=canonical, method=method
     )
