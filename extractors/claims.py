@@ -43,7 +43,7 @@ from spacy.tokens import Doc, Token
 from extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
 from extractors.catalog import Catalog, ModelHit, default_catalog, load_catalog
 from extractors.patterns import Patterns, default_patterns, load_patterns
-from extractors.rules import TEXT_KEY, ClaimRules, RawClaim, original_text
+from extractors.rules import TEXT_KEY, TITLES, ClaimRules, RawClaim, original_text
 from extractors.sentences import split_sentences
 
 RELATIONS = ("adopts", "drops", "evaluates")
@@ -347,15 +347,16 @@ class ClaimExtractor:
         same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
         if same is not None:
             return same[0], same[1], rc.confidence
-        if a.name in ("they", "his"):
+        if a.name == "they":
             return None
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
             if prev is None:
                 continue
-            found = self._antecedent_in_doc(prev)
+            found = self._antecedent_in_doc(prev, subjects_only=a.name == "his")
             if found is not None:
-                return found, True, rc.confidence - 0.1
+                # "his company" two sentences after "Airbnb CEO Brian Chesky" is a longer shot
+                return found, True, rc.confidence - (0.15 if a.name == "his" else 0.1)
         return None
 
     def _antecedent_in_sentence(
@@ -413,8 +414,13 @@ class ClaimExtractor:
         "Jerry Liu, founder of Dayflow", "engineering director at Vanta"."""
         doc = person.doc
         start = person.i
-        while start > 0 and doc[start - 1].pos_ == "PROPN" and doc[start - 1].text[:1].isupper():
-            start -= 1  # the person's own name ("Chamath Palihapitiya")
+        while (
+            start > 0
+            and doc[start - 1].pos_ == "PROPN"
+            and doc[start - 1].text[:1].isupper()
+            and doc[start - 1].lower_ not in TITLES
+        ):
+            start -= 1  # the person's own name ("Chamath Palihapitiya"), up to a title
         for cand in person.subtree:
             if start <= cand.i <= person.i or not cand.text[:1].isupper():
                 continue
@@ -460,11 +466,13 @@ class ClaimExtractor:
                         return named[0].name
         return None
 
-    def _antecedent_in_doc(self, doc: Doc) -> str | None:
+    def _antecedent_in_doc(self, doc: Doc, subjects_only: bool = False) -> str | None:
         mentions = self.rules.org_mentions(doc)
         if not mentions:
             return None
         subjects = [m for m in mentions if m[2]]
+        if subjects_only:
+            return subjects[0][1] if subjects else None
         return (subjects or mentions)[0][1]
 
 

@@ -1525,11 +1525,7 @@ class ClaimRules:
             span = doc.char_span(start, end, alignment_mode="expand")
             if span is None or any(t._.aw_model is not None for t in span):
                 continue
-            subject = any(
-                t.dep_ in ("nsubj", "nsubjpass")
-                or (t.dep_ == "compound" and t.head.dep_ in ("nsubj", "nsubjpass"))
-                for t in span
-            )
+            subject = any(_compound_head(t).dep_ in ("nsubj", "nsubjpass") for t in span)
             out[span[-1].i] = (span[-1].i, name, subject)
             covered.update(t.i for t in span)
         for t in doc:
@@ -1573,6 +1569,16 @@ def _verb_forms(lemmas: object) -> dict[str, str]:
         for form in cands:
             forms.setdefault(form, base)
     return forms
+
+
+def _compound_head(tok: Token) -> Token:
+    """The head of the compound chain a token sits in ("Airbnb" in "Airbnb CEO Brian
+    Chesky" -> "Chesky")."""
+    for _ in range(6):
+        if tok.dep_ not in ("compound", "flat") or tok.head is tok:
+            return tok
+        tok = tok.head
+    return tok
 
 
 def _lemma(tok: Token) -> str:
@@ -1661,6 +1667,8 @@ def _phrase(head: Token, noun: Token) -> str:
         hit = t._.aw_model
         words.append((hit.surface if hit is not None else t.text) + t.whitespace_)
     text = "".join(words).strip()
-    if doc[left].pos_ == "DET" or (left == 0 and doc[left].pos_ != "PROPN"):
+    first = doc[left]
+    named_first = first.ent_type_ in ("NORP", "GPE", "ORG", "PERSON", "LOC", "PRODUCT", "FAC")
+    if first.pos_ == "DET" or (left == 0 and first.pos_ != "PROPN" and not named_first):
         text = text[:1].lower() + text[1:]
     return text
