@@ -131,7 +131,7 @@ class Catalog:
             for v in self.vendors.values()
             if v.flagship
             for a in (v.name, *v.aliases)
-            if len(a) > 2 and a[0].isupper()
+            if len(a) > 2 and any(ch.isupper() for ch in a)
         ]
         alias_alt = "|".join(re.escape(a) for a in sorted(standin_vendors, key=len, reverse=True))
         noun_alt = "|".join(

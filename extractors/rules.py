@@ -339,6 +339,19 @@ TITLES = frozenset(
         "sir",
     ]
 )
+_PARTNERSHIP = frozenset(
+    [
+        "partner",
+        "partnership",
+        "investor",
+        "investment",
+        "stake",
+        "deal",
+        "alliance",
+        "collaboration",
+        "backer",
+    ]
+)
 _INSTRUCT_VERBS = frozenset(
     ["tell", "instruct", "order", "ask", "warn", "direct", "advise", "urge", "require"]
 )
@@ -645,6 +658,13 @@ class ClaimRules:
                 if prep.lower_ in ("from", "by", "of") and _lemma(ph) in _MODEL_NOUNS:
                     t = ph
                     continue
+                if prep.lower_ in ("from", "by") and ph.pos_ == "VERB":
+                    # "testing models from xAI and Meta": the PP belongs to the object
+                    obj = _child(ph, "dobj")
+                    if obj is not None and _lemma(obj) in _MODEL_NOUNS and obj.i < prep.i:
+                        self._guesses += 1
+                        t = obj
+                        continue
                 if prep.lower_ in ("alongside", "plus", "besides") and (
                     ph._.aw_model is not None or _lemma(ph) in _MODEL_NOUNS
                 ):
@@ -792,6 +812,8 @@ class ClaimRules:
                 if lemma in self.g["negates"] or any(
                     f"{lemma} {p}" in self.g["negates"] for p in particles
                 ):
+                    if walk.dep_ == "xcomp" and _lemma(walk.head) in _INSTRUCT_VERBS:
+                        return Mood("drops")  # "asked ministries to refrain from using X"
                     return Mood("neg")
                 phrasal_drop = any(f"{lemma} {p}" in self.g["drops"] for p in particles)
                 if (
@@ -1070,6 +1092,10 @@ class ClaimRules:
                 if head.pos_ == "NOUN" and _lemma(head) in self.n["products"]:
                     return self._product_owner(head)  # "an agent running on Claude"
                 return head
+            if dep == "xcomp" and _lemma(head) in _INSTRUCT_VERBS:
+                obj = _child(head, "dobj")
+                if obj is not None:
+                    return obj  # "asked ministries to ...": the ministries act
             if dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp") and head is not walk:
                 walk = head
                 if walk.pos_ == "ADP" and walk.head is not walk:
@@ -1406,7 +1432,10 @@ class ClaimRules:
             # "Honor and Oppo are among the phone makers that have embedded DeepSeek"
             subj = _child(tok.head.head, "nsubj")
             if subj is not None:
-                return [a for c in [subj, *subj.conjuncts] for a in self.classify(c)]
+                found = [a for c in [subj, *subj.conjuncts] for a in self.classify(c)]
+                if any(c.dep_ in ("nummod", "quantmod", "amod") for c in tok.children):
+                    found.append(Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05))
+                return found
         if lemma in self.n["organisations"]:
             named = [
                 a
