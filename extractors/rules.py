@@ -495,8 +495,11 @@ class ClaimRules:
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
-            if hit.bare and not ("from" in frame.slots or "drops" in frame.slots.values()):
-                continue  # "partnered with OpenAI" is not "uses GPT"
+            if hit.bare and (
+                not ("from" in frame.slots or "drops" in frame.slots.values())
+                or any(_lemma(t) in _PARTNERSHIP for t in trigger.subtree)
+            ):
+                continue  # "partnered with OpenAI", "dropped OpenAI as a partner": no model
             mood = self._modality(trigger)
             if mood.kind in ("neg", "hyp", "alt"):
                 continue
@@ -550,7 +553,7 @@ class ClaimRules:
             kinds = ["verb", "adj"] if tok.dep_ in ("amod", "acl", "compound") else ["verb"]
         elif pos in ("NOUN", "PROPN"):
             kinds = ["noun", "verb"] if tok.tag_.startswith("VB") else ["noun"]
-            if tok.dep_ == "ROOT" and tok.lower_ in self._verb_forms:
+            if tok.dep_ == "ROOT" and (tok.lower_ in self._verb_forms or self._named_modifier(tok)):
                 kinds.append("verb")  # "Brave's Leo assistant defaults/NNS to Mixtral"
         elif pos == "ADJ":
             kinds = ["adj", "verb"]
@@ -576,6 +579,15 @@ class ClaimRules:
                     return frame
         return None
 
+    @staticmethod
+    def _named_modifier(tok: Token) -> bool:
+        """A noun the tagger made the root although a name modifies it from the left: a verb
+        ("Why Airbnb/amod bet/NN on Qwen")."""
+        return any(
+            c.dep_ in ("amod", "compound", "nmod") and c.text[:1].isupper() and c.i < tok.i
+            for c in tok.children
+        ) and not any(c.dep_ == "det" for c in tok.children)
+
     def _check(self, tok: Token, slot: str) -> tuple[Token, str, Frame] | None:
         frame = self._frame(tok, slot)
         return (tok, slot, frame) if frame is not None else None
@@ -584,7 +596,8 @@ class ClaimRules:
         """The trigger the model depends on, the model's slot in it, and the frame."""
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
-        for c in model.lefts:
+        near = [model.doc[i] for i in range(max(0, model.i - 4), model.i)]
+        for c in [*model.lefts, *(t for t in near if t.head.i in range(t.i, model.i + 1))]:
             if c.dep_ not in ("compound", "amod", "nmod"):
                 continue
             if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
