@@ -339,6 +339,34 @@ TITLES = frozenset(
         "sir",
     ]
 )
+_REPORT_NOUNS = frozenset(
+    [
+        "report",
+        "reports",
+        "rumor",
+        "rumour",
+        "rumors",
+        "rumours",
+        "speculation",
+        "claim",
+        "claims",
+        "allegation",
+    ]
+)
+_PREDICT = frozenset(
+    [
+        "expect",
+        "predict",
+        "forecast",
+        "anticipate",
+        "project",
+        "estimate",
+        "believe",
+        "think",
+        "reckon",
+        "wager",
+    ]
+)
 _PARTNERSHIP = frozenset(
     [
         "partner",
@@ -449,6 +477,7 @@ class Mood:
     kind: str = "plain"  # plain, neg, hyp, alt, drops, evaluates, no_longer
     intends: bool = False
     future: bool = False
+    hearsay: bool = False
 
 
 def original_text(doc: Doc) -> str:
@@ -520,7 +549,7 @@ class ClaimRules:
                 confidence -= 0.15
             if mood.future:
                 confidence -= 0.05
-            if hedged:
+            if hedged or mood.hearsay:
                 confidence -= 0.1
             if hit.standin:
                 confidence -= 0.2 if hit.bare else 0.1
@@ -844,6 +873,12 @@ class ClaimRules:
                     mood.kind = "drops"
                 elif lemma in self.g["evaluates"] and mood.kind == "plain":
                     mood.kind = "evaluates"
+                elif (
+                    lemma in _PREDICT
+                    and came_from is not None
+                    and (came_from.dep_ == "ccomp" or _child(walk, "dobj") is not None)
+                ):
+                    return Mood("hyp")  # "analysts expect more companies to adopt Qwen"
                 elif lemma in self.g["intends"]:
                     mood.intends = True
             neg = False
@@ -921,14 +956,17 @@ class ClaimRules:
                 came_from, walk = walk, head
                 continue
             if (
-                dep in ("acl", "relcl")
+                dep in ("acl", "relcl", "ccomp")
                 and head.pos_ == "NOUN"
                 and (
                     _lemma(head) in self.g["intends"]
                     or _lemma(head) in self.g["evaluates"]
                     or _lemma(head) in _LIGHT_NOUNS
+                    or _lemma(head) in _REPORT_NOUNS
                 )
             ):
+                if _lemma(head) in _REPORT_NOUNS:
+                    mood.hearsay = True  # "reports that Samsung is replacing Gemini"
                 came_from, walk = walk, head
                 continue
             if dep == "advcl" and walk.tag_ == "VBG" and 0 < walk.i - head.i <= 2:

@@ -284,6 +284,9 @@ def test_negations_are_not_claims(extractor: ClaimExtractor, text: str) -> None:
         "I use Claude every day to clean up my notes.",
         "Andrej Karpathy said he now writes most of his code with Claude Code.",
         "Apple and OpenAI announced a partnership at WWDC.",
+        "Analysts at Jefferies expect more companies to adopt Qwen next year.",
+        "Samsung denied reports that it was replacing Gemini with Perplexity on its phones.",
+        "Figure AI dropped OpenAI as a partner to develop its own models.",
     ],
 )
 def test_hard_negatives(extractor: ClaimExtractor, text: str) -> None:
