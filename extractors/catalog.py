@@ -146,7 +146,8 @@ class Catalog:
         vendor_list = rf"{alias}(?:\s*,\s*(?:and\s+|or\s+)?{alias}|\s+(?:and|or|&)\s+{alias})*"
         self._alias_re = re.compile(rf"(?<![\w-])(?:{alias_alt})(?![\w-])")
         self._standin_re = re.compile(
-            rf"(?<![\w-])(?P<l1>{vendor_list})\s+{adjectives}(?:{noun_alt})(?![\w-])"
+            rf"(?<![\w-])(?P<l1>{vendor_list})(?:\s+{adjectives}(?:{noun_alt})(?![\w-])"
+            rf"|-(?:powered|based|built|driven)\b)"
             rf"|(?<![\w-])(?:{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
             rf"(?P<l2>{vendor_list})(?![\w-])"
         )

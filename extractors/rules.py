@@ -1222,6 +1222,19 @@ class ClaimRules:
             ):
                 return self._subject(head)
             return None
+        if (
+            noun.dep_ == "pobj"
+            and noun.head.lower_ == "among"
+            and _lemma(noun.head.head)
+            in (
+                "count",
+                "include",
+                "list",
+                "number",
+                "name",
+            )
+        ):
+            return _child(noun.head.head, "dobj")  # "Anthropic counts Pfizer among its customers"
         owner = _child(noun, "poss")
         if owner is not None:
             return owner
@@ -1234,6 +1247,19 @@ class ClaimRules:
                 if pobj is not None and pobj._.aw_model is None:
                     return pobj
         dep, head = noun.dep_, noun.head
+        if (
+            dep == "pobj"
+            and head.lower_ == "among"
+            and _lemma(head.head)
+            in (
+                "count",
+                "include",
+                "list",
+                "number",
+                "name",
+            )
+        ):
+            return _child(head.head, "dobj")  # "Anthropic counts Pfizer among its customers"
         if dep == "appos":
             return head
         if dep == "attr" and head.lemma_ == "be":
@@ -1411,6 +1437,21 @@ class ClaimRules:
         if bare_name:
             # a capitalised singular noun with no determiner is a name ("Evernote replaced")
             return [replace(a, penalty=a.penalty + 0.05) for a in self._named(tok)]
+        if (
+            tok.dep_ == "attr"
+            and tok.pos_ in ("NOUN", "NUM", "PRON")
+            and tok.head.lemma_
+            in (
+                "be",
+                "become",
+                "remain",
+            )
+        ):
+            # "Morgan Stanley became the first Wall Street firm to deploy GPT-4",
+            # "Mercari is one of the first companies to sign up for ChatGPT Enterprise"
+            subj = _child(tok.head, "nsubj", "nsubjpass")
+            if subj is not None and subj.i != tok.i:
+                return [a for c in [subj, *subj.conjuncts] for a in self.classify(c)]
         if tok.pos_ not in ("NOUN", "PROPN") and not (
             tok.pos_ == "ADJ"
             and tok.dep_ in ("nsubj", "nsubjpass")
