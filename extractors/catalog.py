@@ -103,8 +103,11 @@ class Catalog:
     _automaton: Any = field(default=None, repr=False)
     _vendor_alias: dict[str, Vendor] = field(default_factory=dict, repr=False)
     _ai_context_re: re.Pattern[str] | None = field(default=None, repr=False)
-    _standin_re: re.Pattern[str] | None = field(default=None, repr=False)
     _alias_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _list_sep_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _after_list_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _noun_from_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _hyphen_re: re.Pattern[str] | None = field(default=None, repr=False)
     _vendor_context_re: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -142,14 +145,20 @@ class Catalog:
             r"cheap|powerful|Chinese|American|French|generative|AI|frontier|homegrown|"
             r"proprietary|in-house|advanced|top|best)\s+)*"
         )
-        alias = rf"(?:{alias_alt})(?:'s|’s)?"
-        vendor_list = rf"{alias}(?:\s*,\s*(?:and\s+|or\s+)?{alias}|\s+(?:and|or|&)\s+{alias})*"
+        # Stand-in phrases are found in linear time: each vendor name is extended over a
+        # short list of further vendor names ("OpenAI, Anthropic and Mistral") by anchored
+        # matches, never by one regex with nested repetition (which backtracks
+        # catastrophically on long lists).
         self._alias_re = re.compile(rf"(?<![\w-])(?:{alias_alt})(?![\w-])")
-        self._standin_re = re.compile(
-            rf"(?<![\w-])(?P<l1>{vendor_list})(?:\s+{adjectives}(?:{noun_alt})(?![\w-])"
-            rf"|-(?:powered|based|built|driven)\b)"
-            rf"|(?<![\w-])(?:{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
-            rf"(?P<l2>{vendor_list})(?![\w-])"
+        self._list_sep_re = re.compile(r"(?:'s|’s)?(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)")
+        self._after_list_re = re.compile(
+            rf"(?:'s|’s)?(?:\s+{adjectives}(?:{noun_alt})(?![\w-])|-(?:powered|based|built|driven)\b)"
+        )
+        self._hyphen_re = re.compile(
+            rf"(?<![\w-])(?:{alias_alt})(?=-(?:powered|based|built|driven)\b)"
+        )
+        self._noun_from_re = re.compile(
+            rf"(?<![\w-])(?:{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
         )
         for family in self.families.values():
             aliases = {family.vendor.name, *family.vendor.aliases}
@@ -344,19 +353,47 @@ class Catalog:
             return "ok"
         return "ok" if self._ai_context_re.search(sentence) else "weak"
 
+    def _vendor_run(self, text: str, first: re.Match[str]) -> list[re.Match[str]]:
+        """``first`` and the vendor names listed right after it (at most eight)."""
+        assert self._alias_re is not None and self._list_sep_re is not None
+        run = [first]
+        while len(run) < 8:
+            sep = self._list_sep_re.match(text, run[-1].end())
+            nxt = self._alias_re.match(text, sep.end()) if sep else None
+            if nxt is None:
+                break
+            run.append(nxt)
+        return run
+
     def _add_standins(self, text: str, hits: list[ModelHit]) -> list[ModelHit]:
         """Vendor names standing for their flagship family: "Anthropic's models", "a mix of
         OpenAI and Anthropic models", "models from DeepSeek and Zhipu". Each vendor name in
         such a phrase becomes a hit of its flagship family."""
-        assert self._standin_re is not None and self._alias_re is not None
+        assert self._alias_re is not None
         extra: list[ModelHit] = []
-        taken = [(h.start, h.end) for h in hits]
-        for m in self._standin_re.finditer(text):
-            group = "l1" if m.group("l1") else "l2"
-            g_start = m.start(group)
-            for a in self._alias_re.finditer(m.group(group)):
-                start, end = g_start + a.start(), g_start + a.end()
-                if any(s < end and start < e for s, e in taken):
+        occupied = bytearray(len(text) + 1)
+        for h in hits:
+            occupied[h.start : h.end] = b"\x01" * (h.end - h.start)
+        groups: list[list[re.Match[str]]] = []
+        assert self._hyphen_re is not None
+        groups.extend([m] for m in self._hyphen_re.finditer(text))  # "an OpenAI-based bot"
+        starts: set[int] = set()
+        for m in self._noun_from_re.finditer(text):  # "models from DeepSeek and Zhipu"
+            first = self._alias_re.match(text, m.end())
+            if first is not None:
+                groups.append(self._vendor_run(text, first))
+                starts.add(first.start())
+        for a in self._alias_re.finditer(text):  # "OpenAI and Anthropic models"
+            if a.start() in starts:
+                continue
+            run = self._vendor_run(text, a)
+            assert self._after_list_re is not None
+            if self._after_list_re.match(text, run[-1].end()):
+                groups.append(run)
+        for run in groups:
+            for a in run:
+                start, end = a.start(), a.end()
+                if any(occupied[start:end]):
                     continue
                 vendor = self.vendor_named(a.group(0))
                 if vendor is None or vendor.flagship is None:
@@ -364,7 +401,7 @@ class Catalog:
                 family = self.families.get(vendor.flagship)
                 if family is None:
                     continue
-                taken.append((start, end))
+                occupied[start:end] = b"\x01" * (end - start)
                 extra.append(
                     ModelHit(
                         start, end, text[start:end], family, "", family.open_weights, False, True
@@ -372,13 +409,13 @@ class Catalog:
                 )
         for a in self._alias_re.finditer(text):
             start, end = a.start(), a.end()
-            if any(s < end and start < e for s, e in taken):
+            if any(occupied[start:end]):
                 continue
             vendor = self.vendor_named(a.group(0))
             if vendor is None or not vendor.stands_alone or vendor.flagship is None:
                 continue
             family = self.families[vendor.flagship]
-            taken.append((start, end))
+            occupied[start:end] = b"\x01" * (end - start)
             extra.append(
                 ModelHit(
                     start,

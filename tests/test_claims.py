@@ -128,6 +128,15 @@ def test_vendor_names_stand_for_their_flagship_family() -> None:
     ]
 
 
+def test_long_vendor_lists_are_scanned_whole() -> None:
+    # a list of thousands of vendor names is matched name by name, not by one regex that
+    # backtracks over every possible sublist
+    text = "It routes requests to " + "OpenAI, Anthropic and " * 2000 + "Mistral models."
+    hits = default_catalog().scan(text)
+    assert len(hits) == 4001
+    assert {h.family.name for h in hits} == {"GPT", "Claude", "Mistral"}
+
+
 def _catalog_data() -> dict:
     return tomllib.loads(DEFAULT_CATALOG.read_text(encoding="utf-8"))
 
