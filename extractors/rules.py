@@ -33,270 +33,8 @@ TEXT_KEY = "adoptwatch_text"
 
 _WH = frozenset({"which", "that", "who", "whom", "whose"})
 _NOUNISH = frozenset({"NOUN", "PROPN", "NUM", "X", "ADJ"})
-_LIGHT_VERBS = frozenset(
-    [
-        "make",
-        "complete",
-        "announce",
-        "begin",
-        "start",
-        "finish",
-        "confirm",
-        "accelerate",
-        "expand",
-        "disclose",
-        "detail",
-        "reveal",
-        "finalize",
-        "finalise",
-        "undertake",
-        "pursue",
-        "plan",
-        "continue",
-        "deepen",
-        "broaden",
-        "extend",
-        "kick",
-        "launch",
-        "initiate",
-        "unveil",
-        "mark",
-        "report",
-        "prepare",
-        "speed",
-        "scale",
-        "formalize",
-        "formalise",
-        "defend",
-        "explain",
-        "justify",
-        "do",
-        "carry",
-        "push",
-        "lead",
-        "oversee",
-        "celebrate",
-        "tout",
-        "trumpet",
-        "highlight",
-        "credit",
-        "attribute",
-        "add",
-        "offer",
-        "introduce",
-        "bring",
-        "roll",
-        "ship",
-        "deliver",
-        "enable",
-    ]
-)
-_LIGHT_NOUNS = frozenset(
-    [
-        "decision",
-        "deal",
-        "agreement",
-        "contract",
-        "plan",
-        "plans",
-        "effort",
-        "push",
-        "bid",
-        "move",
-        "talks",
-        "step",
-        "program",
-        "programme",
-        "initiative",
-        "project",
-        "pact",
-        "partnership",
-    ]
-)
-_QUANTITY_HEADS = frozenset(
-    [
-        "number",
-        "lot",
-        "host",
-        "handful",
-        "slew",
-        "wave",
-        "raft",
-        "dozen",
-        "dozens",
-        "hundreds",
-        "thousands",
-        "majority",
-        "thousand",
-        "hundred",
-        "million",
-        "tens",
-        "scores",
-        "plenty",
-        "most",
-        "many",
-        "some",
-        "several",
-        "percent",
-        "share",
-        "crop",
-        "string",
-        "series",
-        "legion",
-        "army",
-        "swath",
-        "swathe",
-        "bunch",
-        "couple",
-        "few",
-    ]
-)
 # nouns that wrap a model without changing who uses it: "a mix of X", "a version of X"
-_WRAPPERS = frozenset(
-    [
-        "mix",
-        "blend",
-        "combination",
-        "version",
-        "versions",
-        "variant",
-        "variants",
-        "flavor",
-        "flavour",
-        "build",
-        "derivative",
-        "derivatives",
-        "fork",
-        "forks",
-        "suite",
-        "set",
-        "range",
-        "ensemble",
-        "pair",
-        "couple",
-        "collection",
-        "fleet",
-        "family",
-        "series",
-        "array",
-        "roster",
-        "lineup",
-        "line",
-        "stable",
-        "portfolio",
-        "selection",
-        "variety",
-        "handful",
-        "number",
-        "host",
-        "bunch",
-        "menu",
-    ]
-)
 # nouns that are the model itself: "Qwen models", "the GPT-4 API", "DeepSeek's R1 model"
-_MODEL_NOUNS = frozenset(
-    [
-        "model",
-        "models",
-        "llm",
-        "llms",
-        "api",
-        "apis",
-        "family",
-        "series",
-        "line",
-        "lineup",
-        "weights",
-        "version",
-        "versions",
-        "variant",
-        "variants",
-        "checkpoint",
-        "checkpoints",
-        "endpoint",
-        "endpoints",
-        "technology",
-        "tech",
-        "system",
-        "systems",
-        "engine",
-        "engines",
-        "offering",
-        "offerings",
-        "tool",
-        "tools",
-        "ones",
-        "those",
-        "one",
-    ]
-)
-_COPULA_HEADS = frozenset(
-    ["default", "engine", "backbone", "brain", "foundation", "workhorse", "model", "choice"]
-)
-_COPULA_OWNED_ONLY = frozenset({"model", "choice"})
-_SUPERLATIVES = frozenset(
-    [
-        "best",
-        "top",
-        "cheapest",
-        "strongest",
-        "fastest",
-        "leading",
-        "most",
-        "greatest",
-        "smartest",
-        "favorite",
-        "favourite",
-        "popular",
-    ]
-)
-_GENERIC_NAME_WORDS = frozenset(
-    {
-        "ai",
-        "gateway",
-        "assistant",
-        "agent",
-        "chat",
-        "search",
-        "studio",
-        "hub",
-        "labs",
-        "lab",
-        "pro",
-        "plus",
-        "max",
-        "one",
-        "x",
-        "go",
-        "cloud",
-        "builder",
-        "companion",
-        "the",
-    }
-)
-_ACCESS_GIVERS = frozenset(
-    [
-        "give",
-        "grant",
-        "provide",
-        "offer",
-        "extend",
-        "expand",
-        "roll",
-        "get",
-        "gain",
-        "have",
-        "secure",
-        "win",
-        "buy",
-        "purchase",
-        "open",
-        "allow",
-    ]
-)
-_ACCESS_TAKERS = frozenset(
-    ["block", "restrict", "ban", "cut", "revoke", "limit", "suspend", "bar", "prohibit"]
-)
 TITLES = frozenset(
     [
         "ceo",
@@ -338,109 +76,6 @@ TITLES = frozenset(
         "ms",
         "sir",
     ]
-)
-_REPORT_NOUNS = frozenset(
-    [
-        "report",
-        "reports",
-        "rumor",
-        "rumour",
-        "rumors",
-        "rumours",
-        "speculation",
-        "claim",
-        "claims",
-        "allegation",
-    ]
-)
-_PREDICT = frozenset(
-    [
-        "expect",
-        "predict",
-        "forecast",
-        "anticipate",
-        "project",
-        "estimate",
-        "believe",
-        "think",
-        "reckon",
-        "wager",
-    ]
-)
-_PARTNERSHIP = frozenset(
-    [
-        "partner",
-        "partnership",
-        "investor",
-        "investment",
-        "stake",
-        "deal",
-        "alliance",
-        "collaboration",
-        "backer",
-    ]
-)
-_INSTRUCT_VERBS = frozenset(
-    ["tell", "instruct", "order", "ask", "warn", "direct", "advise", "urge", "require"]
-)
-_MAKER_VERBS = frozenset(
-    [
-        "launch",
-        "unveil",
-        "release",
-        "introduce",
-        "debut",
-        "build",
-        "create",
-        "develop",
-        "ship",
-        "deploy",
-        "roll",
-        "adopt",
-        "use",
-        "test",
-        "pilot",
-        "trial",
-        "open-source",
-        "open",
-        "unveil",
-        "announce",
-        "rebuild",
-        "design",
-        "train",
-        "license",
-        "buy",
-        "acquire",
-    ]
-)
-_PURE_HOSTING = frozenset(
-    {"offer", "serve", "provide", "host", "list", "sell", "resell", "distribute", "make", "add"}
-)
-_LET_VERBS = frozenset({"let", "allow", "enable", "permit", "help", "empower"})
-_PREP_ALTERNATIVES = frozenset(
-    {
-        "instead of",
-        "in place of",
-        "rather than",
-        "over",
-        "against",
-        "versus",
-        "vs.",
-        "vs",
-        "than",
-        "like",
-        "besides",
-        "beside",
-        "unlike",
-        "compared",
-        "beyond",
-        "after",
-        "before",
-        "since",
-        "about",
-        "around",
-        "near",
-    }
 )
 _PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
 _PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
@@ -493,6 +128,7 @@ class ClaimRules:
         self.gazetteer = gazetteer
         self.g = patterns.governors
         self.n = patterns.nouns
+        self.w = patterns.words
         self._hosting_places = tuple(p.lower() for p in patterns.nouns["hosting_places"])
         self._audiences = tuple(patterns.nouns["hosting_audiences"])
         self._via_let = False
@@ -526,7 +162,7 @@ class ClaimRules:
             relation = frame.slots[slot]
             if hit.bare and (
                 not ("from" in frame.slots or "drops" in frame.slots.values())
-                or any(_lemma(t) in _PARTNERSHIP for t in trigger.subtree)
+                or any(_lemma(t) in self.w["partnership"] for t in trigger.subtree)
             ):
                 continue  # "partnered with OpenAI", "dropped OpenAI as a partner": no model
             mood = self._modality(trigger)
@@ -666,7 +302,9 @@ class ClaimRules:
             if dep == "conj" and head.pos_ in _NOUNISH:
                 t = head
                 continue
-            if dep == "appos" and (head._.aw_model is not None or _lemma(head) in _MODEL_NOUNS):
+            if dep == "appos" and (
+                head._.aw_model is not None or _lemma(head) in self.w["model_nouns"]
+            ):
                 t = head
                 continue
             if dep in ("compound", "nmod", "amod", "npadvmod", "nummod", "dep", "poss"):
@@ -677,7 +315,7 @@ class ClaimRules:
                         continue
                     if found is not None:
                         return found
-                if _lemma(head) in _MODEL_NOUNS or head.lower_ in _MODEL_NOUNS:
+                if _lemma(head) in self.w["model_nouns"] or head.lower_ in self.w["model_nouns"]:
                     t = head
                     continue
                 if dep != "poss" and _lemma(head) in self.n["model_heads"]:
@@ -689,26 +327,26 @@ class ClaimRules:
                 prep, ph = head, head.head
                 if ph.lower_ == "such" and ph.head is not ph:
                     ph = ph.head
-                if prep.lower_ == "of" and _lemma(ph) in _WRAPPERS:
+                if prep.lower_ == "of" and _lemma(ph) in self.w["wrappers"]:
                     t = ph
                     continue
                 if prep.lower_ in ("as", "including", "like") and (
-                    _lemma(ph) in _MODEL_NOUNS or ph._.aw_model is not None
+                    _lemma(ph) in self.w["model_nouns"] or ph._.aw_model is not None
                 ):
                     t = ph
                     continue
-                if prep.lower_ in ("from", "by", "of") and _lemma(ph) in _MODEL_NOUNS:
+                if prep.lower_ in ("from", "by", "of") and _lemma(ph) in self.w["model_nouns"]:
                     t = ph
                     continue
                 if prep.lower_ in ("from", "by") and ph.pos_ == "VERB":
                     # "testing models from xAI and Meta": the PP belongs to the object
                     obj = _child(ph, "dobj")
-                    if obj is not None and _lemma(obj) in _MODEL_NOUNS and obj.i < prep.i:
+                    if obj is not None and _lemma(obj) in self.w["model_nouns"] and obj.i < prep.i:
                         self._guesses += 1
                         t = obj
                         continue
                 if prep.lower_ in ("alongside", "plus", "besides") and (
-                    ph._.aw_model is not None or _lemma(ph) in _MODEL_NOUNS
+                    ph._.aw_model is not None or _lemma(ph) in self.w["model_nouns"]
                 ):
                     t = ph  # "relies on Claude alongside Qwen": both are used
                     continue
@@ -730,7 +368,7 @@ class ClaimRules:
             if trigger is not head and trigger.dep_ not in ("amod", "compound", "acl", "npadvmod"):
                 modified = head
             if f.pos == "adj" and (
-                _lemma(modified) in _MODEL_NOUNS and modified._.aw_model is None
+                _lemma(modified) in self.w["model_nouns"] and modified._.aw_model is None
             ):
                 return "climb" if trigger is head else None
             return trigger, "mod", f
@@ -771,7 +409,7 @@ class ClaimRules:
             ):
                 phrase = f"{head.lower_} {phrase}"
                 head = head.head
-            if phrase in _PREP_ALTERNATIVES:
+            if phrase in self.w["prep_alternatives"]:
                 return None
             return self._attach(head, phrase)
         if dep == "acomp":
@@ -812,13 +450,13 @@ class ClaimRules:
     def _copula_head(self, noun: Token) -> bool:
         """ "the default model in Cline", "Airbnb's model of choice": not "the best model"."""
         lemma = _lemma(noun)
-        if lemma not in _COPULA_HEADS:
+        if lemma not in self.w["copula_heads"]:
             return False
         mods = {c.lower_ for c in noun.children if c.dep_ in ("amod", "advmod", "compound")}
-        if mods & _SUPERLATIVES:
+        if mods & self.w["superlatives"]:
             return False
         owned = _child(noun, "poss") is not None
-        if lemma in _COPULA_OWNED_ONLY:
+        if lemma in self.w["copula_owned_only"]:
             return owned or "default" in mods
         return True
 
@@ -854,7 +492,7 @@ class ClaimRules:
                 if lemma in self.g["negates"] or any(
                     f"{lemma} {p}" in self.g["negates"] for p in particles
                 ):
-                    if walk.dep_ == "xcomp" and _lemma(walk.head) in _INSTRUCT_VERBS:
+                    if walk.dep_ == "xcomp" and _lemma(walk.head) in self.w["instruct_verbs"]:
                         return Mood("drops")  # "asked ministries to refrain from using X"
                     return Mood("neg")
                 phrasal_drop = any(f"{lemma} {p}" in self.g["drops"] for p in particles)
@@ -874,7 +512,7 @@ class ClaimRules:
                 elif lemma in self.g["evaluates"] and mood.kind == "plain":
                     mood.kind = "evaluates"
                 elif (
-                    lemma in _PREDICT
+                    lemma in self.w["predict"]
                     and came_from is not None
                     and (came_from.dep_ == "ccomp" or _child(walk, "dobj") is not None)
                 ):
@@ -938,7 +576,7 @@ class ClaimRules:
             if neg:
                 if pending_no_longer or mood.kind == "no_longer":
                     return Mood("no_longer", mood.intends, mood.future)
-                if walk.dep_ == "xcomp" and _lemma(walk.head) in _INSTRUCT_VERBS:
+                if walk.dep_ == "xcomp" and _lemma(walk.head) in self.w["instruct_verbs"]:
                     return Mood("drops")  # "staff were told not to use DeepSeek": a ban
                 return Mood("neg")
             if mood.kind == "no_longer":
@@ -961,11 +599,11 @@ class ClaimRules:
                 and (
                     _lemma(head) in self.g["intends"]
                     or _lemma(head) in self.g["evaluates"]
-                    or _lemma(head) in _LIGHT_NOUNS
-                    or _lemma(head) in _REPORT_NOUNS
+                    or _lemma(head) in self.w["light_nouns"]
+                    or _lemma(head) in self.w["report_nouns"]
                 )
             ):
-                if _lemma(head) in _REPORT_NOUNS:
+                if _lemma(head) in self.w["report_nouns"]:
                     mood.hearsay = True  # "reports that Samsung is replacing Gemini"
                 came_from, walk = walk, head
                 continue
@@ -1023,7 +661,9 @@ class ClaimRules:
         words = f" {' '.join(t.lower_ for t in trigger.subtree)} "
         if any(f" {p} " in words for p in self._hosting_places):
             return True
-        if _lemma(trigger) in _PURE_HOSTING and any(f" {p} " in words for p in self._audiences):
+        if _lemma(trigger) in self.w["pure_hosting"] and any(
+            f" {p} " in words for p in self._audiences
+        ):
             return True
         if adopter.kind == "named":
             vendor = self.catalog.vendor_named(adopter.name)
@@ -1127,7 +767,7 @@ class ClaimRules:
                     at = self._pobj(walk, ("at", "inside", "within"))
                     if at is not None:
                         return at
-                    if walk.dep_ in ("ccomp", "xcomp") and _lemma(walk.head) in _LET_VERBS:
+                    if walk.dep_ in ("ccomp", "xcomp") and _lemma(walk.head) in self.w["let_verbs"]:
                         self._via_let = True
                         walk = walk.head
                         continue
@@ -1137,13 +777,13 @@ class ClaimRules:
                 if head.pos_ == "NOUN" and (
                     _lemma(head) in self.g["intends"]
                     or _lemma(head) in self.g["evaluates"]
-                    or _lemma(head) in _LIGHT_NOUNS
+                    or _lemma(head) in self.w["light_nouns"]
                 ):
                     return self._noun_owner(head)
                 if head.pos_ == "NOUN" and _lemma(head) in self.n["products"]:
                     return self._product_owner(head)  # "an agent running on Claude"
                 return head
-            if dep == "xcomp" and _lemma(head) in _INSTRUCT_VERBS:
+            if dep == "xcomp" and _lemma(head) in self.w["instruct_verbs"]:
                 obj = _child(head, "dobj")
                 if obj is not None:
                     return obj  # "asked ministries to ...": the ministries act
@@ -1218,7 +858,7 @@ class ClaimRules:
             if (
                 noun.dep_ in ("dobj", "nsubjpass")
                 and head.pos_ in ("VERB", "AUX")
-                and (verb in _ACCESS_GIVERS or verb in _ACCESS_TAKERS)
+                and (verb in self.w["access_givers"] or verb in self.w["access_takers"])
             ):
                 return self._subject(head)
             return None
@@ -1267,7 +907,7 @@ class ClaimRules:
         if dep == "pobj" and head.lower_ == "among" and head.head.lemma_ == "be":
             return _child(head.head, "nsubj")
         if dep in ("dobj", "nsubjpass") and (
-            head.lemma_.lower() in _LIGHT_VERBS
+            head.lemma_.lower() in self.w["light_verbs"]
             or head.lemma_.lower() in self.g["intends"] | self.g["evaluates"] | self.g["drops"]
         ):
             return self._subject(head)
@@ -1278,7 +918,7 @@ class ClaimRules:
             and (
                 _lemma(noun) in self.g["intends"]
                 or _lemma(noun) in self.g["evaluates"]
-                or _lemma(noun) in _LIGHT_NOUNS
+                or _lemma(noun) in self.w["light_nouns"]
             )
         ):
             return self._subject(head.head)
@@ -1345,7 +985,7 @@ class ClaimRules:
         walk = noun
         if walk.dep_ == "appos" and walk.head is not walk:
             walk = walk.head
-        if walk.dep_ in ("dobj", "nsubjpass") and _lemma(walk.head) in _MAKER_VERBS:
+        if walk.dep_ in ("dobj", "nsubjpass") and _lemma(walk.head) in self.w["maker_verbs"]:
             subj = self._subject(walk.head)
             if subj is not None and subj._.aw_model is None and subj.lower_ not in _WH:
                 if subj.pos_ == "NOUN" and _lemma(subj) in self.n["products"]:
@@ -1542,7 +1182,7 @@ class ClaimRules:
                 head_named = [a for a in self.classify(tok.head) if a.kind == "named"]
                 if head_named:
                     return head_named
-        if lemma in _QUANTITY_HEADS:
+        if lemma in self.w["quantity_heads"]:
             of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
             pobj = _child(of, "pobj") if of is not None else None
             if pobj is not None and _lemma(pobj) in self.n["organisations"]:
@@ -1590,7 +1230,10 @@ class ClaimRules:
             if start <= tok.idx < end:
                 return [Adopter("named", name, tok.i, known=True)]
         tokens = _name_tokens(tok)
-        if all(t.lower_ in self.n["products"] or t.lower_ in _GENERIC_NAME_WORDS for t in tokens):
+        if all(
+            t.lower_ in self.n["products"] or t.lower_ in self.w["generic_name_words"]
+            for t in tokens
+        ):
             # "its AI Assistant", "Cloudflare's AI Gateway": a generic product title; the
             # owner is the adopter
             owner = _child(tok, "poss")
