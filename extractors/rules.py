@@ -84,6 +84,7 @@ _NON_ORG_LABELS = frozenset(
 )
 _PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
 _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
+_DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
 
 @dataclass
@@ -376,6 +377,15 @@ class ClaimRules:
 
     def _slot_of(self, t: Token) -> tuple[Token, str, Frame] | None:
         dep, head = t.dep_, t.head
+        if (
+            dep in ("dobj", "obj", "dative", "oprd")
+            and _lemma(head) in ("make", "name", "set")
+            and any(
+                c is not t and c.lemma_.lower() in ("default", "standard", "backbone", "engine")
+                for c in head.subtree
+            )
+        ):
+            return head, "obj", _DEFAULT_FRAME  # "GitHub made Claude the default model"
         if dep in ("dobj", "obj", "dative", "oprd"):
             return self._check(head, "obj")
         if dep == "nsubjpass":
@@ -659,8 +669,15 @@ class ClaimRules:
         adopter = claim.adopter
         trigger = doc[claim.trigger]
         words = f" {' '.join(t.lower_ for t in trigger.subtree)} "
-        if any(f" {p} " in words for p in self._hosting_places):
-            return True
+        for c in trigger.children:
+            # "added R1 to Bedrock", "connected its cloud services to R1" host it;
+            # "supports Claude through Bedrock" uses it
+            if (c.dep_ == "prep" and c.lower_ in ("to", "on", "in", "into", "onto", "inside")) or (
+                c.dep_ == "dobj" and c._.aw_model is None
+            ):
+                place = f" {' '.join(t.lower_ for t in c.subtree)} "
+                if any(f" {p} " in place for p in self._hosting_places):
+                    return True
         if _lemma(trigger) in self.w["pure_hosting"] and any(
             f" {p} " in words for p in self._audiences
         ):
@@ -792,6 +809,10 @@ class ClaimRules:
                 if walk.pos_ == "ADP" and walk.head is not walk:
                     walk = walk.head
                 if walk.pos_ in ("NOUN", "PROPN") and not walk.tag_.startswith("VB"):
+                    subj = _child(walk, "nsubj") if walk.dep_ == "ROOT" else None
+                    if subj is not None:
+                        self._guesses += 1
+                        return subj  # "Pinterest cut/NN costs after moving ...": a verb
                     return self._noun_owner(walk)
                 continue
             # no subject anywhere: a capitalised word glued to the verb's left is one
@@ -1206,7 +1227,7 @@ class ClaimRules:
             if not plural and not dets:
                 return []
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
-        return []
+        return self._product_members(tok)
 
     def looks_like_person(self, tok: Token) -> bool:
         """A title before the name ("Replit CEO Amjad Masad") or a given name first
@@ -1267,6 +1288,11 @@ class ClaimRules:
             return []
         penalty = 0.0 if label == "ORG" or org_word else 0.1
         return [Adopter("named", name, tok.i, known=label == "ORG", penalty=penalty)]
+
+    def _product_members(self, tok: Token) -> list[Adopter]:
+        if tok.tag_ in ("NNS", "NNPS") and _lemma(tok) in self.n["products"]:
+            return self._members(tok)  # "coding tools such as Cline and Roo Code"
+        return []
 
     def _members(self, tok: Token) -> list[Adopter]:
         """ "startups such as Airbnb and Uber" -> the named members."""
