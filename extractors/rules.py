@@ -973,7 +973,7 @@ class ClaimRules:
         if lemma in self.n["organisations"] or lemma in self.n["people"]:
             return noun
         for c in noun.children:
-            if c.dep_ == "prep" and c.lower_ in ("in", "of", "inside", "within", "at"):
+            if c.dep_ == "prep" and c.lower_ in ("in", "of", "inside", "within", "at", "from"):
                 pobj = _child(c, "pobj")
                 if pobj is not None and pobj._.aw_model is None:
                     found = self._product_owner(pobj, depth + 1)
