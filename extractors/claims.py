@@ -31,18 +31,20 @@ Because each sentence is parsed on its own, the claims do not depend on the pre-
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Token
 
 from extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
 from extractors.catalog import Catalog, ModelHit, default_catalog, load_catalog
-from extractors.patterns import Frame, Patterns, default_patterns, load_patterns
+from extractors.patterns import Patterns, default_patterns, load_patterns
+from extractors.rules import TEXT_KEY, TITLES, ClaimRules, RawClaim, original_text
 from extractors.sentences import split_sentences
 
 RELATIONS = ("adopts", "drops", "evaluates")
@@ -94,7 +96,6 @@ if not Doc.has_extension("aw_claims"):
     Doc.set_extension("aw_claims", default=None)
 
 HITS_KEY = "adoptwatch_hits"
-TEXT_KEY = "adoptwatch_text"
 SURROGATE = "Linux"
 
 
@@ -138,14 +139,15 @@ class ModelMerger:
         for hit in sorted(hits, key=lambda h: h.start):
             if hit.start < pos:
                 continue
-            pieces.append(text[pos : hit.start])
-            out_len += hit.start - pos
+            segment = _normalise_for_parser(text[pos : hit.start])
+            pieces.append(segment)
+            out_len += len(segment)
             word = text[hit.start : hit.end] if hit.standin else SURROGATE
             pieces.append(word)
             spans.append((out_len, out_len + len(word), hit))
             out_len += len(word)
             pos = hit.end
-        pieces.append(text[pos:])
+        pieces.append(_normalise_for_parser(text[pos:]))
         new = self.tokenizer("".join(pieces))
         new.user_data[TEXT_KEY] = text
         for start, end, hit in spans:
@@ -171,827 +173,6 @@ def make_claim_rules(
     )
 
 
-@dataclass
-class Adopter:
-    kind: str  # "named", "generic", "anaphor", "we"
-    name: str
-    token: int
-    known: bool = False  # in the gazetteer, a vendor, or an ORG entity
-    penalty: float = 0.0
-
-
-@dataclass
-class RawClaim:
-    """A claim found in one sentence doc, before cross-sentence anaphora resolution."""
-
-    adopter: Adopter
-    hit: ModelHit
-    relation: str
-    confidence: float
-    trigger: int  # token index of the trigger (claims of one switch share it)
-    hosting_trigger: bool
-
-
-_WH = frozenset({"which", "that", "who", "whom", "whose"})
-_LIGHT_VERBS = frozenset(
-    [
-        "make",
-        "complete",
-        "announce",
-        "begin",
-        "start",
-        "finish",
-        "confirm",
-        "accelerate",
-        "expand",
-        "disclose",
-        "detail",
-        "reveal",
-        "finalize",
-        "finalise",
-        "undertake",
-        "pursue",
-        "plan",
-        "continue",
-        "deepen",
-        "broaden",
-        "extend",
-        "kick",
-        "launch",
-        "initiate",
-        "unveil",
-        "mark",
-        "report",
-        "prepare",
-        "speed",
-        "scale",
-        "formalize",
-        "formalise",
-        "defend",
-        "explain",
-        "justify",
-        "do",
-        "carry",
-        "push",
-        "lead",
-        "oversee",
-        "celebrate",
-        "tout",
-        "trumpet",
-        "highlight",
-        "credit",
-        "attribute",
-    ]
-)
-_LIGHT_NOUNS = frozenset(
-    [
-        "decision",
-        "deal",
-        "agreement",
-        "contract",
-        "plan",
-        "plans",
-        "effort",
-        "push",
-        "bid",
-        "move",
-        "talks",
-        "step",
-        "program",
-        "programme",
-        "initiative",
-        "project",
-        "pact",
-        "partnership",
-    ]
-)
-_QUANTITY_HEADS = frozenset(
-    [
-        "number",
-        "lot",
-        "host",
-        "handful",
-        "slew",
-        "wave",
-        "raft",
-        "dozen",
-        "dozens",
-        "hundreds",
-        "thousands",
-        "majority",
-        "percent",
-        "share",
-        "group",
-        "crop",
-        "string",
-        "series",
-        "legion",
-        "army",
-        "swath",
-        "swathe",
-        "bunch",
-        "couple",
-        "few",
-    ]
-)
-_PREP_ALTERNATIVES = frozenset(
-    {
-        "instead of",
-        "in place of",
-        "rather than",
-        "over",
-        "against",
-        "versus",
-        "vs.",
-        "vs",
-        "than",
-        "like",
-        "such as",
-        "alongside",
-        "besides",
-        "beside",
-        "including",
-        "unlike",
-        "compared",
-        "beyond",
-        "among",
-    }
-)
-_NEG_WORDS = frozenset({"not", "n't", "never", "no", "neither", "nor", "nothing", "none"})
-_PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
-
-
-class ClaimRules:
-    """Dependency rules over one parsed sentence: sets ``doc._.aw_claims`` to RawClaims."""
-
-    def __init__(self, catalog: Catalog, patterns: Patterns, gazetteer: Gazetteer) -> None:
-        self.catalog = catalog
-        self.patterns = patterns
-        self.gazetteer = gazetteer
-        self.g = patterns.governors
-        self.n = patterns.nouns
-        self._hosting_places = tuple(p.lower() for p in patterns.nouns["hosting_places"])
-
-    def __call__(self, doc: Doc) -> Doc:
-        doc._.aw_claims = self.find(doc)
-        return doc
-
-    # --- the rules -----------------------------------------------------------------------
-
-    def find(self, doc: Doc) -> list[RawClaim]:
-        text = doc.user_data.get(TEXT_KEY, doc.text).strip()
-        if not text or text.endswith("?") or text.rstrip("\"'”’)").endswith("?"):
-            return []
-        claims: list[RawClaim] = []
-        hedged = self._hedged(doc)
-        for token in doc:
-            hit = token._.aw_model
-            if hit is None:
-                continue
-            found = self._governor(token)
-            if found is None:
-                continue
-            trigger, slot, frame = found
-            relation = frame.slots[slot]
-            mood = self._modality(trigger)
-            if mood.kind in ("neg", "hyp", "alt"):
-                continue
-            confidence = frame.confidence
-            if mood.kind == "drops":
-                if relation != "adopts":
-                    continue
-                relation = "drops"
-            elif mood.kind == "evaluates" and relation == "adopts":
-                relation = "evaluates"
-            elif mood.kind == "no_longer":
-                if relation != "adopts":
-                    continue
-                relation = "drops"
-            if mood.intends:
-                confidence -= 0.15
-            if mood.future:
-                confidence -= 0.05
-            if hedged:
-                confidence -= 0.1
-            if hit.standin:
-                confidence -= 0.15
-            elif not hit.versioned and hit.surface in hit.family.context_terms:
-                confidence -= 0.05 if hit.context else 0.1
-            adopters = self._adopters(trigger, slot, frame, token)
-            for adopter in adopters:
-                claims.append(
-                    RawClaim(
-                        adopter,
-                        hit,
-                        relation,
-                        round(confidence - adopter.penalty, 3),
-                        trigger.i,
-                        frame.hosting,
-                    )
-                )
-        return [c for c in claims if not self._hosting_context(doc, c)]
-
-    def _frame(self, tok: Token, slot: str) -> Frame | None:
-        pos = tok.pos_
-        if pos in ("VERB", "AUX"):
-            kinds = ["verb", "adj"] if tok.dep_ in ("amod", "acl") else ["verb"]
-        elif pos in ("NOUN", "PROPN"):
-            kinds = ["noun"]
-        elif pos == "ADJ":
-            kinds = ["adj", "verb"]
-        else:
-            kinds = ["verb", "noun", "adj"] if pos in ("X", "ADV") else []
-        lemmas = []
-        particles = [c.lower_ for c in tok.children if c.dep_ == "prt"]
-        base = tok.lemma_.lower()
-        for p in particles:
-            lemmas.append(f"{base} {p}")
-        lemmas += [base, tok.lower_]
-        if tok.lower_.endswith("-based") or tok.lower_.endswith("-powered"):
-            lemmas.append(tok.lower_.rsplit("-", 1)[1])
-        for kind in kinds:
-            for lemma in lemmas:
-                frame = self.patterns.frame(lemma, kind)
-                if frame and slot in frame.slots:
-                    return frame
-        return None
-
-    def _governor(self, model: Token) -> tuple[Token, str, Frame] | None:
-        """The trigger word the model depends on, the model's slot in it, and its frame."""
-        t = model
-        for _ in range(8):
-            if t.dep_ == "conj" and t.head.pos_ in ("NOUN", "PROPN", "NUM", "X", "ADJ"):
-                t = t.head
-                continue
-            if t.dep_ == "appos" and t.head._.aw_model is not None:
-                t = t.head
-                continue
-            if t.dep_ in ("compound", "nmod", "amod", "npadvmod", "nummod", "poss", "dep"):
-                head = t.head
-                frame = self._frame(head, "mod")
-                if frame and t.dep_ != "poss":
-                    return head, "mod", frame
-                for sib in head.children:
-                    if sib.i in (t.i + 1, t.i + 2) and sib is not t:
-                        frame = self._frame(sib, "mod")
-                        if frame:
-                            return sib, "mod", frame
-                if t.dep_ != "poss" and (
-                    head.lower_ in self.n["model_heads"]
-                    or head.lemma_.lower() in self.n["model_heads"]
-                ):
-                    t = head
-                    continue
-                return None
-            break
-        dep = t.dep_
-        if dep in ("dobj", "obj", "dative", "oprd"):
-            return self._check(t.head, "obj")
-        if dep == "nsubjpass":
-            return self._check(t.head, "obj")
-        if dep in ("nsubj", "csubj"):
-            return self._check(t.head, "subj")
-        if dep == "pobj":
-            prep = t.head
-            if prep.dep_ == "agent":
-                return self._check(prep.head, "by")
-            phrase = prep.lower_
-            head = prep.head
-            if head.dep_ == "pobj" and head.lower_ in ("top", "favor", "favour", "place", "lieu"):
-                outer = head.head
-                phrase = f"{outer.lower_} {head.lower_} {phrase}"
-                head = outer.head
-            elif head.lower_ in ("away", "instead", "off", "rather") and head.pos_ in (
-                "ADV",
-                "ADP",
-                "PART",
-                "ADJ",
-            ):
-                phrase = f"{head.lower_} {phrase}"
-                head = head.head
-            elif prep.lower_ == "of" and head.lower_ in ("top",) and head.dep_ == "pobj":
-                phrase = "on top of"
-                head = head.head.head
-            if phrase in _PREP_ALTERNATIVES:
-                return None
-            if phrase == "by" and head.pos_ in ("VERB", "ADJ"):
-                phrase = "by"
-            found = self._check(head, phrase)
-            if (
-                found is None
-                and head.pos_ in ("NOUN", "PROPN")
-                and head.dep_
-                in (
-                    "dobj",
-                    "nsubjpass",
-                )
-            ):
-                # PP attached to the object ("built a chatbot on Qwen"): try the verb.
-                found = self._check(head.head, phrase)
-            return found
-        if dep == "acomp":
-            return self._check(t.head, "obj")
-        return None
-
-    def _check(self, tok: Token, slot: str) -> tuple[Token, str, Frame] | None:
-        frame = self._frame(tok, slot)
-        if frame is None:
-            return None
-        return tok, slot, frame
-
-    # --- modality --------------------------------------------------------------------------
-
-    @dataclass
-    class Mood:
-        kind: str = "plain"  # plain, neg, hyp, alt, drops, evaluates, no_longer
-        intends: bool = False
-        future: bool = False
-
-    def _modality(self, trigger: Token) -> ClaimRules.Mood:
-        mood = ClaimRules.Mood()
-        walk = trigger
-        came_from: Token | None = None
-        for depth in range(8):
-            lemma = walk.lemma_.lower()
-            if walk is not trigger:
-                if lemma in self.g["negates"] or f"{lemma} out" in self.g["negates"]:
-                    return ClaimRules.Mood("neg")
-                if (
-                    lemma in self.g["drops"]
-                    and came_from is not None
-                    and came_from.dep_
-                    in (
-                        "xcomp",
-                        "dobj",
-                        "pcomp",
-                    )
-                ):
-                    mood.kind = "drops"
-                elif lemma in self.g["evaluates"] and mood.kind == "plain":
-                    mood.kind = "evaluates"
-                elif lemma in self.g["intends"]:
-                    mood.intends = True
-            neg = False
-            for child in walk.children:
-                low = child.lower_
-                if child.dep_ == "neg" or (child.dep_ == "det" and low == "no"):
-                    neg = True
-                elif child.dep_ == "advmod" and low == "longer":
-                    if any(c.lower_ == "no" for c in child.children) or neg:
-                        mood.kind = "no_longer"
-                elif child.dep_ == "advmod" and low in ("anymore", "any longer"):
-                    mood.kind = "no_longer_pending"
-                elif child.dep_ in ("advmod", "npadvmod") and low in ("never", "hardly", "barely"):
-                    neg = True
-                elif child.dep_ == "aux" and low in self.g["hypothetical_aux"]:
-                    return ClaimRules.Mood("hyp")
-                elif child.dep_ == "aux" and low in ("would", "'d"):
-                    if not self._under_report(walk):
-                        return ClaimRules.Mood("hyp")
-                    mood.future = True
-                elif child.dep_ == "aux" and low in ("will", "'ll", "wo", "shall"):
-                    mood.future = True
-                elif child.dep_ == "mark" and low in ("if", "unless", "whether", "lest"):
-                    if low == "whether" and self._under_evaluation(walk):
-                        mood.kind = "evaluates"
-                    else:
-                        return ClaimRules.Mood("hyp")
-                elif child.dep_ == "advmod" and low == "yet" and walk.lemma_ == "have":
-                    return ClaimRules.Mood("neg")
-            if neg:
-                if mood.kind in ("no_longer_pending", "no_longer"):
-                    mood.kind = "no_longer"
-                    return mood
-                return ClaimRules.Mood("neg")
-            if mood.kind == "no_longer_pending":
-                mood.kind = "plain"
-            if mood.kind == "no_longer":
-                return mood
-            dep = walk.dep_
-            head = walk.head
-            if head is walk:
-                break
-            if (
-                dep == "pcomp"
-                and head.lower_ in ("without", "instead", "of")
-                and (head.lower_ != "of" or head.head.lower_ in ("instead", "place"))
-            ):
-                return ClaimRules.Mood("neg" if head.lower_ == "without" else "alt")
-            if dep in ("xcomp", "ccomp", "aux", "pcomp", "prep", "pobj", "dobj", "attr"):
-                came_from = walk
-                walk = head
-                continue
-            if (
-                dep == "acl"
-                and head.pos_ == "NOUN"
-                and (
-                    head.lemma_.lower() in self.g["intends"]
-                    or head.lemma_.lower() in self.g["evaluates"]
-                    or head.lemma_.lower() in ("decision", "deal", "agreement", "contract")
-                )
-            ):
-                came_from = walk
-                walk = head
-                continue
-            if dep == "conj" and depth == 0:
-                # "tested and then deployed": a negation on the first verb does not carry over
-                break
-            break
-        return mood
-
-    def _under_report(self, tok: Token) -> bool:
-        walk = tok
-        for _ in range(5):
-            if walk.dep_ in ("ccomp", "xcomp", "advcl", "conj") and walk.head is not walk:
-                walk = walk.head
-                if walk.lemma_.lower() in self.g["report_verbs"]:
-                    return True
-                continue
-            return False
-        return False
-
-    def _under_evaluation(self, tok: Token) -> bool:
-        walk = tok
-        for _ in range(4):
-            if walk.head is walk:
-                return False
-            walk = walk.head
-            if walk.lemma_.lower() in self.g["evaluates"]:
-                return True
-        return False
-
-    def _hedged(self, doc: Doc) -> bool:
-        low = doc.user_data.get(TEXT_KEY, doc.text).lower()
-        return any(h in low for h in self.g["hedges"])
-
-    def _hosting_context(self, doc: Doc, claim: RawClaim) -> bool:
-        if not claim.hosting_trigger:
-            return False
-        adopter = claim.adopter
-        if adopter.kind == "named" and (
-            self.gazetteer.is_hosting(adopter.name)
-            or (self.catalog.vendor_named(adopter.name) or _NO_VENDOR).hosting
-        ):
-            return True
-        trigger = doc[claim.trigger]
-        words = " ".join(t.lower_ for t in trigger.subtree)
-        return any(f" {p} " in f" {words} " for p in self._hosting_places)
-
-    # --- adopters --------------------------------------------------------------------------
-
-    def _adopters(self, trigger: Token, slot: str, frame: Frame, model: Token) -> list[Adopter]:
-        agent = self._agent(trigger, slot, frame, model)
-        if agent is None or agent._.aw_model is not None:
-            return []
-        out: list[Adopter] = []
-        for tok in [agent, *[c for c in agent.conjuncts if c.i > agent.i]]:
-            out.extend(self._classify(tok))
-        seen: set[str] = set()
-        unique = []
-        for a in out:
-            key = f"{a.kind}:{a.name.lower()}"
-            if key not in seen:
-                seen.add(key)
-                unique.append(a)
-        return unique
-
-    def _agent(self, trigger: Token, slot: str, frame: Frame, model: Token) -> Token | None:
-        if frame.pos == "noun" and trigger.pos_ in ("NOUN", "PROPN"):
-            return self._noun_owner(trigger)
-        if trigger.pos_ in ("NOUN", "PROPN"):
-            return self._noun_owner(trigger)
-        passive = any(c.dep_ in ("auxpass", "nsubjpass") for c in trigger.children) or (
-            trigger.tag_ == "VBN" and trigger.dep_ in ("acl", "amod", "advcl", "relcl")
-        )
-        if slot == "mod" or (frame.pos == "adj" and trigger.dep_ in ("amod", "acl", "compound")):
-            head = trigger.head if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") else None
-            if head is None:
-                subj = _child(trigger, "nsubj", "nsubjpass")
-                if subj is None and trigger.head is not trigger:
-                    subj = _child(trigger.head, "nsubj", "nsubjpass")
-                return subj
-            return self._product_owner(head)
-        if slot == "subj":
-            obj = _child(trigger, "dobj", "obj")
-            if obj is None:
-                pobj = self._pobj(trigger, ("at", "for", "inside", "within", "across"))
-                return pobj
-            return self._product_owner(obj)
-        if passive and slot == "obj":
-            agent = _child(trigger, "agent")
-            if agent is not None:
-                return _child(agent, "pobj")
-            return self._pobj(trigger, ("at", "inside", "within", "across", "throughout"))
-        if passive:
-            subj = _child(trigger, "nsubjpass")
-            if subj is not None and subj._.aw_model is None:
-                return self._product_owner(subj)
-            if trigger.dep_ in ("acl", "amod", "relcl") and trigger.head is not trigger:
-                return self._product_owner(trigger.head)
-            return self._pobj(trigger, ("at", "inside", "within", "across"))
-        return self._subject(trigger)
-
-    def _subject(self, verb: Token) -> Token | None:
-        walk = verb
-        for _ in range(6):
-            subj = _child(walk, "nsubj", "csubj", "nsubjpass", "expl")
-            if subj is not None and subj.dep_ == "expl":
-                subj = None
-            if subj is not None:
-                if subj.lower_ in _WH and walk.dep_ == "relcl":
-                    return walk.head
-                return subj
-            if walk.dep_ in ("relcl", "acl") and walk.head is not walk:
-                head = walk.head
-                lemma = head.lemma_.lower()
-                if head.pos_ == "NOUN" and (
-                    lemma in self.g["intends"]
-                    or lemma in self.g["evaluates"]
-                    or lemma in _LIGHT_NOUNS
-                ):
-                    return self._noun_owner(head)
-                return head
-            if (
-                walk.dep_ in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp")
-                and walk.head is not walk
-            ):
-                walk = walk.head
-                if walk.pos_ == "ADP" and walk.head is not walk:
-                    walk = walk.head
-                if walk.pos_ in ("NOUN", "PROPN"):
-                    return self._noun_owner(walk)
-                continue
-            return None
-        return None
-
-    def _noun_owner(self, noun: Token) -> Token | None:
-        owner = _child(noun, "poss")
-        if owner is not None:
-            return owner
-        for c in noun.children:
-            if c.dep_ == "compound" and c._.aw_model is None and c.pos_ == "PROPN":
-                return c
-        for c in noun.children:
-            if c.dep_ == "prep" and c.lower_ in ("by", "at", "within", "inside", "across"):
-                pobj = _child(c, "pobj")
-                if pobj is not None and pobj._.aw_model is None:
-                    return pobj
-        dep = noun.dep_
-        head = noun.head
-        if dep == "appos":
-            return head
-        if dep in ("attr",) and head.lemma_ == "be":
-            return _child(head, "nsubj")
-        if dep == "pobj" and head.lower_ == "among" and head.head.lemma_ == "be":
-            return _child(head.head, "nsubj")
-        if dep in ("dobj", "nsubjpass") and head.lemma_.lower() in _LIGHT_VERBS:
-            return self._subject(head)
-        if (
-            dep == "pobj"
-            and head.pos_ == "ADP"
-            and head.head.pos_ in ("VERB", "AUX")
-            and (
-                noun.lemma_.lower() in self.g["intends"]
-                or noun.lemma_.lower() in self.g["evaluates"]
-                or noun.lemma_.lower() in _LIGHT_NOUNS
-            )
-        ):
-            return self._subject(head.head)
-        if dep in ("dobj",) and head.lemma_.lower() in self.g["intends"] | self.g["evaluates"]:
-            return self._subject(head)
-        return None
-
-    def _product_owner(self, noun: Token) -> Token | None:
-        """Who owns a product noun ("Airbnb's agent"), or the noun if it names an org."""
-        if noun._.aw_model is not None:
-            return None
-        if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS:
-            return noun
-        lemma = noun.lemma_.lower()
-        owner = _child(noun, "poss")
-        if owner is not None:
-            return owner
-        for c in noun.children:
-            if c.dep_ == "compound" and c.pos_ == "PROPN" and c._.aw_model is None:
-                return c
-        if lemma in self.n["organisations"]:
-            return noun
-        if noun.dep_ in ("dobj",) and noun.head.pos_ == "VERB":
-            if noun.head.lemma_.lower() in self.g["report_verbs"]:
-                return None
-            return self._subject(noun.head)
-        if noun.dep_ == "pobj" and noun.head.head.pos_ == "VERB":
-            return self._subject(noun.head.head)
-        return None
-
-    def _pobj(self, tok: Token, preps: Sequence[str]) -> Token | None:
-        for c in tok.children:
-            if c.dep_ == "prep" and c.lower_ in preps:
-                pobj = _child(c, "pobj")
-                if pobj is not None and pobj._.aw_model is None:
-                    return self._product_owner(pobj) or pobj
-        return None
-
-    def _classify(self, tok: Token) -> list[Adopter]:
-        low = tok.lower_
-        if tok._.aw_model is not None:
-            return []
-        if low in _WH:
-            if tok.head.dep_ == "relcl":
-                return self._classify(tok.head.head)
-            return []
-        if tok.pos_ == "PRON" or tok.text in _PRONOUN_ADOPTERS:
-            if low in ("it", "its", "itself"):
-                return [Adopter("anaphor", "it", tok.i, penalty=0.05)]
-            if low in ("they", "their", "them", "themselves"):
-                return [Adopter("anaphor", "they", tok.i, penalty=0.1)]
-            if low in ("we", "our", "us", "ourselves"):
-                return [Adopter("we", "we", tok.i, penalty=0.1)]
-            return []
-        ent = _entity(tok)
-        label = ent.label_ if ent is not None else ""
-        gazetteer_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
-        if (
-            tok.pos_ == "PROPN"
-            or gazetteer_word
-            or (label in ("ORG", "PRODUCT") and tok.pos_ != "NOUN")
-        ):
-            name_span = self._name_span(tok, ent)
-            name = self.gazetteer.normalise(name_span)
-            if not name or name.lower() in _PERSON_PRONOUNS:
-                return []
-            known = self.gazetteer.known(name) or self.catalog.vendor_named(name) is not None
-            if label in ("PERSON",) and not known:
-                if ent is not None and len(ent) > 1:
-                    return []
-                return [Adopter("named", name, tok.i, known=False, penalty=0.2)]
-            if (
-                label
-                in (
-                    "GPE",
-                    "LOC",
-                    "NORP",
-                    "DATE",
-                    "TIME",
-                    "MONEY",
-                    "PERCENT",
-                    "CARDINAL",
-                    "ORDINAL",
-                    "EVENT",
-                    "LANGUAGE",
-                    "LAW",
-                )
-                and not known
-            ):
-                return []
-            if name.lower() in ("ceo", "cto", "cfo", "ai"):
-                return []
-            penalty = 0.0 if known or label == "ORG" else 0.1
-            return [Adopter("named", name, tok.i, known=known or label == "ORG", penalty=penalty)]
-        if tok.pos_ not in ("NOUN",):
-            return []
-        lemma = tok.lemma_.lower()
-        owner = _child(tok, "poss")
-        if owner is None:
-            owner = next(
-                (
-                    c
-                    for c in tok.children
-                    if c.dep_ == "compound" and c.pos_ == "PROPN" and c._.aw_model is None
-                ),
-                None,
-            )
-        if owner is not None and owner.i != tok.i:
-            found = self._classify(owner)
-            if found:
-                return found
-        for c in tok.children:
-            if c.dep_ == "prep" and c.lower_ in ("at", "from", "inside", "within", "with"):
-                pobj = _child(c, "pobj")
-                if (
-                    pobj is not None
-                    and pobj._.aw_model is None
-                    and (lemma in self.n["people"] or lemma in self.n["products"])
-                ):
-                    found = self._classify(pobj)
-                    if found:
-                        return found
-        if lemma in _QUANTITY_HEADS:
-            of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
-            pobj = _child(of, "pobj") if of is not None else None
-            if pobj is not None and pobj.lemma_.lower() in self.n["organisations"]:
-                members = self._members(pobj)
-                if members:
-                    return members
-                return [Adopter("generic", _phrase(tok, pobj), tok.i, penalty=0.05)]
-            return []
-        if lemma in self.n["organisations"] and lemma not in self.n["people"]:
-            members = self._members(tok)
-            if members:
-                return members
-            dets = [c.lower_ for c in tok.children if c.dep_ in ("det", "poss")]
-            plural = tok.tag_ in ("NNS", "NNPS")
-            if not plural and any(d in ("the", "this", "that") for d in dets):
-                return [Adopter("anaphor", f"the {lemma}", tok.i, penalty=0.05)]
-            return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
-        return []
-
-    def _members(self, tok: Token) -> list[Adopter]:
-        """ "startups such as Airbnb and Uber" -> the named members."""
-        for c in tok.children:
-            if c.dep_ == "prep" and c.lower_ in ("like", "including", "as"):
-                pobj = _child(c, "pobj")
-                if pobj is None:
-                    continue
-                out: list[Adopter] = []
-                for m in [pobj, *pobj.conjuncts]:
-                    out.extend(a for a in self._classify(m) if a.kind == "named")
-                return out
-        return []
-
-    def _name_span(self, tok: Token, ent: Span | None) -> str:
-        if ent is not None and ent.label_ in (
-            "ORG",
-            "PRODUCT",
-            "PERSON",
-            "GPE",
-            "FAC",
-            "WORK_OF_ART",
-            "NORP",
-        ):
-            toks = [
-                t
-                for t in ent
-                if t._.aw_model is None and t.dep_ != "case" and t.lower_ not in ("'s", "’s")
-            ]
-            if toks:
-                return " ".join(t.text for t in toks) if len(toks) > 1 else toks[0].text
-        left = tok.i
-        doc = tok.doc
-        while (
-            left > 0
-            and doc[left - 1].dep_ in ("compound", "flat")
-            and doc[left - 1].head.i in range(left, tok.i + 1)
-            and doc[left - 1].pos_ == "PROPN"
-            and doc[left - 1]._.aw_model is None
-        ):
-            left -= 1
-        return doc[left : tok.i + 1].text
-
-
-_PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
-
-
-@dataclass(frozen=True)
-class _NoVendor:
-    hosting: bool = False
-
-
-_NO_VENDOR = _NoVendor()
-
-
-def _child(tok: Token | None, *deps: str) -> Token | None:
-    if tok is None:
-        return None
-    for c in tok.children:
-        if c.dep_ in deps:
-            return c
-    return None
-
-
-def _entity(tok: Token) -> Span | None:
-    if not tok.ent_type_:
-        return None
-    for ent in tok.doc.ents:
-        if ent.start <= tok.i < ent.end:
-            return ent
-    return None
-
-
-def _phrase(head: Token, noun: Token) -> str:
-    """The noun phrase of a generic adopter, without relative clauses or predicates."""
-    keep = {
-        "det",
-        "amod",
-        "compound",
-        "nummod",
-        "quantmod",
-        "advmod",
-        "npadvmod",
-        "nmod",
-        "poss",
-        "predet",
-    }
-    doc = head.doc
-    left = min([head.i] + [t.i for t in head.lefts if t.dep_ in keep for t in t.subtree])
-    right = noun.i
-    if noun is not head:
-        right = noun.i
-        left = min(left, *[t.i for t in noun.lefts if t.dep_ in keep] or [noun.i])
-    text = doc[left : right + 1].text
-    return text[0].lower() + text[1:] if text[:1].isupper() and doc[left].pos_ == "DET" else text
-
-
 # --- the extractor ------------------------------------------------------------------------
 
 
@@ -1002,7 +183,7 @@ def _default_pipeline() -> str:
 class ClaimExtractor:
     """Adoption claims and model mentions from article text. See the module docstring."""
 
-    version = "claims-1.0"
+    version = "claims-1.1"
 
     def __init__(
         self,
@@ -1075,7 +256,11 @@ class ClaimExtractor:
         docs = []
         for p, i in wanted:
             start, end = p.sentences[i]
-            doc = self.nlp.make_doc(p.text[start:end])
+            sentence = p.text[start:end]
+            if sentence[-1:] not in _TERMINALS:
+                # headlines and captions: a full stop makes the small parser read a clause
+                sentence += "."
+            doc = self.nlp.make_doc(sentence)
             doc.user_data[HITS_KEY] = [_shift(h, start) for h in p.hits[i]]
             docs.append(doc)
         for _, proc in self.nlp.pipeline:
@@ -1130,7 +315,7 @@ class ClaimExtractor:
                     open_weights=rc.hit.open_weights,
                     relation=rc.relation,
                     confidence=round(max(0.0, min(0.99, confidence)), 2),
-                    evidence=doc.user_data.get(TEXT_KEY, doc.text),
+                    evidence=original_text(doc),
                     sentence_index=i,
                     switch=switch,
                     catalog_model=rc.hit.model,
@@ -1158,23 +343,29 @@ class ClaimExtractor:
         if a.kind == "generic":
             return a.name, False, rc.confidence
         # anaphor / "we": first within the sentence
-        same = self._antecedent_in_sentence(doc, a.token)
-        if same is not None:
-            return same, True, rc.confidence
         if a.kind == "we":
+            speaker = self._we_org(doc, a.token) or self._speaker_org(doc)
+            return (speaker, True, rc.confidence) if speaker else None
+        same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
+        if same is not None:
+            return same[0], same[1], rc.confidence
+        if a.name == "they":
             return None
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
             if prev is None:
                 continue
-            found = self._antecedent_in_doc(prev)
+            found = self._antecedent_in_doc(prev, subjects_only=a.name == "his")
             if found is not None:
-                return found, True, rc.confidence - 0.1
+                # "his company" two sentences after "Airbnb CEO Brian Chesky" is a longer shot
+                return found, True, rc.confidence - (0.15 if a.name == "his" else 0.1)
         return None
 
-    def _antecedent_in_sentence(self, doc: Doc, anaphor: int) -> str | None:
+    def _antecedent_in_sentence(
+        self, doc: Doc, anaphor: int, plural: bool = False
+    ) -> tuple[str, bool] | None:
         tok = doc[anaphor]
-        # "Airbnb said it ..." / "Airbnb says its engineers ...": the subject of a clause above
+        # "Airbnb said it ...", "Airbnb says its engineers ...": the subject of a clause above
         walk = tok.head
         for _ in range(6):
             if walk.head is walk:
@@ -1195,47 +386,115 @@ class ClaimExtractor:
                 walk = walk.head
                 subj = _child(walk, "nsubj", "nsubjpass")
                 if subj is not None and subj.i != anaphor and subj.i < anaphor:
-                    names = [x for x in self.rules._classify(subj) if x.kind == "named"]
-                    if names:
-                        return names[0].name
+                    if doc[anaphor].lower_ in ("his", "her"):
+                        # "his company" is the person's organisation, never the person
+                        org = self._person_org(subj)
+                        if org:
+                            return org, True
+                        continue
+                    if self.rules.looks_like_person(subj):
+                        # "Replit CEO Amjad Masad said the company ...": the person's org
+                        org = self._person_org(subj)
+                        if org:
+                            return org, True
+                        continue
+                    found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
+                    if found and (found[0].kind == "named" or plural):
+                        return found[0].name, found[0].kind == "named"
                 continue
             break
-        candidates = [c for c in self._org_mentions(doc) if c[0] < anaphor]
-        if candidates:
-            return candidates[-1][1]
+        if plural or doc[anaphor].lower_ in ("his", "her"):
+            return None
+        mentions = self.rules.org_mentions(doc)
+        before = [c for c in mentions if c[0] < anaphor]
+        if before:
+            return before[-1][1], True
         return None
 
-    def _antecedent_in_doc(self, doc: Doc) -> str | None:
-        mentions = self._org_mentions(doc)
+    def _person_org(self, person: Token) -> str | None:
+        """The organisation a person is introduced with: "Dayflow founder Jerry Liu",
+        "Jerry Liu, founder of Dayflow", "engineering director at Vanta"."""
+        doc = person.doc
+        start = person.i
+        while (
+            start > 0
+            and doc[start - 1].pos_ == "PROPN"
+            and doc[start - 1].text[:1].isupper()
+            and doc[start - 1].lower_ not in TITLES
+        ):
+            start -= 1  # the person's own name ("Chamath Palihapitiya"), up to a title
+        for cand in person.subtree:
+            if start <= cand.i <= person.i or not cand.text[:1].isupper():
+                continue
+            if cand.ent_type_ == "PERSON":
+                continue
+            if cand.pos_ in ("PROPN", "NOUN"):
+                named = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                if named:
+                    return named[0].name
+        return None
+
+    def _we_org(self, doc: Doc, we: int) -> str | None:
+        """ "At Figma, we use ...": the organisation the clause is set in."""
+        walk = doc[we].head
+        for _ in range(4):
+            for c in walk.children:
+                if c.dep_ == "prep" and c.lower_ == "at" and c.i < we:
+                    pobj = _child(c, "pobj")
+                    if pobj is not None:
+                        named = [a for a in self.rules.classify(pobj) if a.kind == "named"]
+                        if named:
+                            return named[0].name
+            if walk.head is walk:
+                break
+            walk = walk.head
+        return None
+
+    def _speaker_org(self, doc: Doc) -> str | None:
+        """The organisation behind "we" in a quote: '"We moved ...," said X at Vanta'."""
+        reports = self.patterns.governors["report_verbs"]
+        for t in doc:
+            if t.lemma_.lower() not in reports or t.pos_ not in ("VERB", "AUX"):
+                continue
+            subj = _child(t, "nsubj", "nsubjpass")
+            if subj is None:
+                continue
+            for cand in subj.subtree:
+                if cand.pos_ in ("PROPN", "NOUN") and cand.text[:1].isupper():
+                    named = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                    if named and (named[0].known or cand.ent_type_ == "ORG" or cand is not subj):
+                        if cand.ent_type_ == "PERSON" and not named[0].known:
+                            continue
+                        return named[0].name
+        return None
+
+    def _antecedent_in_doc(self, doc: Doc, subjects_only: bool = False) -> str | None:
+        mentions = self.rules.org_mentions(doc)
         if not mentions:
             return None
         subjects = [m for m in mentions if m[2]]
+        if subjects_only:
+            return subjects[0][1] if subjects else None
         return (subjects or mentions)[0][1]
 
-    def _org_mentions(self, doc: Doc) -> list[tuple[int, str, bool]]:
-        """(token index, normalised name, is a subject) of organisations named in a doc."""
-        out: dict[int, tuple[int, str, bool]] = {}
-        for ent in doc.ents:
-            if ent.label_ not in ("ORG", "PRODUCT", "PERSON", "GPE", "NORP"):
-                continue
-            if any(t._.aw_model is not None for t in ent):
-                continue
-            name = self.gazetteer.normalise(ent.text)
-            known = self.gazetteer.known(name) or self.catalog.vendor_named(name) is not None
-            if ent.label_ != "ORG" and not known:
-                continue
-            subject = any(t.dep_ in ("nsubj", "nsubjpass") for t in ent)
-            out[ent.root.i] = (ent.root.i, name, subject)
-        for t in doc:
-            if t.i in out or t._.aw_model is not None:
-                continue
-            if t.pos_ != "PROPN" and not (t.text[:1].isupper() and self.gazetteer.known(t.text)):
-                continue
-            if t.dep_ in ("nsubj", "nsubjpass") or self.gazetteer.known(t.text):
-                found = [a for a in self.rules._classify(t) if a.kind == "named"]
-                if found and (found[0].known or t.dep_ in ("nsubj", "nsubjpass")):
-                    out[t.i] = (t.i, found[0].name, t.dep_ in ("nsubj", "nsubjpass"))
-        return [out[k] for k in sorted(out)]
+
+_FINE_TUNE = re.compile(r"\b([Ff])ine[-‑ ]tun(e[ds]?|ing)\b")
+
+
+def _normalise_for_parser(segment: str) -> str:
+    """Spellings the small parser reads wrongly: "fine-tuned" splits into three tokens that
+    it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb."""
+    return _FINE_TUNE.sub(r"\1inetun\2", segment)
+
+
+_TERMINALS = frozenset(".!?\"'”’)…:;")
+
+
+def _child(tok: Token, *deps: str) -> Token | None:
+    for c in tok.children:
+        if c.dep_ in deps:
+            return c
+    return None
 
 
 @dataclass
