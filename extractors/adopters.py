@@ -33,6 +33,7 @@ class Gazetteer:
     legal_suffixes: tuple[str, ...]
     org_words: frozenset[str] = frozenset()
     first_names: frozenset[str] = frozenset()
+    places: frozenset[str] = frozenset()  # lower-cased
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     _automaton: object = field(default=None, repr=False)
@@ -94,6 +95,12 @@ class Gazetteer:
     def known(self, name: str) -> bool:
         return self.lookup(name) is not None
 
+    def is_place(self, name: str) -> bool:
+        """A country, region, state or city: the small tagger calls many unknown company
+        names GPE, so its label alone does not make a name a place."""
+        clean = clean_name(name).lower()
+        return clean in self.places or clean.removeprefix("the ") in self.places
+
 
 def clean_name(name: str) -> str:
     name = re.sub(r"\s+", " ", name).strip(" ,;:\"'“”‘’")
@@ -142,11 +149,15 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
     first_names = data.get("first_names", [])
     if not isinstance(first_names, list) or not all(isinstance(w, str) and w for w in first_names):
         raise GazetteerError(f"{source}: 'first_names' must be a list of strings")
+    places = data.get("places", [])
+    if not isinstance(places, list) or not all(isinstance(w, str) and w for w in places):
+        raise GazetteerError(f"{source}: 'places' must be a list of strings")
     return Gazetteer(
         companies,
         tuple(suffixes),
         frozenset(org_words),
         frozenset(first_names),
+        frozenset(p.lower() for p in places),
         _spellings=tuple(dict.fromkeys(spellings)),
     )
 

@@ -34,7 +34,7 @@ import importlib.util
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import spacy
@@ -272,20 +272,24 @@ class ClaimExtractor:
             p.docs[i] = doc
 
     def _finish(self, p: _Prepared) -> Extraction:
-        claims: list[Claim] = []
+        candidates: list[Claim] = []
         switch_ids: dict[tuple[int, int], int] = {}
-        best: dict[tuple[str, str, str], Claim] = {}
         for i in sorted(p.docs):
             doc = p.docs[i]
             raw = doc._.aw_claims or []
             by_trigger: dict[int, set[str]] = {}
             for rc in raw:
                 by_trigger.setdefault(rc.trigger, set()).add(rc.relation)
+            end = p.sentences[i][1]
+            # a headline or caption (no closing punctuation) is weaker evidence than prose
+            headline = p.text[end - 1 : end] not in _TERMINALS
             for rc in raw:
                 resolved = self._resolve(p, i, doc, rc)
                 if resolved is None:
                     continue
                 name, named, confidence = resolved
+                if named:
+                    name = self._fullest_name(p, name)
                 vendor = rc.hit.family.vendor
                 owner = self.catalog.owned_by(name) if named else None
                 if owner is not None and owner.name == vendor.name:
@@ -296,6 +300,8 @@ class ClaimExtractor:
                     and (self.gazetteer.is_hosting(name) or (owner is not None and owner.hosting))
                 ):
                     continue
+                if headline:
+                    confidence -= 0.05
                 if confidence < self.min_confidence:
                     continue
                 switch = None
@@ -305,34 +311,50 @@ class ClaimExtractor:
                 ):
                     switch = switch_ids.setdefault((i, rc.trigger), len(switch_ids) + 1)
                 family = rc.hit.family
-                claim = Claim(
-                    adopter=name,
-                    adopter_named=named,
-                    model=family.name if rc.hit.standin else rc.hit.surface,
-                    model_family=family.name,
-                    vendor=vendor.name,
-                    origin_country=vendor.country,
-                    open_weights=rc.hit.open_weights,
-                    relation=rc.relation,
-                    confidence=round(max(0.0, min(0.99, confidence)), 2),
-                    evidence=original_text(doc),
-                    sentence_index=i,
-                    switch=switch,
-                    catalog_model=rc.hit.model,
+                candidates.append(
+                    Claim(
+                        adopter=name,
+                        adopter_named=named,
+                        model=family.name if rc.hit.standin else rc.hit.surface,
+                        model_family=family.name,
+                        vendor=vendor.name,
+                        origin_country=vendor.country,
+                        open_weights=rc.hit.open_weights,
+                        relation=rc.relation,
+                        confidence=round(max(0.0, min(0.99, confidence)), 2),
+                        evidence=original_text(doc),
+                        sentence_index=i,
+                        switch=switch,
+                        catalog_model=rc.hit.model,
+                    )
                 )
-                key = (name.lower(), family.name, rc.relation)
-                old = best.get(key)
-                if old is None:
-                    best[key] = claim
-                    claims.append(claim)
-                elif (
-                    claim.confidence > old.confidence
-                    and claim.switch is None
-                    and old.switch is None
-                ):
-                    claims[claims.index(old)] = claim
-                    best[key] = claim
-        return Extraction(claims=claims, mentions=p.mentions())
+        return Extraction(claims=_best_claims(candidates), mentions=p.mentions())
+
+    def _fullest_name(self, p: _Prepared, name: str) -> str:
+        """The fullest name the text uses for an organisation: "Ridgeback" said after
+        "Ridgeback Insurance, the Ohio insurer, ..." is Ridgeback Insurance. Only a name the
+        gazetteer does not know grows, and only by capitalised words ending in an
+        organisation word ("Insurance", "Health", "Labs")."""
+        cached = p.full_names.get(name)
+        if cached is not None:
+            return cached
+        best = name
+        if not self.gazetteer.known(name) and self.catalog.vendor_named(name) is None:
+            pattern = re.compile(rf"(?<![\w-]){re.escape(name)}((?:[ \t]+[A-Z][\w&.'’-]*){{1,3}})")
+            org_words = self.gazetteer.org_words
+            for m in pattern.finditer(p.text):
+                words = m.group(1).split()
+                while words and words[-1].rstrip(".,'’") not in org_words:
+                    words.pop()
+                if not words:
+                    continue
+                full = f"{name} {' '.join(words)}".rstrip(",")
+                if self.gazetteer.normalise(full) == name or self.catalog.vendor_named(full):
+                    continue
+                if len(full) > len(best):
+                    best = full
+        p.full_names[name] = best
+        return best
 
     def _resolve(
         self, p: _Prepared, i: int, doc: Doc, rc: RawClaim
@@ -345,7 +367,13 @@ class ClaimExtractor:
         # anaphor / "we": first within the sentence
         if a.kind == "we":
             speaker = self._we_org(doc, a.token) or self._speaker_org(doc)
-            return (speaker, True, rc.confidence) if speaker else None
+            if speaker:
+                return speaker, True, rc.confidence
+            start = p.sentences[i][0]
+            if _in_quote(p.text[:start] + doc.text[: doc[a.token].idx]):
+                return None  # a quote whose speaker is not named here
+            author = self._author_org(p)
+            return (author, True, rc.confidence - 0.1) if author else None
         same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
         if same is not None:
             return same[0], same[1], rc.confidence
@@ -450,6 +478,29 @@ class ClaimExtractor:
             walk = walk.head
         return None
 
+    def _author_org(self, p: _Prepared) -> str | None:
+        """Who "we" is in a first-person text (a company blog): the organisation the text
+        puts itself in ("At Parcelbird, we ...", "we at Parcelbird", "Parcelbird's ML team",
+        "the Parcelbird engineering blog"), the one named most often that way."""
+        if p.author is not None:
+            return p.author or None
+        votes: Counter[str] = Counter()
+        for m in _SELF_NAMED.finditer(p.text):
+            raw = next(g for g in m.groups() if g)
+            name = self.gazetteer.normalise(raw)
+            first = name.split()[0]
+            if (
+                not name
+                or first in self.gazetteer.first_names
+                or self.gazetteer.is_place(name)
+                or name.lower() in _NOT_AUTHORS
+            ):
+                continue
+            vendor = self.catalog.vendor_named(name)
+            votes[vendor.name if vendor else name] += 1
+        p.author = votes.most_common(1)[0][0] if votes else ""
+        return p.author or None
+
     def _speaker_org(self, doc: Doc) -> str | None:
         """The organisation behind "we" in a quote: '"We moved ...," said X at Vanta'."""
         reports = self.patterns.governors["report_verbs"]
@@ -479,12 +530,37 @@ class ClaimExtractor:
 
 
 _FINE_TUNE = re.compile(r"\b([Ff])ine[-‑ ]tun(e[ds]?|ing)\b")
+_START_UP = re.compile(r"\b([Ss])tart[-‑]up(s?)\b")
 
 
 def _normalise_for_parser(segment: str) -> str:
     """Spellings the small parser reads wrongly: "fine-tuned" splits into three tokens that
-    it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb."""
-    return _FINE_TUNE.sub(r"\1inetun\2", segment)
+    it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb; the
+    noun "start-up" it takes for a verb and a particle ("startup" is a noun)."""
+    return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
+
+
+_NAME = r"([A-Z][\w&.'’-]*(?:[ ][A-Z][\w&.'’-]*){0,2})"
+_TEAM = (
+    r"(?:team|teams|engineers|engineering|developers|researchers|staff|blog|org|group|squad|"
+    r"department|division|unit)"
+)
+# How a first-person text says who "we" are.
+_SELF_NAMED = re.compile(
+    rf"\b(?:[Aa]t|[Hh]ere at) {_NAME},? (?:we|our)\b"
+    rf"|\b(?:[Ww]e|[Uu]s|[Oo]ur team|[Tt]he team) (?:here )?at {_NAME}\b"
+    rf"|\b{_NAME}['’]s (?:[\w-]+ ){{0,2}}{_TEAM}\b"
+    rf"|\b[Tt]he {_NAME} (?:[\w-]+ )?{_TEAM}\b"
+)
+_NOT_AUTHORS = frozenset({"the", "this", "our", "we", "first", "last", "least", "most", "scale"})
+
+
+def _in_quote(before: str) -> bool:
+    """Does a quotation stay open at the end of ``before`` (the text up to a word)?"""
+    curly_open, curly_close = before.count("“"), before.count("”")
+    if curly_open or curly_close:
+        return curly_open > curly_close
+    return before.count('"') % 2 == 1
 
 
 _TERMINALS = frozenset(".!?\"'”’)…:;")
@@ -504,6 +580,8 @@ class _Prepared:
     hits: list[list[ModelHit]]
     all_hits: list[ModelHit]
     docs: dict[int, Doc] = field(default_factory=dict)
+    full_names: dict[str, str] = field(default_factory=dict)
+    author: str | None = None  # who "we" is in the text ("" when it does not say)
 
     @classmethod
     def build(cls, text: str, catalog: Catalog) -> _Prepared:
@@ -554,9 +632,55 @@ class _Prepared:
         return out
 
 
-def _shift(hit: ModelHit, offset: int) -> ModelHit:
-    from dataclasses import replace
+def _best_claims(candidates: list[Claim]) -> list[Claim]:
+    """One claim per (adopter, family, relation): the most confident, the earliest on a tie.
+    The drop and the adoption of one switch keep one switch number, renumbered 1, 2, ...
+    in order; half a switch whose other half was told better elsewhere joins that one's
+    switch when it is unpaired too, else it is no longer a switch."""
+    best: dict[tuple[str, str, str], Claim] = {}
+    for claim in candidates:
+        key = (claim.adopter.lower(), claim.model_family, claim.relation)
+        old = best.get(key)
+        if old is None or claim.confidence > old.confidence:
+            best[key] = claim
+    chosen = sorted(best.values(), key=candidates.index)
+    members: dict[int, set[str]] = {}
+    for c in chosen:
+        if c.switch is not None:
+            members.setdefault(c.switch, set()).add(c.relation)
+    unpaired = {s for s, rels in members.items() if len(rels) < 2}
+    remap: dict[int, int | None] = {}
+    for c in chosen:
+        if c.switch not in unpaired or c.switch in remap:
+            continue
+        partner = next(
+            (
+                o
+                for o in chosen
+                if o.switch in unpaired
+                and o.switch != c.switch
+                and o.switch not in remap
+                and o.relation != c.relation
+                and o.adopter.lower() == c.adopter.lower()
+            ),
+            None,
+        )
+        if partner is not None and partner.switch is not None:
+            remap[partner.switch] = c.switch
+            remap[c.switch] = c.switch
+        else:
+            remap[c.switch] = None
+    numbers: dict[int, int] = {}
+    out = []
+    for c in chosen:
+        switch = remap.get(c.switch, c.switch) if c.switch is not None else None
+        if switch is not None:
+            switch = numbers.setdefault(switch, len(numbers) + 1)
+        out.append(c if switch == c.switch else replace(c, switch=switch))
+    return out
 
+
+def _shift(hit: ModelHit, offset: int) -> ModelHit:
     return replace(hit, start=hit.start - offset, end=hit.end - offset)
 
 

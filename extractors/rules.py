@@ -30,6 +30,7 @@ from extractors.catalog import Catalog, ModelHit
 from extractors.patterns import Frame, Patterns
 
 TEXT_KEY = "adoptwatch_text"
+LEAD_KEY = "adoptwatch_lead"
 
 _WH = frozenset({"which", "that", "who", "whom", "whose"})
 _NOUNISH = frozenset({"NOUN", "PROPN", "NUM", "X", "ADJ"})
@@ -219,7 +220,7 @@ class ClaimRules:
             kinds = ["verb", "adj"] if tok.dep_ in ("amod", "acl", "compound") else ["verb"]
         elif pos in ("NOUN", "PROPN"):
             kinds = ["noun", "verb"] if tok.tag_.startswith("VB") else ["noun"]
-            if tok.dep_ == "ROOT" and (tok.lower_ in self._verb_forms or self._named_modifier(tok)):
+            if self._verb_as_noun(tok):
                 kinds.append("verb")  # "Brave's Leo assistant defaults/NNS to Mixtral"
         elif pos == "ADJ":
             kinds = ["adj", "verb"]
@@ -228,7 +229,7 @@ class ClaimRules:
         else:
             return None
         base = tok.lemma_.lower()
-        if pos in ("NOUN", "PROPN") and tok.dep_ == "ROOT" and tok.lower_ in self._verb_forms:
+        if pos in ("NOUN", "PROPN") and "verb" in kinds and tok.lower_ in self._verb_forms:
             base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
         lemmas += [base, tok.lower_]
@@ -244,6 +245,19 @@ class ClaimRules:
                 if frame and slot in frame.slots:
                     return frame
         return None
+
+    def _verb_as_noun(self, tok: Token) -> bool:
+        """A verb the tagger read as a noun: the root ("Why Airbnb bet/NN on Qwen"), or a
+        clause head whose subject it swallowed as a possessive or compound ("Brightline's
+        summariser runs/NNS on Claude, the company said")."""
+        if tok.dep_ == "ROOT":
+            return tok.lower_ in self._verb_forms or self._named_modifier(tok)
+        if tok.dep_ in ("ccomp", "conj", "advcl") and tok.lower_ in self._verb_forms:
+            kids = list(tok.children)
+            return any(c.dep_ in ("poss", "compound") and c.i < tok.i for c in kids) and any(
+                c.dep_ in ("prep", "dobj") and c.i > tok.i for c in kids
+            )
+        return False
 
     @staticmethod
     def _named_modifier(tok: Token) -> bool:
@@ -441,12 +455,12 @@ class ClaimRules:
                     if found is not None:
                         return found
         walk = head
-        for _ in range(3):
+        for _ in range(4):
             if walk.head is walk:
                 return None
             if (
                 walk.pos_ == "ADP"
-                or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj")
+                or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj", "pobj")
                 or (walk.dep_ == "advcl" and walk.tag_ == "VBG" and 0 < walk.i - walk.head.i <= 3)
             ):
                 walk = walk.head
@@ -763,6 +777,60 @@ class ClaimRules:
         return self._subject(trigger)
 
     def _subject(self, verb: Token) -> Token | None:
+        subj = self._subject_in_tree(verb)
+        lead = self.lead_apposition(verb.doc)
+        if lead is not None and verb.i > lead[2]:
+            name_end, appos_start, appos_end = lead
+            if subj is None or appos_start <= subj.i <= appos_end:
+                # "Ledgerly, a payments startup based in Austin, is piloting X": the parser
+                # lost the name in front of the apposition
+                self._guesses += 1
+                return verb.doc[name_end]
+        return subj
+
+    def lead_apposition(self, doc: Doc) -> tuple[int, int, int] | None:
+        """A sentence that opens with a name and an apposition describing an organisation
+        ("Ledgerly, a payments startup based in Austin, ..."): (last token of the name,
+        first and last token of the apposition)."""
+        if LEAD_KEY in doc.user_data:
+            return doc.user_data[LEAD_KEY]  # type: ignore[no-any-return]
+        found = None
+        i = 0
+        while (
+            i < min(len(doc), 5)
+            and doc[i].text[:1].isupper()
+            and doc[i]._.aw_model is None
+            and doc[i].pos_ not in ("DET", "PRON", "ADP", "SCONJ", "CCONJ", "AUX")
+            and not doc[i].is_stop
+            and doc[i].ent_type_ not in _NON_ORG_LABELS
+            and doc[i].lower_ not in TITLES
+        ):
+            i += 1
+        if (
+            0 < i < len(doc) - 2
+            and doc[i].text == ","
+            and (doc[i + 1].lower_ in ("a", "an", "the") or doc[i + 1].tag_ == "PRP$")
+        ):
+            end = next(
+                (k for k in range(i + 2, min(len(doc), i + 25)) if doc[k].text in (",", "—", "–")),
+                None,
+            )
+            if end is not None and any(
+                self._noun_lemma(t) in self.n["organisations"] for t in doc[i + 1 : end]
+            ):
+                found = (i - 1, i + 1, end)
+        doc.user_data[LEAD_KEY] = found
+        return found
+
+    def _lead_name(self, tok: Token) -> Adopter | None:
+        lead = self.lead_apposition(tok.doc)
+        if lead is None or tok.i != lead[0]:
+            return None
+        raw = tok.doc[: tok.i + 1].text
+        name = self.gazetteer.normalise(raw)
+        return Adopter("named", name, tok.i, known=self.gazetteer.known(name), penalty=0.05)
+
+    def _subject_in_tree(self, verb: Token) -> Token | None:
         walk = verb
         for _ in range(6):
             subj = _child(walk, "nsubj", "csubj", "nsubjpass")
@@ -1049,6 +1117,9 @@ class ClaimRules:
         """The adopter(s) a token names: named, generic, anaphor, "we", or none."""
         if tok._.aw_model is not None:
             return []
+        lead = self._lead_name(tok)
+        if lead is not None:
+            return [lead]
         low = tok.lower_
         if low in _WH:
             walk = tok
@@ -1136,11 +1207,7 @@ class ClaimRules:
                     owner = _child(c, "poss")
                     if owner is not None:
                         break
-        place_owner = (
-            owner is not None
-            and owner.ent_type_ in _PLACE_LABELS
-            and not self.gazetteer.known(owner.text)
-        )
+        place_owner = owner is not None and self.is_place(owner)
         if owner is not None and owner.i != tok.i and not place_owner:
             found = self.classify(owner)
             if found:
@@ -1229,6 +1296,18 @@ class ClaimRules:
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
         return self._product_members(tok)
 
+    def is_place(self, tok: Token) -> bool:
+        """A place name (not a company the tagger mislabelled as one): a nationality, or a
+        GPE/LOC entity found in the gazetteer's list of places."""
+        label = tok.ent_type_
+        if label not in _PLACE_LABELS or self.gazetteer.known(tok.text):
+            return False
+        if label in ("NORP", "EVENT", "FAC"):
+            return True
+        ent = _entity(tok)
+        text = ent.text if ent is not None else tok.text
+        return self.gazetteer.is_place(text) or self.gazetteer.is_place(tok.text)
+
     def looks_like_person(self, tok: Token) -> bool:
         """A title before the name ("Replit CEO Amjad Masad") or a given name first
         ("Maya Chen")."""
@@ -1281,6 +1360,9 @@ class ClaimRules:
         if label == "PERSON" and not org_word:
             return [Adopter("named", name, tok.i, penalty=0.15 if len(tokens) > 1 else 0.1)]
         if label in _PLACE_LABELS and not org_word:
+            if not self.is_place(tok):
+                # the small tagger calls many unknown company names places
+                return [Adopter("named", name, tok.i, penalty=0.1)]
             if len(tokens) > 1 or tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos"):
                 return []
             return [Adopter("named", name, tok.i, penalty=0.15)]
