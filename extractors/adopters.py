@@ -79,11 +79,19 @@ class Gazetteer:
         if hit:
             return hit.name
         assert self._suffix_re is not None
-        stripped = self._suffix_re.sub("", clean).strip()
-        if stripped and stripped != clean:
-            hit = self.companies.get(stripped.lower())
-            return hit.name if hit else stripped
-        return clean
+        stripped = self._suffix_re.sub("", clean).strip() or clean
+        hit = self.companies.get(stripped.lower())
+        if hit:
+            return hit.name
+        # "Uber Technologies", "Geely Auto", "Zoom Communications": a known company followed
+        # by words that only say what kind of organisation it is
+        words = stripped.split()
+        while len(words) > 1 and words[-1] in self.org_words:
+            words.pop()
+            hit = self.companies.get(" ".join(words).lower())
+            if hit:
+                return hit.name
+        return stripped
 
     def lookup(self, name: str) -> Company | None:
         return self.companies.get(self.normalise(name).lower())

@@ -44,7 +44,7 @@ from spacy.tokens import Doc, Token
 from extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
 from extractors.catalog import Catalog, ModelHit, default_catalog, load_catalog
 from extractors.patterns import Patterns, default_patterns, load_patterns
-from extractors.rules import TEXT_KEY, TITLES, ClaimRules, RawClaim, original_text
+from extractors.rules import TEXT_KEY, TITLE_WORDS, TITLES, ClaimRules, RawClaim, original_text
 from extractors.sentences import split_sentences
 
 RELATIONS = ("adopts", "drops", "evaluates")
@@ -127,10 +127,12 @@ class ModelMerger:
     def __call__(self, doc: Doc) -> Doc:
         hits = doc.user_data.pop(HITS_KEY, None)
         text = doc.text
+        # the sentence as in the article (the caller may have cut a dateline or added a stop)
+        evidence = doc.user_data.get(TEXT_KEY, text)
         if hits is None:
             hits = self.catalog.scan(text, split_sentences(text))
         if not hits or self.tokenizer is None:
-            doc.user_data[TEXT_KEY] = text
+            doc.user_data[TEXT_KEY] = evidence
             return doc
         pieces: list[str] = []
         spans: list[tuple[int, int, ModelHit]] = []
@@ -149,7 +151,7 @@ class ModelMerger:
             pos = hit.end
         pieces.append(_normalise_for_parser(text[pos:]))
         new = self.tokenizer("".join(pieces))
-        new.user_data[TEXT_KEY] = text
+        new.user_data[TEXT_KEY] = evidence
         for start, end, hit in spans:
             span = new.char_span(start, end, alignment_mode="expand")
             if span is not None:
@@ -256,12 +258,23 @@ class ClaimExtractor:
         docs = []
         for p, i in wanted:
             start, end = p.sentences[i]
-            sentence = p.text[start:end]
+            evidence = sentence = p.text[start:end]
+            dateline = _DATELINE.match(sentence)
+            if (
+                dateline
+                and dateline.end() < len(sentence)
+                and not any(h.start < start + dateline.end() for h in p.hits[i])
+            ):
+                # "SAN FRANCISCO, Sept 18 (Wire) - Salesforce said ...": the parser would take
+                # the city for the subject
+                sentence = sentence[dateline.end() :]
+                start += dateline.end()
             if sentence[-1:] not in _TERMINALS:
                 # headlines and captions: a full stop makes the small parser read a clause
                 sentence += "."
             doc = self.nlp.make_doc(sentence)
-            doc.user_data[HITS_KEY] = [_shift(h, start) for h in p.hits[i]]
+            doc.user_data[HITS_KEY] = [_shift(h, start) for h in p.hits[i] if h.start >= start]
+            doc.user_data[TEXT_KEY] = evidence
             docs.append(doc)
         for _, proc in self.nlp.pipeline:
             if hasattr(proc, "pipe"):
@@ -284,50 +297,50 @@ class ClaimExtractor:
             # a headline or caption (no closing punctuation) is weaker evidence than prose
             headline = p.text[end - 1 : end] not in _TERMINALS
             for rc in raw:
-                resolved = self._resolve(p, i, doc, rc)
-                if resolved is None:
-                    continue
-                name, named, confidence = resolved
-                if named:
-                    name = self._fullest_name(p, name)
-                vendor = rc.hit.family.vendor
-                owner = self.catalog.owned_by(name) if named else None
-                if owner is not None and owner.name == vendor.name:
-                    continue  # a vendor using its own model is not an adoption
-                if (
-                    rc.hosting_trigger
-                    and named
-                    and (self.gazetteer.is_hosting(name) or (owner is not None and owner.hosting))
-                ):
-                    continue
-                if headline:
-                    confidence -= 0.05
-                if confidence < self.min_confidence:
-                    continue
-                switch = None
-                if {"adopts", "drops"} <= by_trigger[rc.trigger] and rc.relation in (
-                    "adopts",
-                    "drops",
-                ):
-                    switch = switch_ids.setdefault((i, rc.trigger), len(switch_ids) + 1)
-                family = rc.hit.family
-                candidates.append(
-                    Claim(
-                        adopter=name,
-                        adopter_named=named,
-                        model=family.name if rc.hit.standin else rc.hit.surface,
-                        model_family=family.name,
-                        vendor=vendor.name,
-                        origin_country=vendor.country,
-                        open_weights=rc.hit.open_weights,
-                        relation=rc.relation,
-                        confidence=round(max(0.0, min(0.99, confidence)), 2),
-                        evidence=original_text(doc),
-                        sentence_index=i,
-                        switch=switch,
-                        catalog_model=rc.hit.model,
+                for name, named, confidence in self._resolve(p, i, doc, rc):
+                    if named:
+                        name = self._fullest_name(p, name)
+                    vendor = rc.hit.family.vendor
+                    owner = self.catalog.owned_by(name) if named else None
+                    if owner is not None and owner.name == vendor.name:
+                        continue  # a vendor using its own model is not an adoption
+                    if (
+                        rc.hosting_trigger
+                        and named
+                        and not rc.adopter.via_product
+                        and (
+                            self.gazetteer.is_hosting(name) or (owner is not None and owner.hosting)
+                        )
+                    ):
+                        continue
+                    if headline:
+                        confidence -= 0.05
+                    if confidence < self.min_confidence:
+                        continue
+                    switch = None
+                    if {"adopts", "drops"} <= by_trigger[rc.trigger] and rc.relation in (
+                        "adopts",
+                        "drops",
+                    ):
+                        switch = switch_ids.setdefault((i, rc.trigger), len(switch_ids) + 1)
+                    family = rc.hit.family
+                    candidates.append(
+                        Claim(
+                            adopter=name,
+                            adopter_named=named,
+                            model=family.name if rc.hit.standin else rc.hit.surface,
+                            model_family=family.name,
+                            vendor=vendor.name,
+                            origin_country=vendor.country,
+                            open_weights=rc.hit.open_weights,
+                            relation=rc.relation,
+                            confidence=round(max(0.0, min(0.99, confidence)), 2),
+                            evidence=original_text(doc),
+                            sentence_index=i,
+                            switch=switch,
+                            catalog_model=rc.hit.model,
+                        )
                     )
-                )
         return Extraction(claims=_best_claims(candidates), mentions=p.mentions())
 
     def _fullest_name(self, p: _Prepared, name: str) -> str:
@@ -358,27 +371,29 @@ class ClaimExtractor:
 
     def _resolve(
         self, p: _Prepared, i: int, doc: Doc, rc: RawClaim
-    ) -> tuple[str, bool, float] | None:
+    ) -> list[tuple[str, bool, float]]:
+        """(adopter name, named, confidence) for a raw claim's adopter: several for "they"
+        after a coordination ("Oppo, Vivo and Honor said they ...")."""
         a = rc.adopter
         if a.kind == "named":
-            return a.name, True, rc.confidence
+            return [(a.name, True, rc.confidence)]
         if a.kind == "generic":
-            return a.name, False, rc.confidence
+            return [(a.name, False, rc.confidence)]
         # anaphor / "we": first within the sentence
         if a.kind == "we":
             speaker = self._we_org(doc, a.token) or self._speaker_org(doc)
             if speaker:
-                return speaker, True, rc.confidence
+                return [(speaker, True, rc.confidence)]
             start = p.sentences[i][0]
             if _in_quote(p.text[:start] + doc.text[: doc[a.token].idx]):
-                return None  # a quote whose speaker is not named here
+                return []  # a quote whose speaker is not named here
             author = self._author_org(p)
-            return (author, True, rc.confidence - 0.1) if author else None
+            return [(author, True, rc.confidence - 0.1)] if author else []
         same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
-        if same is not None:
-            return same[0], same[1], rc.confidence
+        if same:
+            return [(name, named, rc.confidence) for name, named in same]
         if a.name == "they":
-            return None
+            return []
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
             if prev is None:
@@ -386,12 +401,12 @@ class ClaimExtractor:
             found = self._antecedent_in_doc(prev, subjects_only=a.name == "his")
             if found is not None:
                 # "his company" two sentences after "Airbnb CEO Brian Chesky" is a longer shot
-                return found, True, rc.confidence - (0.15 if a.name == "his" else 0.1)
-        return None
+                return [(found, True, rc.confidence - (0.15 if a.name == "his" else 0.1))]
+        return []
 
     def _antecedent_in_sentence(
         self, doc: Doc, anaphor: int, plural: bool = False
-    ) -> tuple[str, bool] | None:
+    ) -> list[tuple[str, bool]]:
         tok = doc[anaphor]
         # "Airbnb said it ...", "Airbnb says its engineers ...": the subject of a clause above
         walk = tok.head
@@ -418,26 +433,32 @@ class ClaimExtractor:
                         # "his company" is the person's organisation, never the person
                         org = self._person_org(subj)
                         if org:
-                            return org, True
+                            return [(org, True)]
                         continue
                     if self.rules.looks_like_person(subj):
                         # "Replit CEO Amjad Masad said the company ...": the person's org
                         org = self._person_org(subj)
                         if org:
-                            return org, True
+                            return [(org, True)]
                         continue
                     found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
                     if found and (found[0].kind == "named" or plural):
-                        return found[0].name, found[0].kind == "named"
+                        if not plural:
+                            return [(found[0].name, found[0].kind == "named")]
+                        for c in subj.conjuncts:
+                            found += [
+                                x for x in self.rules.classify(c) if x.kind in ("named", "generic")
+                            ]
+                        return list(dict.fromkeys((x.name, x.kind == "named") for x in found))
                 continue
             break
         if plural or doc[anaphor].lower_ in ("his", "her"):
-            return None
+            return []
         mentions = self.rules.org_mentions(doc)
         before = [c for c in mentions if c[0] < anaphor]
         if before:
-            return before[-1][1], True
-        return None
+            return [(before[-1][1], True)]
+        return []
 
     def _person_org(self, person: Token) -> str | None:
         """The organisation a person is introduced with: "Dayflow founder Jerry Liu",
@@ -511,12 +532,28 @@ class ClaimExtractor:
             if subj is None:
                 continue
             for cand in subj.subtree:
-                if cand.pos_ in ("PROPN", "NOUN") and cand.text[:1].isupper():
+                if (
+                    cand.pos_ in ("PROPN", "NOUN")
+                    and cand.text[:1].isupper()
+                    and cand.lower_ not in TITLES
+                    and cand.lower_ not in TITLE_WORDS
+                ):
                     named = [a for a in self.rules.classify(cand) if a.kind == "named"]
                     if named and (named[0].known or cand.ent_type_ == "ORG" or cand is not subj):
                         if cand.ent_type_ == "PERSON" and not named[0].known:
                             continue
                         return named[0].name
+            # '"We moved ...," the CFO told analysts on DoorDash's call / at a Vanta event'
+            for prep in t.children:
+                if prep.dep_ != "prep" or prep.lower_ not in ("on", "at", "during", "in"):
+                    continue
+                pobj = _child(prep, "pobj")
+                owner = _child(pobj, "poss") if pobj is not None else None
+                for cand in (owner, pobj):
+                    if cand is not None and cand.text[:1].isupper():
+                        named = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                        if named and (named[0].known or cand.ent_type_ == "ORG"):
+                            return named[0].name
         return None
 
     def _antecedent_in_doc(self, doc: Doc, subjects_only: bool = False) -> str | None:
@@ -563,6 +600,14 @@ def _in_quote(before: str) -> bool:
     return before.count('"') % 2 == 1
 
 
+# "SAN FRANCISCO, Sept 18 (Reuters) - ", "BEIJING (AP) — ", "NEW YORK, Oct. 3, 2025
+# /PRNewswire/ -- ": a wire dateline in capitals before the story's first sentence.
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z.'’-]+(?: [A-Z][A-Z.'’-]+){0,3}"
+    r"(?:, [A-Z][A-Za-z.]{1,9}(?: [A-Z][A-Za-z.]{1,9})?)?"  # ", Calif.", ", China"
+    r"(?:,? [A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?"  # ", Sept 18", ", Oct. 3, 2025"
+    r"(?: ?(?:\([^()]{1,40}\)|/[^/]{1,40}/) ?| )(?:-{1,2}|–|—) ?"
+)
 _TERMINALS = frozenset(".!?\"'”’)…:;")
 
 

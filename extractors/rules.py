@@ -28,6 +28,7 @@ from spacy.tokens import Doc, Span, Token
 from extractors.adopters import Gazetteer
 from extractors.catalog import Catalog, ModelHit
 from extractors.patterns import Frame, Patterns
+from extractors.surface import SurfaceRules
 
 TEXT_KEY = "adoptwatch_text"
 LEAD_KEY = "adoptwatch_lead"
@@ -78,12 +79,44 @@ TITLES = frozenset(
         "sir",
     ]
 )
+# words of job titles that are not titles alone ("Chief Financial Officer")
+TITLE_WORDS = frozenset(
+    [
+        "financial",
+        "operating",
+        "technology",
+        "technical",
+        "information",
+        "marketing",
+        "product",
+        "revenue",
+        "officer",
+        "vice",
+        "senior",
+        "general",
+        "managing",
+        "principal",
+        "engineering",
+        "digital",
+        "data",
+        "security",
+        "strategy",
+        "commercial",
+        "research",
+        "scientist",
+        "global",
+        "regional",
+        "group",
+    ]
+)
 _PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
 _PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
 _NON_ORG_LABELS = frozenset(
     {"DATE", "TIME", "MONEY", "PERCENT", "CARDINAL", "ORDINAL", "QUANTITY", "LANGUAGE", "LAW"}
 )
 _PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
+_NAME_DEPS = ("compound", "flat", "amod", "nmod")
+_GLUE = ("compound", "amod", "nmod", "punct")
 _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
@@ -95,6 +128,9 @@ class Adopter:
     token: int
     known: bool = False  # in the gazetteer, a vendor, or an ORG entity
     penalty: float = 0.0
+    # found as the owner of a product ("Baidu's search engine integrates X"): a cloud's own
+    # product using a model is an adoption, not hosting
+    via_product: bool = False
 
 
 @dataclass
@@ -136,6 +172,7 @@ class ClaimRules:
         self._via_let = False
         self._guesses = 0  # syntactic repairs made while finding the current claim
         self._verb_forms = _verb_forms(lemma for lemma, pos in patterns.frames if pos == "verb")
+        self.surface = SurfaceRules(self)
 
     def __call__(self, doc: Doc) -> Doc:
         doc._.aw_claims = self.find(doc)
@@ -159,9 +196,12 @@ class ClaimRules:
             self._guesses = 0
             found = self._governor(token)
             if found is None:
+                claims.extend(self._surface_claims(token))
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
+            if self._negated_between(trigger, token):
+                continue  # "built it on LongCat and not on DeepSeek"
             if hit.bare and (
                 not ("from" in frame.slots or "drops" in frame.slots.values())
                 or any(_lemma(t) in self.w["partnership"] for t in trigger.subtree)
@@ -199,6 +239,8 @@ class ClaimRules:
             # means something"
             confidence -= min(0.15, 0.05 * self._guesses)
             hosting = frame.hosting or self._via_let
+            if not adopters:
+                claims.extend(self._surface_claims(token))
             for adopter in adopters:
                 claims.append(
                     RawClaim(
@@ -211,6 +253,35 @@ class ClaimRules:
                     )
                 )
         return [c for c in claims if not self._hosting_context(doc, c)]
+
+    @staticmethod
+    def _negated_between(trigger: Token, model: Token) -> bool:
+        if trigger.i >= model.i:
+            return False
+        for t in trigger.doc[trigger.i + 1 : model.i]:
+            nxt = t.nbor(1).lower_ if t.i + 1 < len(t.doc) else ""
+            if t.lower_ in ("not", "n't", "never") and nxt not in ("only", "just", "merely"):
+                return True
+        return False
+
+    def _surface_claims(self, model: Token) -> list[RawClaim]:
+        """Claims from word order, when the tree gave no trigger or no adopter."""
+        hit = model._.aw_model
+        out = []
+        for adopter, relation, confidence, trigger, frame in self.surface.claims(model):
+            if not hit.standin and not hit.versioned and hit.surface in hit.family.context_terms:
+                confidence -= 0.05 if hit.context else 0.1
+            out.append(
+                RawClaim(
+                    adopter,
+                    hit,
+                    relation,
+                    round(confidence - adopter.penalty, 3),
+                    trigger.i,
+                    frame.hosting,
+                )
+            )
+        return out
 
     def _frame(self, tok: Token, slot: str) -> Frame | None:
         if slot == "copula":
@@ -277,7 +348,14 @@ class ClaimRules:
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
         near = [model.doc[i] for i in range(max(0, model.i - 4), model.i)]
-        for c in [*model.lefts, *(t for t in near if t.head.i in range(t.i, model.i + 1))]:
+        # (only modifiers of the model's own name: "a post-trained version of X" is no verb)
+        glued = [
+            t
+            for t in near
+            if t.head.i in range(t.i, model.i + 1)
+            and all(x.dep_ in _GLUE for x in model.doc[t.head.i : model.i])
+        ]
+        for c in [*model.lefts, *glued]:
             if c.dep_ not in ("compound", "amod", "nmod"):
                 continue
             if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
@@ -1211,6 +1289,8 @@ class ClaimRules:
         if owner is not None and owner.i != tok.i and not place_owner:
             found = self.classify(owner)
             if found:
+                if lemma in self.n["products"] and lemma not in self.w["hosting_products"]:
+                    return [replace(a, via_product=True) for a in found]
                 return found
             if owner.lower_ in ("his", "her") and (
                 lemma in self.n["organisations"] or lemma in self.n["products"]
@@ -1326,10 +1406,16 @@ class ClaimRules:
 
     def _named(self, tok: Token) -> list[Adopter]:
         doc = tok.doc
+        tokens = _name_tokens(tok)
+        run_start, run_end = tokens[0].idx, tok.idx + len(tok)
+        inside = None
         for start, end, name in self.gazetteer.find(doc.text):
             if start <= tok.idx < end:
                 return [Adopter("named", name, tok.i, known=True)]
-        tokens = _name_tokens(tok)
+            if run_start <= start and end <= run_end:
+                inside = name  # "Geely Auto", "Goldman Sachs Asset Management"
+        if inside is not None:
+            return [Adopter("named", inside, tok.i, known=True)]
         if all(
             t.lower_ in self.n["products"] or t.lower_ in self.w["generic_name_words"]
             for t in tokens
@@ -1497,8 +1583,15 @@ def _name_tokens(tok: Token) -> list[Token]:
         if (
             prev._.aw_model is None
             and prev.text[:1].isupper()
-            and prev.pos_ in ("PROPN", "NOUN", "ADJ", "NUM")
-            and prev.dep_ in ("compound", "flat", "amod", "nmod")
+            and (
+                (prev.pos_ in ("PROPN", "NOUN", "ADJ", "NUM") and prev.dep_ in _NAME_DEPS)
+                or (  # a name the tagger read as an adverb or a verb ("Geely/RB Auto")
+                    prev.pos_ in ("ADV", "VERB", "X")
+                    and prev.dep_ in (*_NAME_DEPS, "advmod", "npadvmod")
+                    and not prev.is_stop
+                    and prev.ent_type_ not in _NON_ORG_LABELS
+                )
+            )
             and tok.i >= prev.head.i >= left
         ):
             left -= 1
