@@ -33,6 +33,7 @@ class Gazetteer:
     legal_suffixes: tuple[str, ...]
     org_words: frozenset[str] = frozenset()
     first_names: frozenset[str] = frozenset()
+    places: frozenset[str] = frozenset()  # lower-cased
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     _automaton: object = field(default=None, repr=False)
@@ -78,11 +79,19 @@ class Gazetteer:
         if hit:
             return hit.name
         assert self._suffix_re is not None
-        stripped = self._suffix_re.sub("", clean).strip()
-        if stripped and stripped != clean:
-            hit = self.companies.get(stripped.lower())
-            return hit.name if hit else stripped
-        return clean
+        stripped = self._suffix_re.sub("", clean).strip() or clean
+        hit = self.companies.get(stripped.lower())
+        if hit:
+            return hit.name
+        # "Uber Technologies", "Geely Auto", "Zoom Communications": a known company followed
+        # by words that only say what kind of organisation it is
+        words = stripped.split()
+        while len(words) > 1 and words[-1] in self.org_words:
+            words.pop()
+            hit = self.companies.get(" ".join(words).lower())
+            if hit:
+                return hit.name
+        return stripped
 
     def lookup(self, name: str) -> Company | None:
         return self.companies.get(self.normalise(name).lower())
@@ -93,6 +102,12 @@ class Gazetteer:
 
     def known(self, name: str) -> bool:
         return self.lookup(name) is not None
+
+    def is_place(self, name: str) -> bool:
+        """A country, region, state or city: the small tagger calls many unknown company
+        names GPE, so its label alone does not make a name a place."""
+        clean = clean_name(name).lower()
+        return clean in self.places or clean.removeprefix("the ") in self.places
 
 
 def clean_name(name: str) -> str:
@@ -142,11 +157,15 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
     first_names = data.get("first_names", [])
     if not isinstance(first_names, list) or not all(isinstance(w, str) and w for w in first_names):
         raise GazetteerError(f"{source}: 'first_names' must be a list of strings")
+    places = data.get("places", [])
+    if not isinstance(places, list) or not all(isinstance(w, str) and w for w in places):
+        raise GazetteerError(f"{source}: 'places' must be a list of strings")
     return Gazetteer(
         companies,
         tuple(suffixes),
         frozenset(org_words),
         frozenset(first_names),
+        frozenset(p.lower() for p in places),
         _spellings=tuple(dict.fromkeys(spellings)),
     )
 

@@ -34,7 +34,7 @@ import importlib.util
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import spacy
@@ -44,7 +44,7 @@ from spacy.tokens import Doc, Token
 from extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
 from extractors.catalog import Catalog, ModelHit, default_catalog, load_catalog
 from extractors.patterns import Patterns, default_patterns, load_patterns
-from extractors.rules import TEXT_KEY, TITLES, ClaimRules, RawClaim, original_text
+from extractors.rules import TEXT_KEY, TITLE_WORDS, TITLES, ClaimRules, RawClaim, original_text
 from extractors.sentences import split_sentences
 
 RELATIONS = ("adopts", "drops", "evaluates")
@@ -127,10 +127,12 @@ class ModelMerger:
     def __call__(self, doc: Doc) -> Doc:
         hits = doc.user_data.pop(HITS_KEY, None)
         text = doc.text
+        # the sentence as in the article (the caller may have cut a dateline or added a stop)
+        evidence = doc.user_data.get(TEXT_KEY, text)
         if hits is None:
             hits = self.catalog.scan(text, split_sentences(text))
         if not hits or self.tokenizer is None:
-            doc.user_data[TEXT_KEY] = text
+            doc.user_data[TEXT_KEY] = evidence
             return doc
         pieces: list[str] = []
         spans: list[tuple[int, int, ModelHit]] = []
@@ -149,7 +151,7 @@ class ModelMerger:
             pos = hit.end
         pieces.append(_normalise_for_parser(text[pos:]))
         new = self.tokenizer("".join(pieces))
-        new.user_data[TEXT_KEY] = text
+        new.user_data[TEXT_KEY] = evidence
         for start, end, hit in spans:
             span = new.char_span(start, end, alignment_mode="expand")
             if span is not None:
@@ -256,12 +258,23 @@ class ClaimExtractor:
         docs = []
         for p, i in wanted:
             start, end = p.sentences[i]
-            sentence = p.text[start:end]
+            evidence = sentence = p.text[start:end]
+            dateline = _DATELINE.match(sentence)
+            if (
+                dateline
+                and dateline.end() < len(sentence)
+                and not any(h.start < start + dateline.end() for h in p.hits[i])
+            ):
+                # "SAN FRANCISCO, Sept 18 (Wire) - Salesforce said ...": the parser would take
+                # the city for the subject
+                sentence = sentence[dateline.end() :]
+                start += dateline.end()
             if sentence[-1:] not in _TERMINALS:
                 # headlines and captions: a full stop makes the small parser read a clause
                 sentence += "."
             doc = self.nlp.make_doc(sentence)
-            doc.user_data[HITS_KEY] = [_shift(h, start) for h in p.hits[i]]
+            doc.user_data[HITS_KEY] = [_shift(h, start) for h in p.hits[i] if h.start >= start]
+            doc.user_data[TEXT_KEY] = evidence
             docs.append(doc)
         for _, proc in self.nlp.pipeline:
             if hasattr(proc, "pipe"):
@@ -272,85 +285,115 @@ class ClaimExtractor:
             p.docs[i] = doc
 
     def _finish(self, p: _Prepared) -> Extraction:
-        claims: list[Claim] = []
+        candidates: list[Claim] = []
         switch_ids: dict[tuple[int, int], int] = {}
-        best: dict[tuple[str, str, str], Claim] = {}
         for i in sorted(p.docs):
             doc = p.docs[i]
             raw = doc._.aw_claims or []
             by_trigger: dict[int, set[str]] = {}
             for rc in raw:
                 by_trigger.setdefault(rc.trigger, set()).add(rc.relation)
+            end = p.sentences[i][1]
+            # a headline or caption (no closing punctuation) is weaker evidence than prose
+            headline = p.text[end - 1 : end] not in _TERMINALS
             for rc in raw:
-                resolved = self._resolve(p, i, doc, rc)
-                if resolved is None:
+                for name, named, confidence in self._resolve(p, i, doc, rc):
+                    if named:
+                        name = self._fullest_name(p, name)
+                    vendor = rc.hit.family.vendor
+                    owner = self.catalog.owned_by(name) if named else None
+                    if owner is not None and owner.name == vendor.name:
+                        continue  # a vendor using its own model is not an adoption
+                    if (
+                        rc.hosting_trigger
+                        and named
+                        and not rc.adopter.via_product
+                        and (
+                            self.gazetteer.is_hosting(name) or (owner is not None and owner.hosting)
+                        )
+                    ):
+                        continue
+                    if headline:
+                        confidence -= 0.05
+                    if confidence < self.min_confidence:
+                        continue
+                    switch = None
+                    if {"adopts", "drops"} <= by_trigger[rc.trigger] and rc.relation in (
+                        "adopts",
+                        "drops",
+                    ):
+                        switch = switch_ids.setdefault((i, rc.trigger), len(switch_ids) + 1)
+                    family = rc.hit.family
+                    candidates.append(
+                        Claim(
+                            adopter=name,
+                            adopter_named=named,
+                            model=family.name if rc.hit.standin else rc.hit.surface,
+                            model_family=family.name,
+                            vendor=vendor.name,
+                            origin_country=vendor.country,
+                            open_weights=rc.hit.open_weights,
+                            relation=rc.relation,
+                            confidence=round(max(0.0, min(0.99, confidence)), 2),
+                            evidence=original_text(doc),
+                            sentence_index=i,
+                            switch=switch,
+                            catalog_model=rc.hit.model,
+                        )
+                    )
+        return Extraction(claims=_best_claims(candidates), mentions=p.mentions())
+
+    def _fullest_name(self, p: _Prepared, name: str) -> str:
+        """The fullest name the text uses for an organisation: "Ridgeback" said after
+        "Ridgeback Insurance, the Ohio insurer, ..." is Ridgeback Insurance. Only a name the
+        gazetteer does not know grows, and only by capitalised words ending in an
+        organisation word ("Insurance", "Health", "Labs")."""
+        cached = p.full_names.get(name)
+        if cached is not None:
+            return cached
+        best = name
+        if not self.gazetteer.known(name) and self.catalog.vendor_named(name) is None:
+            pattern = re.compile(rf"(?<![\w-]){re.escape(name)}((?:[ \t]+[A-Z][\w&.'’-]*){{1,3}})")
+            org_words = self.gazetteer.org_words
+            for m in pattern.finditer(p.text):
+                words = m.group(1).split()
+                while words and words[-1].rstrip(".,'’") not in org_words:
+                    words.pop()
+                if not words:
                     continue
-                name, named, confidence = resolved
-                vendor = rc.hit.family.vendor
-                owner = self.catalog.owned_by(name) if named else None
-                if owner is not None and owner.name == vendor.name:
-                    continue  # a vendor using its own model is not an adoption
-                if (
-                    rc.hosting_trigger
-                    and named
-                    and (self.gazetteer.is_hosting(name) or (owner is not None and owner.hosting))
-                ):
+                full = f"{name} {' '.join(words)}".rstrip(",")
+                if self.gazetteer.normalise(full) == name or self.catalog.vendor_named(full):
                     continue
-                if confidence < self.min_confidence:
-                    continue
-                switch = None
-                if {"adopts", "drops"} <= by_trigger[rc.trigger] and rc.relation in (
-                    "adopts",
-                    "drops",
-                ):
-                    switch = switch_ids.setdefault((i, rc.trigger), len(switch_ids) + 1)
-                family = rc.hit.family
-                claim = Claim(
-                    adopter=name,
-                    adopter_named=named,
-                    model=family.name if rc.hit.standin else rc.hit.surface,
-                    model_family=family.name,
-                    vendor=vendor.name,
-                    origin_country=vendor.country,
-                    open_weights=rc.hit.open_weights,
-                    relation=rc.relation,
-                    confidence=round(max(0.0, min(0.99, confidence)), 2),
-                    evidence=original_text(doc),
-                    sentence_index=i,
-                    switch=switch,
-                    catalog_model=rc.hit.model,
-                )
-                key = (name.lower(), family.name, rc.relation)
-                old = best.get(key)
-                if old is None:
-                    best[key] = claim
-                    claims.append(claim)
-                elif (
-                    claim.confidence > old.confidence
-                    and claim.switch is None
-                    and old.switch is None
-                ):
-                    claims[claims.index(old)] = claim
-                    best[key] = claim
-        return Extraction(claims=claims, mentions=p.mentions())
+                if len(full) > len(best):
+                    best = full
+        p.full_names[name] = best
+        return best
 
     def _resolve(
         self, p: _Prepared, i: int, doc: Doc, rc: RawClaim
-    ) -> tuple[str, bool, float] | None:
+    ) -> list[tuple[str, bool, float]]:
+        """(adopter name, named, confidence) for a raw claim's adopter: several for "they"
+        after a coordination ("Oppo, Vivo and Honor said they ...")."""
         a = rc.adopter
         if a.kind == "named":
-            return a.name, True, rc.confidence
+            return [(a.name, True, rc.confidence)]
         if a.kind == "generic":
-            return a.name, False, rc.confidence
+            return [(a.name, False, rc.confidence)]
         # anaphor / "we": first within the sentence
         if a.kind == "we":
             speaker = self._we_org(doc, a.token) or self._speaker_org(doc)
-            return (speaker, True, rc.confidence) if speaker else None
+            if speaker:
+                return [(speaker, True, rc.confidence)]
+            start = p.sentences[i][0]
+            if _in_quote(p.text[:start] + doc.text[: doc[a.token].idx]):
+                return []  # a quote whose speaker is not named here
+            author = self._author_org(p)
+            return [(author, True, rc.confidence - 0.1)] if author else []
         same = self._antecedent_in_sentence(doc, a.token, plural=a.name == "they")
-        if same is not None:
-            return same[0], same[1], rc.confidence
+        if same:
+            return [(name, named, rc.confidence) for name, named in same]
         if a.name == "they":
-            return None
+            return []
         for j in range(i - 1, max(-1, i - 1 - ANTECEDENT_WINDOW), -1):
             prev = p.docs.get(j)
             if prev is None:
@@ -358,12 +401,12 @@ class ClaimExtractor:
             found = self._antecedent_in_doc(prev, subjects_only=a.name == "his")
             if found is not None:
                 # "his company" two sentences after "Airbnb CEO Brian Chesky" is a longer shot
-                return found, True, rc.confidence - (0.15 if a.name == "his" else 0.1)
-        return None
+                return [(found, True, rc.confidence - (0.15 if a.name == "his" else 0.1))]
+        return []
 
     def _antecedent_in_sentence(
         self, doc: Doc, anaphor: int, plural: bool = False
-    ) -> tuple[str, bool] | None:
+    ) -> list[tuple[str, bool]]:
         tok = doc[anaphor]
         # "Airbnb said it ...", "Airbnb says its engineers ...": the subject of a clause above
         walk = tok.head
@@ -390,26 +433,32 @@ class ClaimExtractor:
                         # "his company" is the person's organisation, never the person
                         org = self._person_org(subj)
                         if org:
-                            return org, True
+                            return [(org, True)]
                         continue
                     if self.rules.looks_like_person(subj):
                         # "Replit CEO Amjad Masad said the company ...": the person's org
                         org = self._person_org(subj)
                         if org:
-                            return org, True
+                            return [(org, True)]
                         continue
                     found = [x for x in self.rules.classify(subj) if x.kind in ("named", "generic")]
                     if found and (found[0].kind == "named" or plural):
-                        return found[0].name, found[0].kind == "named"
+                        if not plural:
+                            return [(found[0].name, found[0].kind == "named")]
+                        for c in subj.conjuncts:
+                            found += [
+                                x for x in self.rules.classify(c) if x.kind in ("named", "generic")
+                            ]
+                        return list(dict.fromkeys((x.name, x.kind == "named") for x in found))
                 continue
             break
         if plural or doc[anaphor].lower_ in ("his", "her"):
-            return None
+            return []
         mentions = self.rules.org_mentions(doc)
         before = [c for c in mentions if c[0] < anaphor]
         if before:
-            return before[-1][1], True
-        return None
+            return [(before[-1][1], True)]
+        return []
 
     def _person_org(self, person: Token) -> str | None:
         """The organisation a person is introduced with: "Dayflow founder Jerry Liu",
@@ -450,6 +499,29 @@ class ClaimExtractor:
             walk = walk.head
         return None
 
+    def _author_org(self, p: _Prepared) -> str | None:
+        """Who "we" is in a first-person text (a company blog): the organisation the text
+        puts itself in ("At Parcelbird, we ...", "we at Parcelbird", "Parcelbird's ML team",
+        "the Parcelbird engineering blog"), the one named most often that way."""
+        if p.author is not None:
+            return p.author or None
+        votes: Counter[str] = Counter()
+        for m in _SELF_NAMED.finditer(p.text):
+            raw = next(g for g in m.groups() if g)
+            name = self.gazetteer.normalise(raw)
+            first = name.split()[0]
+            if (
+                not name
+                or first in self.gazetteer.first_names
+                or self.gazetteer.is_place(name)
+                or name.lower() in _NOT_AUTHORS
+            ):
+                continue
+            vendor = self.catalog.vendor_named(name)
+            votes[vendor.name if vendor else name] += 1
+        p.author = votes.most_common(1)[0][0] if votes else ""
+        return p.author or None
+
     def _speaker_org(self, doc: Doc) -> str | None:
         """The organisation behind "we" in a quote: '"We moved ...," said X at Vanta'."""
         reports = self.patterns.governors["report_verbs"]
@@ -460,12 +532,28 @@ class ClaimExtractor:
             if subj is None:
                 continue
             for cand in subj.subtree:
-                if cand.pos_ in ("PROPN", "NOUN") and cand.text[:1].isupper():
+                if (
+                    cand.pos_ in ("PROPN", "NOUN")
+                    and cand.text[:1].isupper()
+                    and cand.lower_ not in TITLES
+                    and cand.lower_ not in TITLE_WORDS
+                ):
                     named = [a for a in self.rules.classify(cand) if a.kind == "named"]
                     if named and (named[0].known or cand.ent_type_ == "ORG" or cand is not subj):
                         if cand.ent_type_ == "PERSON" and not named[0].known:
                             continue
                         return named[0].name
+            # '"We moved ...," the CFO told analysts on DoorDash's call / at a Vanta event'
+            for prep in t.children:
+                if prep.dep_ != "prep" or prep.lower_ not in ("on", "at", "during", "in"):
+                    continue
+                pobj = _child(prep, "pobj")
+                owner = _child(pobj, "poss") if pobj is not None else None
+                for cand in (owner, pobj):
+                    if cand is not None and cand.text[:1].isupper():
+                        named = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                        if named and (named[0].known or cand.ent_type_ == "ORG"):
+                            return named[0].name
         return None
 
     def _antecedent_in_doc(self, doc: Doc, subjects_only: bool = False) -> str | None:
@@ -479,14 +567,47 @@ class ClaimExtractor:
 
 
 _FINE_TUNE = re.compile(r"\b([Ff])ine[-‑ ]tun(e[ds]?|ing)\b")
+_START_UP = re.compile(r"\b([Ss])tart[-‑]up(s?)\b")
 
 
 def _normalise_for_parser(segment: str) -> str:
     """Spellings the small parser reads wrongly: "fine-tuned" splits into three tokens that
-    it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb."""
-    return _FINE_TUNE.sub(r"\1inetun\2", segment)
+    it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb; the
+    noun "start-up" it takes for a verb and a particle ("startup" is a noun)."""
+    return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
 
 
+_NAME = r"([A-Z][\w&.'’-]*(?:[ ][A-Z][\w&.'’-]*){0,2})"
+_TEAM = (
+    r"(?:team|teams|engineers|engineering|developers|researchers|staff|blog|org|group|squad|"
+    r"department|division|unit)"
+)
+# How a first-person text says who "we" are.
+_SELF_NAMED = re.compile(
+    rf"\b(?:[Aa]t|[Hh]ere at) {_NAME},? (?:we|our)\b"
+    rf"|\b(?:[Ww]e|[Uu]s|[Oo]ur team|[Tt]he team) (?:here )?at {_NAME}\b"
+    rf"|\b{_NAME}['’]s (?:[\w-]+ ){{0,2}}{_TEAM}\b"
+    rf"|\b[Tt]he {_NAME} (?:[\w-]+ )?{_TEAM}\b"
+)
+_NOT_AUTHORS = frozenset({"the", "this", "our", "we", "first", "last", "least", "most", "scale"})
+
+
+def _in_quote(before: str) -> bool:
+    """Does a quotation stay open at the end of ``before`` (the text up to a word)?"""
+    curly_open, curly_close = before.count("“"), before.count("”")
+    if curly_open or curly_close:
+        return curly_open > curly_close
+    return before.count('"') % 2 == 1
+
+
+# "SAN FRANCISCO, Sept 18 (Reuters) - ", "BEIJING (AP) — ", "NEW YORK, Oct. 3, 2025
+# /PRNewswire/ -- ": a wire dateline in capitals before the story's first sentence.
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z.'’-]+(?: [A-Z][A-Z.'’-]+){0,3}"
+    r"(?:, [A-Z][A-Za-z.]{1,9}(?: [A-Z][A-Za-z.]{1,9})?)?"  # ", Calif.", ", China"
+    r"(?:,? [A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?"  # ", Sept 18", ", Oct. 3, 2025"
+    r"(?: ?(?:\([^()]{1,40}\)|/[^/]{1,40}/) ?| )(?:-{1,2}|–|—) ?"
+)
 _TERMINALS = frozenset(".!?\"'”’)…:;")
 
 
@@ -504,6 +625,8 @@ class _Prepared:
     hits: list[list[ModelHit]]
     all_hits: list[ModelHit]
     docs: dict[int, Doc] = field(default_factory=dict)
+    full_names: dict[str, str] = field(default_factory=dict)
+    author: str | None = None  # who "we" is in the text ("" when it does not say)
 
     @classmethod
     def build(cls, text: str, catalog: Catalog) -> _Prepared:
@@ -554,9 +677,55 @@ class _Prepared:
         return out
 
 
-def _shift(hit: ModelHit, offset: int) -> ModelHit:
-    from dataclasses import replace
+def _best_claims(candidates: list[Claim]) -> list[Claim]:
+    """One claim per (adopter, family, relation): the most confident, the earliest on a tie.
+    The drop and the adoption of one switch keep one switch number, renumbered 1, 2, ...
+    in order; half a switch whose other half was told better elsewhere joins that one's
+    switch when it is unpaired too, else it is no longer a switch."""
+    best: dict[tuple[str, str, str], Claim] = {}
+    for claim in candidates:
+        key = (claim.adopter.lower(), claim.model_family, claim.relation)
+        old = best.get(key)
+        if old is None or claim.confidence > old.confidence:
+            best[key] = claim
+    chosen = sorted(best.values(), key=candidates.index)
+    members: dict[int, set[str]] = {}
+    for c in chosen:
+        if c.switch is not None:
+            members.setdefault(c.switch, set()).add(c.relation)
+    unpaired = {s for s, rels in members.items() if len(rels) < 2}
+    remap: dict[int, int | None] = {}
+    for c in chosen:
+        if c.switch not in unpaired or c.switch in remap:
+            continue
+        partner = next(
+            (
+                o
+                for o in chosen
+                if o.switch in unpaired
+                and o.switch != c.switch
+                and o.switch not in remap
+                and o.relation != c.relation
+                and o.adopter.lower() == c.adopter.lower()
+            ),
+            None,
+        )
+        if partner is not None and partner.switch is not None:
+            remap[partner.switch] = c.switch
+            remap[c.switch] = c.switch
+        else:
+            remap[c.switch] = None
+    numbers: dict[int, int] = {}
+    out = []
+    for c in chosen:
+        switch = remap.get(c.switch, c.switch) if c.switch is not None else None
+        if switch is not None:
+            switch = numbers.setdefault(switch, len(numbers) + 1)
+        out.append(c if switch == c.switch else replace(c, switch=switch))
+    return out
 
+
+def _shift(hit: ModelHit, offset: int) -> ModelHit:
     return replace(hit, start=hit.start - offset, end=hit.end - offset)
 
 

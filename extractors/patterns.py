@@ -69,6 +69,7 @@ _WORD_KEYS = (
     "partnership",
     "let_verbs",
     "prep_alternatives",
+    "hosting_products",
 )
 _NOUN_KEYS = (
     "organisations",

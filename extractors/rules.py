@@ -28,8 +28,10 @@ from spacy.tokens import Doc, Span, Token
 from extractors.adopters import Gazetteer
 from extractors.catalog import Catalog, ModelHit
 from extractors.patterns import Frame, Patterns
+from extractors.surface import SurfaceRules
 
 TEXT_KEY = "adoptwatch_text"
+LEAD_KEY = "adoptwatch_lead"
 
 _WH = frozenset({"which", "that", "who", "whom", "whose"})
 _NOUNISH = frozenset({"NOUN", "PROPN", "NUM", "X", "ADJ"})
@@ -77,12 +79,44 @@ TITLES = frozenset(
         "sir",
     ]
 )
+# words of job titles that are not titles alone ("Chief Financial Officer")
+TITLE_WORDS = frozenset(
+    [
+        "financial",
+        "operating",
+        "technology",
+        "technical",
+        "information",
+        "marketing",
+        "product",
+        "revenue",
+        "officer",
+        "vice",
+        "senior",
+        "general",
+        "managing",
+        "principal",
+        "engineering",
+        "digital",
+        "data",
+        "security",
+        "strategy",
+        "commercial",
+        "research",
+        "scientist",
+        "global",
+        "regional",
+        "group",
+    ]
+)
 _PERSON_PRONOUNS = frozenset({"i", "me", "my", "you", "your", "he", "him", "his", "she", "her"})
 _PRONOUN_ADOPTERS = frozenset({"it", "its", "they", "their", "we", "our", "us", "them"})
 _NON_ORG_LABELS = frozenset(
     {"DATE", "TIME", "MONEY", "PERCENT", "CARDINAL", "ORDINAL", "QUANTITY", "LANGUAGE", "LAW"}
 )
 _PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
+_NAME_DEPS = ("compound", "flat", "amod", "nmod")
+_GLUE = ("compound", "amod", "nmod", "punct")
 _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
@@ -94,6 +128,9 @@ class Adopter:
     token: int
     known: bool = False  # in the gazetteer, a vendor, or an ORG entity
     penalty: float = 0.0
+    # found as the owner of a product ("Baidu's search engine integrates X"): a cloud's own
+    # product using a model is an adoption, not hosting
+    via_product: bool = False
 
 
 @dataclass
@@ -135,6 +172,7 @@ class ClaimRules:
         self._via_let = False
         self._guesses = 0  # syntactic repairs made while finding the current claim
         self._verb_forms = _verb_forms(lemma for lemma, pos in patterns.frames if pos == "verb")
+        self.surface = SurfaceRules(self)
 
     def __call__(self, doc: Doc) -> Doc:
         doc._.aw_claims = self.find(doc)
@@ -158,9 +196,12 @@ class ClaimRules:
             self._guesses = 0
             found = self._governor(token)
             if found is None:
+                claims.extend(self._surface_claims(token))
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
+            if self._negated_between(trigger, token):
+                continue  # "built it on LongCat and not on DeepSeek"
             if hit.bare and (
                 not ("from" in frame.slots or "drops" in frame.slots.values())
                 or any(_lemma(t) in self.w["partnership"] for t in trigger.subtree)
@@ -198,6 +239,8 @@ class ClaimRules:
             # means something"
             confidence -= min(0.15, 0.05 * self._guesses)
             hosting = frame.hosting or self._via_let
+            if not adopters:
+                claims.extend(self._surface_claims(token))
             for adopter in adopters:
                 claims.append(
                     RawClaim(
@@ -211,6 +254,35 @@ class ClaimRules:
                 )
         return [c for c in claims if not self._hosting_context(doc, c)]
 
+    @staticmethod
+    def _negated_between(trigger: Token, model: Token) -> bool:
+        if trigger.i >= model.i:
+            return False
+        for t in trigger.doc[trigger.i + 1 : model.i]:
+            nxt = t.nbor(1).lower_ if t.i + 1 < len(t.doc) else ""
+            if t.lower_ in ("not", "n't", "never") and nxt not in ("only", "just", "merely"):
+                return True
+        return False
+
+    def _surface_claims(self, model: Token) -> list[RawClaim]:
+        """Claims from word order, when the tree gave no trigger or no adopter."""
+        hit = model._.aw_model
+        out = []
+        for adopter, relation, confidence, trigger, frame in self.surface.claims(model):
+            if not hit.standin and not hit.versioned and hit.surface in hit.family.context_terms:
+                confidence -= 0.05 if hit.context else 0.1
+            out.append(
+                RawClaim(
+                    adopter,
+                    hit,
+                    relation,
+                    round(confidence - adopter.penalty, 3),
+                    trigger.i,
+                    frame.hosting,
+                )
+            )
+        return out
+
     def _frame(self, tok: Token, slot: str) -> Frame | None:
         if slot == "copula":
             return _COPULA_FRAME
@@ -219,7 +291,7 @@ class ClaimRules:
             kinds = ["verb", "adj"] if tok.dep_ in ("amod", "acl", "compound") else ["verb"]
         elif pos in ("NOUN", "PROPN"):
             kinds = ["noun", "verb"] if tok.tag_.startswith("VB") else ["noun"]
-            if tok.dep_ == "ROOT" and (tok.lower_ in self._verb_forms or self._named_modifier(tok)):
+            if self._verb_as_noun(tok):
                 kinds.append("verb")  # "Brave's Leo assistant defaults/NNS to Mixtral"
         elif pos == "ADJ":
             kinds = ["adj", "verb"]
@@ -228,7 +300,7 @@ class ClaimRules:
         else:
             return None
         base = tok.lemma_.lower()
-        if pos in ("NOUN", "PROPN") and tok.dep_ == "ROOT" and tok.lower_ in self._verb_forms:
+        if pos in ("NOUN", "PROPN") and "verb" in kinds and tok.lower_ in self._verb_forms:
             base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
         lemmas += [base, tok.lower_]
@@ -244,6 +316,19 @@ class ClaimRules:
                 if frame and slot in frame.slots:
                     return frame
         return None
+
+    def _verb_as_noun(self, tok: Token) -> bool:
+        """A verb the tagger read as a noun: the root ("Why Airbnb bet/NN on Qwen"), or a
+        clause head whose subject it swallowed as a possessive or compound ("Brightline's
+        summariser runs/NNS on Claude, the company said")."""
+        if tok.dep_ == "ROOT":
+            return tok.lower_ in self._verb_forms or self._named_modifier(tok)
+        if tok.dep_ in ("ccomp", "conj", "advcl") and tok.lower_ in self._verb_forms:
+            kids = list(tok.children)
+            return any(c.dep_ in ("poss", "compound") and c.i < tok.i for c in kids) and any(
+                c.dep_ in ("prep", "dobj") and c.i > tok.i for c in kids
+            )
+        return False
 
     @staticmethod
     def _named_modifier(tok: Token) -> bool:
@@ -263,7 +348,14 @@ class ClaimRules:
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
         near = [model.doc[i] for i in range(max(0, model.i - 4), model.i)]
-        for c in [*model.lefts, *(t for t in near if t.head.i in range(t.i, model.i + 1))]:
+        # (only modifiers of the model's own name: "a post-trained version of X" is no verb)
+        glued = [
+            t
+            for t in near
+            if t.head.i in range(t.i, model.i + 1)
+            and all(x.dep_ in _GLUE for x in model.doc[t.head.i : model.i])
+        ]
+        for c in [*model.lefts, *glued]:
             if c.dep_ not in ("compound", "amod", "nmod"):
                 continue
             if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
@@ -441,12 +533,12 @@ class ClaimRules:
                     if found is not None:
                         return found
         walk = head
-        for _ in range(3):
+        for _ in range(4):
             if walk.head is walk:
                 return None
             if (
                 walk.pos_ == "ADP"
-                or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj")
+                or walk.dep_ in ("dobj", "compound", "nsubjpass", "conj", "pobj")
                 or (walk.dep_ == "advcl" and walk.tag_ == "VBG" and 0 < walk.i - walk.head.i <= 3)
             ):
                 walk = walk.head
@@ -763,6 +855,60 @@ class ClaimRules:
         return self._subject(trigger)
 
     def _subject(self, verb: Token) -> Token | None:
+        subj = self._subject_in_tree(verb)
+        lead = self.lead_apposition(verb.doc)
+        if lead is not None and verb.i > lead[2]:
+            name_end, appos_start, appos_end = lead
+            if subj is None or appos_start <= subj.i <= appos_end:
+                # "Ledgerly, a payments startup based in Austin, is piloting X": the parser
+                # lost the name in front of the apposition
+                self._guesses += 1
+                return verb.doc[name_end]
+        return subj
+
+    def lead_apposition(self, doc: Doc) -> tuple[int, int, int] | None:
+        """A sentence that opens with a name and an apposition describing an organisation
+        ("Ledgerly, a payments startup based in Austin, ..."): (last token of the name,
+        first and last token of the apposition)."""
+        if LEAD_KEY in doc.user_data:
+            return doc.user_data[LEAD_KEY]  # type: ignore[no-any-return]
+        found = None
+        i = 0
+        while (
+            i < min(len(doc), 5)
+            and doc[i].text[:1].isupper()
+            and doc[i]._.aw_model is None
+            and doc[i].pos_ not in ("DET", "PRON", "ADP", "SCONJ", "CCONJ", "AUX")
+            and not doc[i].is_stop
+            and doc[i].ent_type_ not in _NON_ORG_LABELS
+            and doc[i].lower_ not in TITLES
+        ):
+            i += 1
+        if (
+            0 < i < len(doc) - 2
+            and doc[i].text == ","
+            and (doc[i + 1].lower_ in ("a", "an", "the") or doc[i + 1].tag_ == "PRP$")
+        ):
+            end = next(
+                (k for k in range(i + 2, min(len(doc), i + 25)) if doc[k].text in (",", "—", "–")),
+                None,
+            )
+            if end is not None and any(
+                self._noun_lemma(t) in self.n["organisations"] for t in doc[i + 1 : end]
+            ):
+                found = (i - 1, i + 1, end)
+        doc.user_data[LEAD_KEY] = found
+        return found
+
+    def _lead_name(self, tok: Token) -> Adopter | None:
+        lead = self.lead_apposition(tok.doc)
+        if lead is None or tok.i != lead[0]:
+            return None
+        raw = tok.doc[: tok.i + 1].text
+        name = self.gazetteer.normalise(raw)
+        return Adopter("named", name, tok.i, known=self.gazetteer.known(name), penalty=0.05)
+
+    def _subject_in_tree(self, verb: Token) -> Token | None:
         walk = verb
         for _ in range(6):
             subj = _child(walk, "nsubj", "csubj", "nsubjpass")
@@ -1049,6 +1195,9 @@ class ClaimRules:
         """The adopter(s) a token names: named, generic, anaphor, "we", or none."""
         if tok._.aw_model is not None:
             return []
+        lead = self._lead_name(tok)
+        if lead is not None:
+            return [lead]
         low = tok.lower_
         if low in _WH:
             walk = tok
@@ -1136,14 +1285,12 @@ class ClaimRules:
                     owner = _child(c, "poss")
                     if owner is not None:
                         break
-        place_owner = (
-            owner is not None
-            and owner.ent_type_ in _PLACE_LABELS
-            and not self.gazetteer.known(owner.text)
-        )
+        place_owner = owner is not None and self.is_place(owner)
         if owner is not None and owner.i != tok.i and not place_owner:
             found = self.classify(owner)
             if found:
+                if lemma in self.n["products"] and lemma not in self.w["hosting_products"]:
+                    return [replace(a, via_product=True) for a in found]
                 return found
             if owner.lower_ in ("his", "her") and (
                 lemma in self.n["organisations"] or lemma in self.n["products"]
@@ -1229,6 +1376,18 @@ class ClaimRules:
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
         return self._product_members(tok)
 
+    def is_place(self, tok: Token) -> bool:
+        """A place name (not a company the tagger mislabelled as one): a nationality, or a
+        GPE/LOC entity found in the gazetteer's list of places."""
+        label = tok.ent_type_
+        if label not in _PLACE_LABELS or self.gazetteer.known(tok.text):
+            return False
+        if label in ("NORP", "EVENT", "FAC"):
+            return True
+        ent = _entity(tok)
+        text = ent.text if ent is not None else tok.text
+        return self.gazetteer.is_place(text) or self.gazetteer.is_place(tok.text)
+
     def looks_like_person(self, tok: Token) -> bool:
         """A title before the name ("Replit CEO Amjad Masad") or a given name first
         ("Maya Chen")."""
@@ -1247,10 +1406,16 @@ class ClaimRules:
 
     def _named(self, tok: Token) -> list[Adopter]:
         doc = tok.doc
+        tokens = _name_tokens(tok)
+        run_start, run_end = tokens[0].idx, tok.idx + len(tok)
+        inside = None
         for start, end, name in self.gazetteer.find(doc.text):
             if start <= tok.idx < end:
                 return [Adopter("named", name, tok.i, known=True)]
-        tokens = _name_tokens(tok)
+            if run_start <= start and end <= run_end:
+                inside = name  # "Geely Auto", "Goldman Sachs Asset Management"
+        if inside is not None:
+            return [Adopter("named", inside, tok.i, known=True)]
         if all(
             t.lower_ in self.n["products"] or t.lower_ in self.w["generic_name_words"]
             for t in tokens
@@ -1281,6 +1446,9 @@ class ClaimRules:
         if label == "PERSON" and not org_word:
             return [Adopter("named", name, tok.i, penalty=0.15 if len(tokens) > 1 else 0.1)]
         if label in _PLACE_LABELS and not org_word:
+            if not self.is_place(tok):
+                # the small tagger calls many unknown company names places
+                return [Adopter("named", name, tok.i, penalty=0.1)]
             if len(tokens) > 1 or tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos"):
                 return []
             return [Adopter("named", name, tok.i, penalty=0.15)]
@@ -1415,8 +1583,15 @@ def _name_tokens(tok: Token) -> list[Token]:
         if (
             prev._.aw_model is None
             and prev.text[:1].isupper()
-            and prev.pos_ in ("PROPN", "NOUN", "ADJ", "NUM")
-            and prev.dep_ in ("compound", "flat", "amod", "nmod")
+            and (
+                (prev.pos_ in ("PROPN", "NOUN", "ADJ", "NUM") and prev.dep_ in _NAME_DEPS)
+                or (  # a name the tagger read as an adverb or a verb ("Geely/RB Auto")
+                    prev.pos_ in ("ADV", "VERB", "X")
+                    and prev.dep_ in (*_NAME_DEPS, "advmod", "npadvmod")
+                    and not prev.is_stop
+                    and prev.ent_type_ not in _NON_ORG_LABELS
+                )
+            )
             and tok.i >= prev.head.i >= left
         ):
             left -= 1
