@@ -157,25 +157,32 @@ def _run_flow_ingest(
     settings: Settings, config: Path | None, quiet: bool = False
 ) -> dict[str, Any]:
     """Run the Prefect ingest flow in this process with a progress display."""
-    from adoptwatch import ingest as ingest_module
-    from flows.ingest import ingest_flow
+    from storage.db import ingest_lock
 
-    overrides = {
-        k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-        for k, v in settings.as_dict().items()
-        if not k.startswith(("smtp_", "mail_"))
-    }
-    with _progress_bar(err_console) as bar:
-        if not quiet:
-            ingest_module.set_progress(RichProgress(bar))
-        try:
-            coro = ingest_flow(
-                config=str(config) if config else None,
-                overrides=overrides,
-            )
-            return asyncio.run(coro)  # type: ignore[arg-type]
-        finally:
-            ingest_module.set_progress(None)
+    # The ingest lock is taken first, before Prefect is even imported, so that a second
+    # ingest of the same database gets a clean message at once (or waits, with --wait)
+    # instead of a failed flow run.
+    with ingest_lock(settings.db, wait=settings.ingest_wait):
+        from adoptwatch import ingest as ingest_module
+        from flows.ingest import ingest_flow
+
+        overrides = {
+            k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in settings.as_dict().items()
+            if not k.startswith(("smtp_", "mail_"))
+        }
+        with _progress_bar(err_console) as bar:
+            if not quiet:
+                ingest_module.set_progress(RichProgress(bar))
+            try:
+                coro = ingest_flow(
+                    config=str(config) if config else None,
+                    overrides=overrides,
+                    lock_held=True,
+                )
+                return asyncio.run(coro)  # type: ignore[arg-type]
+            finally:
+                ingest_module.set_progress(None)
 
 
 # --- ingest -------------------------------------------------------------------------
@@ -319,12 +326,21 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
 
     Example: adoptwatch query "SELECT adopter, model FROM adoption_events LIMIT 5"
     """
+    import duckdb
+
     from storage import store
     from storage.db import read_session
 
     settings = state.settings(db=db)
-    with read_session(settings.db, settings.db_lock_timeout) as con:
-        result = store.run_query(con, sql)
+    with read_session(settings.db, settings.db_lock_timeout, sandbox=True) as con:
+        try:
+            result = store.run_query(con, sql)
+        except (duckdb.InvalidInputException, duckdb.PermissionException) as exc:
+            if "read-only" in str(exc) or "disabled" in str(exc):
+                raise click.ClickException(
+                    "adoptwatch query is read-only (no writes, no file access): " + _one_line(exc)
+                ) from exc
+            raise
     out = sys.stdout
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
@@ -429,19 +445,32 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
 @main.command()
 @db_option
 @click.option("--all", "include_current", is_flag=True, help="Re-extract every article.")
+@click.option(
+    "--pages",
+    "from_pages",
+    is_flag=True,
+    help="First extract each article's text again from its stored page bytes (after an "
+    "article-extraction upgrade), then its claims; implies --all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
-def reextract(state: CliState, db: Path | None, include_current: bool, as_json: bool) -> None:
+def reextract(
+    state: CliState, db: Path | None, include_current: bool, from_pages: bool, as_json: bool
+) -> None:
     """Re-run the current claims extractor over stored article text (no re-crawl).
 
-    Events from older extractor versions are replaced; prints what changed.
+    Events from older extractor versions are replaced; prints what changed. With --pages
+    the text itself is extracted again from the page bytes kept in the database.
     """
     from adoptwatch.reextract import reextract as run_reextract
 
     settings = state.settings(db=db)
     with _progress_bar(err_console) as bar:
         report = run_reextract(
-            settings, include_current=include_current, progress=RichProgress(bar)
+            settings,
+            include_current=include_current,
+            progress=RichProgress(bar),
+            from_pages=from_pages,
         )
     if as_json:
         data = report.as_dict() | {
@@ -455,6 +484,12 @@ def reextract(state: CliState, db: Path | None, include_current: bool, as_json: 
         f"Re-extracted {report.articles} article(s) with {report.extractor_version}: "
         f"{report.events_before} event(s) before, {report.events_after} after; "
         f"{sum(report.added.values())} added, {sum(report.removed.values())} removed."
+        + (
+            f" Texts from stored pages: {report.texts_changed} changed, "
+            f"{report.pages_failed} page(s) gave none (old text kept)."
+            if from_pages
+            else ""
+        )
     )
     for label, examples in (("+", report.examples_added), ("-", report.examples_removed)):
         for e in examples:

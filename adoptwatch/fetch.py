@@ -10,30 +10,42 @@ retries with exponential backoff on timeouts, connection errors, 5xx and 429
 before connecting, on every hop, so a public name that resolves to a private address
 is refused too.
 
+Bodies are decompressed here, not by httpx: httpx inflates each network chunk without
+an output limit, so one 64 KiB chunk of a deflate bomb becomes ~64 MiB before any cap
+can look at it, and stacked encodings (``Content-Encoding: gzip, gzip``) multiply that.
+:class:`_BodyDecoder` inflates with ``zlib.decompressobj(...).decompress(data, max_length)``
+so no step ever holds more than :data:`DECODE_PIECE` new bytes.
+
 Exceptions (every one has ``.url`` and ``.error_class``, the string stored in fetch_log)::
 
     FetchError
-     ├── BlockedURL          not http(s), or an address outside the allowlist (never contacted)
+     ├── BlockedURL          not http(s), an invalid URL, or an address outside the
+     │                       allowlist (never contacted)
      ├── RobotsDisallowed    robots.txt forbids this URL to our user agent
      ├── TooManyRedirects    a redirect loop, or a chain longer than max_redirects
-     ├── ResponseTooLarge    the body passed max_body_bytes (after decompression)
+     ├── ResponseTooLarge    the body passed the size cap (after decompression)
+     ├── BadEncoding         a Content-Encoding we did not ask for, or a corrupt compressed body
+     ├── TLSFailure          the TLS handshake failed (bad certificate, not TLS at all)
      ├── HTTPStatusError     a 4xx/5xx answer (``.status``; 5xx and 429 count as transient)
      └── TransientError      may work next time
           ├── FetchTimeout       the total deadline, or a connect/read timeout, passed
-          └── ConnectionFailed   DNS failure, refused or reset connection, TLS error
+          └── ConnectionFailed   refused or reset connection, a broken HTTP exchange
+               └── DNSFailure    the host name did not resolve
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import random
 import socket
 import ssl
 import time
 import urllib.robotparser
-from collections.abc import AsyncIterator, Callable, Iterable
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -73,6 +85,14 @@ class ResponseTooLarge(FetchError):
     error_class = "too_large"
 
 
+class BadEncoding(FetchError):
+    error_class = "bad_encoding"
+
+
+class TLSFailure(FetchError):
+    error_class = "tls"
+
+
 class HTTPStatusError(FetchError):
     error_class = "http_status"
 
@@ -95,6 +115,10 @@ class ConnectionFailed(TransientError):
     error_class = "connection"
 
 
+class DNSFailure(ConnectionFailed):
+    error_class = "dns"
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: timeouts, connection errors, 5xx and 429. Not 404s or parse errors."""
     if isinstance(exc, TransientError):
@@ -107,6 +131,10 @@ def is_transient(exc: BaseException) -> bool:
 
 class _AddressBlocked(Exception):
     """Raised inside the connection layer; turned into BlockedURL by the fetcher."""
+
+
+class _DNSLookupFailed(httpcore.ConnectError):
+    """Raised inside the connection layer; turned into DNSFailure by the fetcher."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +191,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"DNS lookup failed for {host}: {exc}") from exc
+            raise _DNSLookupFailed(f"DNS lookup failed for {host}: {exc}") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         allowed = [a for a in addresses if self.policy.allows(a)]
         if not allowed:
@@ -312,10 +340,152 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _check_scheme(url: str) -> None:
-    scheme = urlsplit(url).scheme.lower()
+def _check_url(url: str) -> None:
+    """Refuse anything but a well-formed absolute http(s) URL, before any connection.
+
+    Checking parseability here also means the later ``urlsplit`` calls (robots origin,
+    host gate) cannot raise on this URL.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise BlockedURL(f"refusing invalid URL {url[:300]!r}: {exc}", url) from None
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BlockedURL(f"refusing {scheme or 'scheme-less'} URL {url!r}: only http(s)", url)
+    if not parts.hostname:
+        raise BlockedURL(f"refusing URL without a host {url[:300]!r}", url)
+
+
+# --- bounded decompression --------------------------------------------------------------
+
+# The most new bytes one inflate step may produce; the size cap is checked after each.
+DECODE_PIECE = 64 * 1024
+# More stacked encodings than this is an attack, not a web server.
+MAX_ENCODING_LAYERS = 2
+
+
+def _looks_like_zlib(head: bytes) -> bool:
+    # RFC 1950 header: CM = 8 (deflate) and the two bytes a multiple of 31.
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+class _Inflater:
+    """One gzip or deflate layer, inflated in pieces of at most DECODE_PIECE bytes."""
+
+    def __init__(self, coding: str, limit: int, url: str) -> None:
+        self.coding = coding
+        self.limit = limit  # most bytes this layer may produce in all
+        self.url = url
+        self.produced = 0
+        self._d: Any = None
+        self._pending = b""
+        self._finished = False  # at least one complete member/stream seen
+
+    def _start(self, head: bytes) -> Any:
+        if self.coding == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # "deflate" is meant to be zlib-wrapped (RFC 9110) but many servers send raw
+        # deflate; tell them apart by the header, as browsers do.
+        return zlib.decompressobj(zlib.MAX_WBITS if _looks_like_zlib(head) else -zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        data = self._pending + data if self._pending else data
+        self._pending = b""
+        while data:
+            if self._d is None:
+                if self._finished and not (self.coding == "gzip" and data[:2] == b"\x1f\x8b"):
+                    return  # trailing bytes after the stream: ignored, as browsers do
+                if len(data) < 2:
+                    self._pending = data
+                    return
+                self._d = self._start(data)
+            while True:
+                try:
+                    out = self._d.decompress(data, DECODE_PIECE)
+                except zlib.error as exc:
+                    raise BadEncoding(
+                        f"{self.url} sent a corrupt {self.coding} body: {exc}", self.url
+                    ) from None
+                if out:
+                    self.produced += len(out)
+                    if self.produced > self.limit:
+                        raise ResponseTooLarge(
+                            f"{self.url} sent more than {self.limit:,} bytes (after decompression)",
+                            self.url,
+                        )
+                    yield out
+                if self._d.eof:
+                    data = self._d.unused_data
+                    self._d = None
+                    self._finished = True
+                    break
+                data = self._d.unconsumed_tail
+                if not data and len(out) < DECODE_PIECE:
+                    return  # all input used and no output held back: wait for more
+
+    def finish(self) -> Iterator[bytes]:
+        if self._d is not None:
+            # Everything was fed with a bounded max_length loop, so little is left here.
+            try:
+                out = self._d.flush()
+            except zlib.error as exc:
+                raise BadEncoding(
+                    f"{self.url} sent a corrupt {self.coding} body: {exc}", self.url
+                ) from None
+            if out:
+                self.produced += len(out)
+                if self.produced > self.limit:
+                    raise ResponseTooLarge(
+                        f"{self.url} sent more than {self.limit:,} bytes (after decompression)",
+                        self.url,
+                    )
+                yield out
+
+
+class _BodyDecoder:
+    """Undoes Content-Encoding (gzip, deflate, stacked up to MAX_ENCODING_LAYERS) in bounded
+    pieces; ``limit`` caps the bytes every layer may produce."""
+
+    def __init__(self, content_encoding: str, limit: int, url: str) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > MAX_ENCODING_LAYERS:
+            raise BadEncoding(
+                f"{url} stacks {len(codings)} content encodings ({content_encoding[:100]}); "
+                f"at most {MAX_ENCODING_LAYERS} are accepted",
+                url,
+            )
+        layers = []
+        for coding in reversed(codings):  # the last one applied is undone first
+            if coding in ("gzip", "x-gzip"):
+                layers.append(_Inflater("gzip", limit, url))
+            elif coding == "deflate":
+                layers.append(_Inflater("deflate", limit, url))
+            else:
+                raise BadEncoding(
+                    f"{url} answered with Content-Encoding {coding!r}; "
+                    "only gzip and deflate were accepted",
+                    url,
+                )
+        self._layers = layers
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, data)
+
+    def finish(self) -> Iterator[bytes]:
+        for index, layer in enumerate(self._layers):
+            for piece in layer.finish():
+                yield from self._through(index + 1, piece)
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self._layers):
+            if data:
+                yield data
+            return
+        for piece in self._layers[index].feed(data):
+            yield from self._through(index + 1, piece)
 
 
 class Fetcher:
@@ -366,9 +536,29 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
-    def take_records(self) -> list[FetchRecord]:
-        records, self.records = self.records, []
-        return records
+    def take_records(self, which: Callable[[FetchRecord], bool] | None = None) -> list[FetchRecord]:
+        """Remove and return the records so far (``which``: only those it accepts)."""
+        if which is None:
+            records, self.records = self.records, []
+            return records
+        taken = [r for r in self.records if which(r)]
+        self.records = [r for r in self.records if not which(r)]
+        return taken
+
+    def annotate(
+        self, url: str, source: str | None, kind: str, error_class: str, error: str | None
+    ) -> bool:
+        """Mark the latest untaken record of a fetch as failed after the fact: the body
+        arrived but was refused (unsafe XML, not a feed, no article text). False when
+        there is no such record."""
+        for index in range(len(self.records) - 1, -1, -1):
+            record = self.records[index]
+            if record.url == url and record.source == source and record.kind == kind:
+                self.records[index] = dataclasses.replace(
+                    record, error_class=error_class, error=(error or "")[:2000] or None
+                )
+                return True
+        return False
 
     def _gate(self, url: str) -> _HostGate:
         host = _host_key(url)
@@ -390,15 +580,20 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str | None = None,
+        max_bytes: int | None = None,
     ) -> FetchResult:
-        """GET ``url`` politely; raises a :class:`FetchError` subclass on failure."""
+        """GET ``url`` politely; raises a :class:`FetchError` subclass on failure.
+
+        ``max_bytes`` lowers the body cap for this request (default ``max_body_bytes``).
+        """
         started = time.time()
         t0 = time.monotonic()
+        cap = min(max_bytes or self.settings.max_body_bytes, self.settings.max_body_bytes)
         try:
-            _check_scheme(url)
+            _check_url(url)
             if self.settings.respect_robots:
                 await self._check_robots(url, source)
-            result = await self._fetch_with_retries(url, etag, last_modified, accept)
+            result = await self._fetch_with_retries(url, etag, last_modified, accept, cap)
         except FetchError as exc:
             self._record(url, source, kind, started, t0, exc.status, 0, None, exc)
             raise
@@ -460,7 +655,9 @@ class Fetcher:
         parser = urllib.robotparser.RobotFileParser(robots_url)
         started, t0 = time.time(), time.monotonic()
         try:
-            result = await self._fetch_with_retries(robots_url, None, None, "text/plain")
+            result = await self._fetch_with_retries(
+                robots_url, None, None, "text/plain", self.settings.max_body_bytes
+            )
         except HTTPStatusError as exc:
             self._record(robots_url, source, "robots", started, t0, exc.status, 0, None, exc)
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
@@ -486,7 +683,12 @@ class Fetcher:
         return parser
 
     async def _fetch_with_retries(
-        self, url: str, etag: str | None, last_modified: str | None, accept: str | None
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        accept: str | None,
+        cap: int,
     ) -> FetchResult:
         s = self.settings
         attempt = 0
@@ -494,7 +696,7 @@ class Fetcher:
         while True:
             attempt += 1
             try:
-                result = await self._fetch_once(url, etag, last_modified, accept)
+                result = await self._follow(url, etag, last_modified, accept, cap)
                 return FetchResult(
                     url=result.url,
                     final_url=result.final_url,
@@ -515,13 +717,13 @@ class Fetcher:
                     delay = max(delay, retry_after)
                 await self._sleep(delay)
 
-    async def _fetch_once(
-        self, url: str, etag: str | None, last_modified: str | None, accept: str | None
-    ) -> FetchResult:
-        return await self._follow(url, etag, last_modified, accept)
-
     async def _follow(
-        self, url: str, etag: str | None, last_modified: str | None, accept: str | None
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        accept: str | None,
+        cap: int,
     ) -> FetchResult:
         assert self._client is not None, "use `async with Fetcher(...)`"
         seen = {url}
@@ -529,7 +731,7 @@ class Fetcher:
         started = time.monotonic()
         spent = 0.0
         for _hop in range(self.settings.max_redirects + 1):
-            _check_scheme(current)
+            _check_url(current)
             headers: dict[str, str] = {}
             if accept:
                 headers["Accept"] = accept
@@ -545,7 +747,7 @@ class Fetcher:
                 hop_start = time.monotonic()
                 try:
                     async with asyncio.timeout(max(remaining, 0.001)):
-                        status, resp_headers, body = await self._get(current, headers)
+                        status, resp_headers, body = await self._get(current, headers, cap)
                 except TimeoutError:
                     raise FetchTimeout(
                         f"no complete answer within {self.settings.request_deadline:g}s "
@@ -555,7 +757,13 @@ class Fetcher:
                 finally:
                     spent += time.monotonic() - hop_start
             if status in REDIRECT_STATUSES and resp_headers.get("location"):
-                target = urljoin(current, resp_headers["location"].strip())
+                location = resp_headers["location"].strip()
+                try:
+                    target = urljoin(current, location)
+                except ValueError as exc:
+                    raise BlockedURL(
+                        f"{current} redirects to an invalid URL {location[:300]!r}: {exc}", url
+                    ) from None
                 if target in seen:
                     raise TooManyRedirects(f"redirect loop at {target}", url, status)
                 seen.add(target)
@@ -580,40 +788,86 @@ class Fetcher:
             f"more than {self.settings.max_redirects} redirects starting at {url}", url
         )
 
-    async def _get(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    async def _get(
+        self, url: str, headers: dict[str, str], cap: int
+    ) -> tuple[int, dict[str, str], bytes]:
         assert self._client is not None
-        cap = self.settings.max_body_bytes
         try:
             async with self._client.stream("GET", url, headers=headers) as resp:
                 resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                if resp.status_code in REDIRECT_STATUSES or resp.status_code >= 300:
+                if resp.status_code >= 300:
                     return resp.status_code, resp_headers, b""
-                declared = resp_headers.get("content-length", "")
+                declared = resp_headers.get("content-length", "").strip()
                 if declared.isdigit() and int(declared) > cap:
                     raise ResponseTooLarge(
                         f"{url} declares {int(declared):,} bytes, over the {cap:,}-byte cap",
                         url,
                         resp.status_code,
                     )
+                decoder = _BodyDecoder(resp_headers.get("content-encoding", ""), cap, url)
                 chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
+                size = wire = 0
+                async for raw in resp.aiter_raw():
+                    wire += len(raw)
+                    if wire > cap:
+                        raise ResponseTooLarge(
+                            f"{url} sent more than {cap:,} bytes", url, resp.status_code
+                        )
+                    for piece in decoder.feed(raw):
+                        size += len(piece)
+                        if size > cap:
+                            raise ResponseTooLarge(
+                                f"{url} sent more than {cap:,} bytes (after decompression)",
+                                url,
+                                resp.status_code,
+                            )
+                        chunks.append(piece)
+                for piece in decoder.finish():
+                    size += len(piece)
                     if size > cap:
                         raise ResponseTooLarge(
                             f"{url} sent more than {cap:,} bytes (after decompression)",
                             url,
                             resp.status_code,
                         )
-                    chunks.append(chunk)
+                    chunks.append(piece)
                 return resp.status_code, resp_headers, b"".join(chunks)
         except _AddressBlocked as exc:
             raise BlockedURL(f"refusing {url}: {exc}", url) from None
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out talking to {url}: {type(exc).__name__}", url) from None
-        except httpx.DecodingError as exc:
-            raise ConnectionFailed(f"could not decode the body of {url}: {exc}", url) from None
+        except httpx.RemoteProtocolError as exc:
+            if "location header" in str(exc):  # httpx parses Location even when not following
+                raise BlockedURL(f"{url} redirects to an invalid URL: {exc}", url) from None
+            raise ConnectionFailed(f"broken HTTP answer from {url}: {exc}", url) from None
         except (httpx.TransportError, ssl.SSLError, OSError) as exc:
-            raise ConnectionFailed(f"{type(exc).__name__} talking to {url}: {exc}", url) from None
+            tls = _cause(exc, ssl.SSLError)
+            if tls is not None:
+                raise TLSFailure(f"TLS failed with {url}: {_describe(tls)}", url) from None
+            dns = _cause(exc, _DNSLookupFailed)
+            if dns is not None:
+                raise DNSFailure(str(dns), url) from None
+            raise ConnectionFailed(
+                f"{type(exc).__name__} talking to {url}: {_describe(exc)}", url
+            ) from None
         except httpx.InvalidURL as exc:
             raise BlockedURL(f"invalid URL {url!r}: {exc}", url) from None
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of type ``kind`` in ``exc``'s cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None):
+        verify = getattr(exc, "verify_message", None)
+        return f"{exc.reason}{f' ({verify})' if verify else ''}"
+    return str(exc) or type(exc).__name__

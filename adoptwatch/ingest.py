@@ -25,6 +25,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Container,
     Iterable,
     Iterator,
     Mapping,
@@ -122,6 +123,8 @@ class FeedOutcome:
     parsed: ParsedFeed | None = None
     error_class: str | None = None
     error: str | None = None
+    # New entries left for later runs by the per-run cap (max_entries_per_feed).
+    backlog: int = 0
 
     @property
     def failed(self) -> bool:
@@ -148,10 +151,18 @@ class PendingEntry:
 class PageOutcome:
     canonical_url: str  # the URL we fetched, canonicalised
     entries: list[PendingEntry]
-    result: FetchResult | None = None
+    result: FetchResult | None = None  # once fetched, its body moves to `compressed`
     error_class: str | None = None
     error: str | None = None
     transient: bool = False  # the failure may go away (timeouts, 5xx): retry next run
+    # The page bytes, zlib-compressed as soon as they arrive: a batch of pages waiting for
+    # extraction costs their compressed size, and articles.raw_html keeps these bytes.
+    compressed: bytes | None = None
+
+    def body(self) -> bytes:
+        if self.compressed is not None:
+            return zlib.decompress(self.compressed)
+        return self.result.body if self.result is not None else b""
 
 
 @dataclass
@@ -170,6 +181,16 @@ class ProcessedBatch:
     duplicates: list[tuple[PendingEntry, str]]  # entry, existing article_id
     rejected: list[tuple[PendingEntry, str]] = field(default_factory=list)  # never retried
     extractor_version: str | None = None  # of the extractor that made the drafts' claims
+    # Pages fetched fine whose content was refused: (url fetched, source, error_class,
+    # error), folded into their fetch_log rows.
+    page_errors: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def fail_page(
+        self, page: PageOutcome, error_class: str, error: str, permanent: bool = True
+    ) -> None:
+        target = self.rejected if permanent else self.failed
+        target.extend((e, f"{error_class}: {error}") for e in page.entries)
+        self.page_errors.append((page.entries[0].url, page.entries[0].source, error_class, error))
 
 
 @dataclass
@@ -183,6 +204,7 @@ class IngestSummary:
     feeds_failed: int = 0
     sources_disabled_skipped: int = 0
     entries_new: int = 0
+    entries_backlog: int = 0  # new entries left for later runs by max_entries_per_feed
     articles_new: int = 0
     articles_duplicate: int = 0
     articles_failed: int = 0
@@ -218,8 +240,35 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
     )
 
 
-async def fetch_feed(fetcher: Fetcher, source: SourceState) -> FeedOutcome:
-    """Fetch and parse one feed; failures come back as an outcome, not an exception."""
+EntrySelector = Callable[[SourceState, ParsedFeed], tuple[ParsedFeed, int]]
+
+
+def keep_new_entries(known: Container[tuple[str, str]], limit: int) -> EntrySelector:
+    """A selector keeping a feed's first ``limit`` entries not in ``known`` (newest first);
+    it also returns how many new entries it left for later runs.
+
+    A feed of a hundred thousand entries then costs memory for ``limit`` of them only.
+    """
+
+    def select(source: SourceState, parsed: ParsedFeed) -> tuple[ParsedFeed, int]:
+        fresh = [e for e in parsed.entries if (source.name, e.key) not in known]
+        return dataclasses.replace(parsed, entries=fresh[:limit]), max(len(fresh) - limit, 0)
+
+    return select
+
+
+async def fetch_feed(
+    fetcher: Fetcher,
+    source: SourceState,
+    parse_slot: asyncio.Semaphore | None = None,
+    select: EntrySelector | None = None,
+) -> FeedOutcome:
+    """Fetch and parse one feed; failures come back as an outcome, not an exception.
+
+    Parsing runs in a thread (a large feed takes seconds, which would stall every other
+    download's deadline clock on the event loop), one feed at a time under
+    ``parse_slot`` so that memory holds one parse tree, not one per source.
+    """
     outcome = FeedOutcome(source=source, fetched_at=utcnow())
     try:
         result = await fetcher.fetch(
@@ -233,24 +282,41 @@ async def fetch_feed(fetcher: Fetcher, source: SourceState) -> FeedOutcome:
     except FetchError as exc:
         outcome.error_class, outcome.error = exc.error_class, str(exc)
         return outcome
-    outcome.result = result
+    # The body is not needed once parsed; keep the headers (validators) only.
+    outcome.result = dataclasses.replace(result, body=b"")
     if result.not_modified:
         return outcome
-    try:
-        outcome.parsed = parse_feed(result.body, result.final_url, result.content_type)
-    except FeedParseError as exc:
-        outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
+    async with parse_slot or contextlib.nullcontext():
+        try:
+            parsed = await asyncio.to_thread(
+                parse_feed, result.body, result.final_url, result.content_type
+            )
+            if select is None:
+                outcome.parsed = parsed
+            else:
+                outcome.parsed, outcome.backlog = select(source, parsed)
+        except FeedParseError as exc:
+            outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
+        except Exception as exc:  # a parser bug must cost this feed, not the run
+            outcome.error_class = "internal_error"
+            outcome.error = f"{source.url}: {type(exc).__name__}: {exc}"
+    if outcome.error_class:
+        fetcher.annotate(source.url, source.name, "feed", outcome.error_class, outcome.error)
     return outcome
 
 
 async def fetch_feeds(
-    fetcher: Fetcher, sources: Sequence[SourceState], progress: Progress | None = None
+    fetcher: Fetcher,
+    sources: Sequence[SourceState],
+    progress: Progress | None = None,
+    select: EntrySelector | None = None,
 ) -> list[FeedOutcome]:
     progress = progress or _NoProgress()
     progress.stage("feeds", len(sources))
+    parse_slot = asyncio.Semaphore(1)
 
     async def one(source: SourceState) -> FeedOutcome:
-        outcome = await fetch_feed(fetcher, source)
+        outcome = await fetch_feed(fetcher, source, parse_slot, select)
         progress.advance()
         return outcome
 
@@ -342,9 +408,13 @@ async def fetch_pages(
                 source=group[0].source,
                 kind="article",
                 accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                max_bytes=fetcher.settings.max_page_bytes,
             )
             if page.result.not_modified:
                 page.error_class, page.error = "not_modified", "unexpected 304 for an article"
+            else:
+                page.compressed = await asyncio.to_thread(zlib.compress, page.result.body, 6)
+                page.result = dataclasses.replace(page.result, body=b"")
         except FetchError as exc:
             page.error_class, page.error = exc.error_class, str(exc)
             page.transient = is_transient(exc)
@@ -355,11 +425,35 @@ async def fetch_pages(
     return list(await asyncio.gather(*(one(url, g) for url, g in groups.items())))
 
 
+_TAG_START = re.compile(rb"<[A-Za-z!?/]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def count_elements(body: bytes) -> int:
+    """Tags in a page: a bound on the nodes a parser builds from it."""
+    return sum(1 for _ in _TAG_START.finditer(body))
+
+
+def looks_binary(body: bytes) -> bool:
+    """Images, archives, PDFs or noise served as HTML: control bytes in the first 4 KiB.
+
+    Decoded, such bytes become megabytes of replacement characters that an extractor
+    would happily call article text.
+    """
+    head = body[:4096]
+    if not head or head.startswith(_UTF16_BOMS):
+        return False
+    return len(_CONTROL_BYTES.findall(head)) > len(head) * 0.02
+
+
 def extract_pages(
     pages: Sequence[PageOutcome],
     known_urls: Mapping[str, str],
     known_hashes: Mapping[str, str],
     extractor_pipeline: str = "",
+    max_elements: int = 0,
+    max_chars: int = 0,
 ) -> ProcessedBatch:
     """Article text and claims for fetched pages (the CPU work of an ingest).
 
@@ -368,6 +462,10 @@ def extract_pages(
     another process (a Dask worker), where changes would be lost. A page that matches
     them, or an earlier page of the same batch, is a duplicate and skips claim
     extraction; :func:`deduplicate` then settles duplicates across batches in the flow.
+
+    Binary pages, pages with more than ``max_elements`` tags and texts longer than
+    ``max_chars`` characters (0: no limit) are rejected: they are not articles, and
+    holding or parsing them is what would make memory grow with what a source sends.
     """
     batch = ProcessedBatch(drafts=[], failed=[], duplicates=[], rejected=[])
     now = utcnow()
@@ -381,18 +479,42 @@ def extract_pages(
             target.extend((e, f"{page.error_class}: {page.error}") for e in page.entries)
             continue
         result = page.result
+        body = page.body()
+        compressed, page.compressed = page.compressed, None  # the draft keeps it, if any
+        if looks_binary(body):
+            batch.fail_page(page, "binary", f"{result.final_url} is not HTML (binary content)")
+            continue
+        if max_elements and (elements := count_elements(body)) > max_elements:
+            batch.fail_page(
+                page,
+                "too_many_elements",
+                f"{result.final_url} has {elements:,} tags, more than max_page_elements "
+                f"({max_elements:,}); not parsed",
+            )
+            continue
         # The page's own metadata wins over the feed's date (feeds often give the time of
         # an update); the feed's date fills in when the page states none.
         feed_date = next((e.published_at for e in page.entries if e.published_at), None)
         try:
             content = extract_article(
-                result.body,
+                body,
                 result.final_url,
                 encoding=result.charset,
                 feed_published=feed_date.replace(tzinfo=UTC) if feed_date else None,
             )
         except ArticleExtractionError as exc:
-            batch.rejected.extend((e, f"extraction: {exc}") for e in page.entries)
+            batch.fail_page(page, "extraction", str(exc))
+            continue
+        except Exception as exc:  # an extractor bug must cost this page, not the run
+            batch.fail_page(page, "internal_error", f"{type(exc).__name__}: {exc}", False)
+            continue
+        if max_chars and len(content.text) > max_chars:
+            batch.fail_page(
+                page,
+                "text_too_long",
+                f"{result.final_url} gave {len(content.text):,} characters of text, more "
+                f"than max_article_chars ({max_chars:,})",
+            )
             continue
         canonical = page.canonical_url
         if content.canonical_url:
@@ -420,7 +542,7 @@ def extract_pages(
             text=content.text,
             extraction_method=content.method,
             extractor_version=None,
-            raw_html=zlib.compress(result.body, 6),
+            raw_html=compressed if compressed is not None else zlib.compress(body, 6),
         )
         batch_urls[canonical] = article.article_id
         batch_hashes[digest] = article.article_id
@@ -429,10 +551,39 @@ def extract_pages(
     if batch.drafts:
         extractor = shared_extractor(extractor_pipeline)
         batch.extractor_version = extractor.version
-        texts = [d.article.text for d in batch.drafts]
-        for draft, extraction in zip(batch.drafts, extractor.extract_many(texts), strict=True):
-            draft.extraction = extraction
+        _extract_claims(batch, extractor)
     return batch
+
+
+def _extract_claims(batch: ProcessedBatch, extractor: Any) -> None:
+    """Claims for every draft; a draft whose extraction raises becomes a failed entry
+    (retried next run), and so do the entries of this batch that duplicate it."""
+    texts = [d.article.text for d in batch.drafts]
+    try:
+        extractions = list(extractor.extract_many(texts))
+    except Exception:
+        extractions = []  # find the culprit(s) one article at a time, below
+    if len(extractions) == len(batch.drafts):
+        for draft, extraction in zip(batch.drafts, extractions, strict=True):
+            draft.extraction = extraction
+        return
+    kept = []
+    for draft in batch.drafts:
+        try:
+            draft.extraction = extractor.extract(draft.article.text)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            batch.failed.extend((e, f"claims: {message}") for e in draft.entries)
+            batch.page_errors.append(
+                (draft.entries[0].url, draft.entries[0].source, "claims", message)
+            )
+            continue
+        kept.append(draft)
+    lost = {d.article.article_id for d in batch.drafts} - {d.article.article_id for d in kept}
+    batch.drafts = kept
+    for entry, _existing in [d for d in batch.duplicates if d[1] in lost]:
+        batch.failed.append((entry, "claims: the article this entry duplicates failed"))
+    batch.duplicates = [d for d in batch.duplicates if d[1] not in lost]
 
 
 _extractor_lock = threading.Lock()
@@ -609,16 +760,21 @@ def build_write_batch(processed: ProcessedBatch, version: str | None = None) -> 
 
 
 def source_update(outcome: FeedOutcome) -> SourceUpdate:
+    """The feed's new health and validators. A feed whose new entries passed the per-run
+    cap gets no validators: with them the server would answer 304 next time, and the
+    entries left over would never be read."""
     result = outcome.result
+    keep = result is not None and not outcome.failed and not outcome.backlog
     return SourceUpdate(
         name=outcome.source.name,
         fetched_at=outcome.fetched_at,
         status=result.status if result else None,
         failed=outcome.failed,
-        etag=result.etag if result and not outcome.failed else None,
-        last_modified=result.last_modified if result and not outcome.failed else None,
+        etag=result.etag if keep and result else None,
+        last_modified=result.last_modified if keep and result else None,
         error_class=outcome.error_class,
         error=(outcome.error or "")[:2000] or None,
+        clear_validators=bool(outcome.backlog),
     )
 
 
@@ -710,12 +866,19 @@ async def run_ingest(
     steps: IngestSteps | None = None,
     progress: Progress | None = None,
     fetcher: Fetcher | None = None,
+    lock_held: bool = False,
 ) -> IngestSummary:
     """One ingest run over every enabled source. Returns the summary; never raises for a
-    failed feed or article (those are in the summary and in fetch_log)."""
+    failed feed or article (those are in the summary and in fetch_log).
+
+    Takes the database's ingest lock (:func:`storage.db.ingest_lock`) unless the caller
+    says it holds it already (``lock_held``; the CLI takes it before starting Prefect).
+    """
     steps = steps or IngestSteps()
     progress = progress or _NoProgress()
     specs = load_sources(settings.sources)
+    if lock_held:
+        return await _run_locked(settings, steps, progress, specs, fetcher)
     with ingest_lock(settings.db, wait=settings.ingest_wait):
         return await _run_locked(settings, steps, progress, specs, fetcher)
 
@@ -733,7 +896,8 @@ async def _run_locked(
     summary.sources_disabled_skipped = len(ctx.skipped_sources)
 
     async with fetcher or Fetcher(settings) as f:
-        outcomes = await steps.fetch_feeds(f, ctx.sources, progress)
+        select = keep_new_entries(ctx.state.entries, settings.max_entries_per_feed)
+        outcomes = await steps.fetch_feeds(f, ctx.sources, progress, select)
         for o in outcomes:
             if o.failed:
                 summary.feeds_failed += 1
@@ -748,6 +912,7 @@ async def _run_locked(
                 summary.feeds_unchanged += 1
             else:
                 summary.feeds_fetched += 1
+        summary.entries_backlog = sum(o.backlog for o in outcomes)
         planned = plan_entries(outcomes, ctx, settings)
         summary.entries_new = sum(1 for p in planned if p.attempts == 0)
         progress.stage("articles", len(planned))
@@ -761,22 +926,39 @@ async def _run_locked(
         known_urls = dict(ctx.state.article_ids_by_url)
         known_hashes = dict(ctx.state.article_ids_by_hash)
 
+        # Limits on what extraction accepts (see extract_pages), passed wherever it runs.
+        limits = {
+            "max_elements": settings.max_page_elements,
+            "max_chars": settings.max_article_chars,
+        }
+
         def start_extract(pages: list[PageOutcome]) -> asyncio.Future[ProcessedBatch]:
             if steps.dispatch_extract is None:
                 coro = asyncio.to_thread(
-                    steps.extract, pages, known_urls, known_hashes, settings.spacy_pipeline
+                    steps.extract,
+                    pages,
+                    known_urls,
+                    known_hashes,
+                    settings.spacy_pipeline,
+                    **limits,
                 )
             else:
                 coro = steps.dispatch_extract(
-                    pages, known_for(pages, known_urls), {}, settings.spacy_pipeline
+                    pages, known_for(pages, known_urls), {}, settings.spacy_pipeline, **limits
                 )
             return asyncio.ensure_future(coro)
 
-        async def store_batch(extracting: asyncio.Future[ProcessedBatch]) -> None:
+        async def store_batch(extracting: asyncio.Future[ProcessedBatch], urls: set[str]) -> None:
             # In batch order: the first page of a story wins, as in a sequential run.
             processed = deduplicate(await extracting, known_urls, known_hashes)
             batch = build_write_batch(processed)
-            batch.fetches = fetch_rows(f.take_records(), ctx.run_id)
+            for url, source, error_class, error in processed.page_errors:
+                f.annotate(url, source, "article", error_class, error)
+            # This batch's page fetches (and robots.txt); later batches' pages stay until
+            # their content has been judged (annotate), so each row is written complete.
+            batch.fetches = fetch_rows(
+                f.take_records(lambda r: r.kind != "article" or r.url in urls), ctx.run_id
+            )
             summary.articles_duplicate += len(processed.duplicates)
             failures = processed.failed + processed.rejected
             summary.articles_failed += len(failures)
@@ -793,18 +975,21 @@ async def _run_locked(
         ]
         # Fetching stays in this event loop and runs a few batches ahead of extraction
         # (CPU: a thread, or Dask workers); writes happen here, one batch at a time.
-        in_flight: collections.deque[asyncio.Future[ProcessedBatch]] = collections.deque()
+        in_flight: collections.deque[tuple[asyncio.Future[ProcessedBatch], set[str]]] = (
+            collections.deque()
+        )
         fetched = fetch_ahead(steps.fetch_pages, f, batches, progress)
         try:
             async with contextlib.aclosing(fetched):
                 async for pages in fetched:
-                    in_flight.append(start_extract(pages))
+                    urls = {p.entries[0].url for p in pages}
+                    in_flight.append((start_extract(pages), urls))
                     while len(in_flight) >= max(1, steps.extract_in_flight):
-                        await store_batch(in_flight.popleft())
+                        await store_batch(*in_flight.popleft())
             while in_flight:
-                await store_batch(in_flight.popleft())
+                await store_batch(*in_flight.popleft())
         finally:
-            for pending in in_flight:
+            for pending, _urls in in_flight:
                 pending.cancel()
 
         last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])

@@ -1,13 +1,16 @@
-"""Re-run the current claims extractor over stored article text (no re-crawl)."""
+"""Re-run the current claims extractor over stored article text (no re-crawl), and with
+``from_pages`` the article extractor first, over the stored page bytes."""
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from adoptwatch.ingest import Progress, chunks, extraction_rows, utcnow
+from adoptwatch.ingest import Progress, chunks, content_hash, extraction_rows, utcnow
 from adoptwatch.settings import Settings
+from extractors.article import ArticleExtractionError, extract_article
 from extractors.claims import get_extractor
 from storage import store
 from storage.db import read_session, write_session
@@ -25,6 +28,8 @@ class ReextractReport:
     removed: Counter[str] = field(default_factory=Counter)
     examples_added: list[dict[str, Any]] = field(default_factory=list)
     examples_removed: list[dict[str, Any]] = field(default_factory=list)
+    texts_changed: int = 0  # with from_pages: articles whose text the pages now give differently
+    pages_failed: int = 0  # with from_pages: pages that gave no text (the old text is kept)
 
     @property
     def unchanged(self) -> int:
@@ -39,6 +44,8 @@ class ReextractReport:
             "added": dict(self.added),
             "removed": dict(self.removed),
             "unchanged": self.unchanged,
+            "texts_changed": self.texts_changed,
+            "pages_failed": self.pages_failed,
         }
 
 
@@ -52,16 +59,19 @@ def reextract(
     batch_size: int = 200,
     progress: Progress | None = None,
     examples: int = 10,
+    from_pages: bool = False,
 ) -> ReextractReport:
     """Replace events and mentions that older extractor versions produced.
 
-    With ``include_current`` every article is re-extracted. The database is opened only
-    for short reads and one write transaction per batch.
+    With ``include_current`` every article is re-extracted. With ``from_pages`` (which
+    implies it) the article text is first extracted again from the stored page bytes
+    (``articles.raw_html``), for when the article extractor improved. The database is
+    opened only for short reads and one write transaction per batch.
     """
     extractor = get_extractor(settings.spacy_pipeline)
     report = ReextractReport(extractor_version=extractor.version)
     with read_session(settings.db, settings.db_lock_timeout) as con:
-        ids = store.article_ids_for_reextract(con, extractor.version, include_current)
+        ids = store.article_ids_for_reextract(con, extractor.version, include_current or from_pages)
     report.articles = len(ids)
     if progress:
         progress.stage("re-extracting", len(ids))
@@ -69,6 +79,10 @@ def reextract(
         with read_session(settings.db, settings.db_lock_timeout) as con:
             rows = store.article_texts(con, part)
             old = store.events_of_articles(con, part)
+            pages = store.article_pages(con, part) if from_pages else {}
+        texts: list[store.TextUpdate] = []
+        if from_pages:
+            rows, texts = _texts_from_pages(rows, pages, report)
         now = utcnow()
         new_events, new_mentions = [], []
         for (article_id, url, _text, published_at), extraction in zip(
@@ -80,7 +94,9 @@ def reextract(
             new_events.extend(events)
             new_mentions.extend(mentions)
         with write_session(settings.db, settings.db_lock_timeout) as con:
-            store.replace_extraction(con, part, new_events, new_mentions, extractor.version)
+            store.replace_extraction(
+                con, part, new_events, new_mentions, extractor.version, texts=texts
+            )
 
         before = {
             _key(e["article_id"], e["adopter"], e["model_family"], e["relation"]): e for e in old
@@ -117,3 +133,32 @@ def reextract(
         if progress:
             progress.advance(len(part))
     return report
+
+
+def _texts_from_pages(
+    rows: list[tuple[str, str, str, Any]],
+    pages: dict[str, tuple[str, bytes | None]],
+    report: ReextractReport,
+) -> tuple[list[tuple[str, str, str, Any]], list[store.TextUpdate]]:
+    """Article text extracted again from each stored page; the old text where that fails."""
+    out, updates = [], []
+    for article_id, url, old_text, published_at in rows:
+        final_url, raw = pages.get(article_id, (url, None))
+        text = old_text
+        try:
+            if raw is None:
+                raise ArticleExtractionError("no stored page")
+            content = extract_article(zlib.decompress(raw), final_url)
+        except (ArticleExtractionError, zlib.error):
+            report.pages_failed += 1
+        else:
+            text = content.text
+            if text != old_text:
+                report.texts_changed += 1
+                updates.append(
+                    store.TextUpdate(
+                        article_id, text, content.title, content_hash(text), content.method
+                    )
+                )
+        out.append((article_id, url, text, published_at))
+    return out, updates

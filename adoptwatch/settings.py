@@ -44,6 +44,7 @@ class Settings:
     connect_timeout: float
     read_timeout: float
     max_body_bytes: int
+    max_page_bytes: int
     max_redirects: int
     max_retries: int
     retry_backoff: float
@@ -57,6 +58,8 @@ class Settings:
     allow_networks: tuple[str, ...]
     max_consecutive_failures: int
     # extraction
+    max_page_elements: int
+    max_article_chars: int
     spacy_pipeline: str
     # scale-out (adoptwatch ingest --dask-address / --dask-workers)
     dask_address: str

@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
+
 DEFAULT_GAZETTEER = Path(__file__).with_name("data") / "companies.toml"
 
 
@@ -29,11 +31,46 @@ class Company:
 class Gazetteer:
     companies: dict[str, Company]  # lower-cased name or alias -> company
     legal_suffixes: tuple[str, ...]
+    org_words: frozenset[str] = frozenset()
+    first_names: frozenset[str] = frozenset()
+    places: frozenset[str] = frozenset()  # lower-cased
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
+
+    _automaton: object = field(default=None, repr=False)
+    _spellings: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         alt = "|".join(re.escape(s) for s in sorted(self.legal_suffixes, key=len, reverse=True))
         self._suffix_re = re.compile(rf"(?:,?\s+(?:{alt}))+$")
+        automaton = ahocorasick.Automaton()
+        for spelling in self._spellings:
+            if (len(spelling) > 1 and spelling[0].isupper()) or spelling[:1].isdigit():
+                automaton.add_word(spelling, spelling)
+        if len(automaton):
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """Known organisation names in ``text`` as written (case-sensitive, whole words,
+        longest first): (start, end, normalised name)."""
+        if self._automaton is None:
+            return []
+        found: list[tuple[int, int, str]] = []
+        for end_index, spelling in self._automaton.iter(text):  # type: ignore[attr-defined]
+            start, end = end_index - len(spelling) + 1, end_index + 1
+            if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_"):
+                continue
+            if end < len(text) and (text[end].isalnum() or text[end] in "_"):
+                continue
+            found.append((start, end, self.companies[spelling.lower()].name))
+        found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
+        out: list[tuple[int, int, str]] = []
+        last = -1
+        for start, end, name in found:
+            if start >= last:
+                out.append((start, end, name))
+                last = end
+        return out
 
     def normalise(self, name: str) -> str:
         """The canonical form of an organisation name ("Airbnb Inc." -> "Airbnb")."""
@@ -42,11 +79,19 @@ class Gazetteer:
         if hit:
             return hit.name
         assert self._suffix_re is not None
-        stripped = self._suffix_re.sub("", clean).strip()
-        if stripped and stripped != clean:
-            hit = self.companies.get(stripped.lower())
-            return hit.name if hit else stripped
-        return clean
+        stripped = self._suffix_re.sub("", clean).strip() or clean
+        hit = self.companies.get(stripped.lower())
+        if hit:
+            return hit.name
+        # "Uber Technologies", "Geely Auto", "Zoom Communications": a known company followed
+        # by words that only say what kind of organisation it is
+        words = stripped.split()
+        while len(words) > 1 and words[-1] in self.org_words:
+            words.pop()
+            hit = self.companies.get(" ".join(words).lower())
+            if hit:
+                return hit.name
+        return stripped
 
     def lookup(self, name: str) -> Company | None:
         return self.companies.get(self.normalise(name).lower())
@@ -57,6 +102,12 @@ class Gazetteer:
 
     def known(self, name: str) -> bool:
         return self.lookup(name) is not None
+
+    def is_place(self, name: str) -> bool:
+        """A country, region, state or city: the small tagger calls many unknown company
+        names GPE, so its label alone does not make a name a place."""
+        clean = clean_name(name).lower()
+        return clean in self.places or clean.removeprefix("the ") in self.places
 
 
 def clean_name(name: str) -> str:
@@ -76,8 +127,10 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
     if not isinstance(names, list) or not all(isinstance(s, str) and s.strip() for s in names):
         raise GazetteerError(f"{source}: 'names' must be a list of non-empty strings")
     companies: dict[str, Company] = {}
+    spellings: list[str] = []
     for name in names:
         companies.setdefault(name.lower(), Company(name))
+        spellings.append(name)
     for i, row in enumerate(data.get("company", [])):
         where = f"{source} [[company]] #{i + 1}"
         if not isinstance(row, dict):
@@ -97,7 +150,24 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         company = Company(name, hosting)
         for key in (name, *aliases):
             companies[key.lower()] = company
-    return Gazetteer(companies, tuple(suffixes))
+            spellings.append(key)
+    org_words = data.get("org_words", [])
+    if not isinstance(org_words, list) or not all(isinstance(w, str) and w for w in org_words):
+        raise GazetteerError(f"{source}: 'org_words' must be a list of strings")
+    first_names = data.get("first_names", [])
+    if not isinstance(first_names, list) or not all(isinstance(w, str) and w for w in first_names):
+        raise GazetteerError(f"{source}: 'first_names' must be a list of strings")
+    places = data.get("places", [])
+    if not isinstance(places, list) or not all(isinstance(w, str) and w for w in places):
+        raise GazetteerError(f"{source}: 'places' must be a list of strings")
+    return Gazetteer(
+        companies,
+        tuple(suffixes),
+        frozenset(org_words),
+        frozenset(first_names),
+        frozenset(p.lower() for p in places),
+        _spellings=tuple(dict.fromkeys(spellings)),
+    )
 
 
 def load_gazetteer(path: str | Path = DEFAULT_GAZETTEER) -> Gazetteer:

@@ -39,6 +39,7 @@ class Vendor:
     owns: tuple[str, ...] = ()
     flagship: str | None = None
     hosting: bool = False
+    stands_alone: bool = False  # the name alone can mean its models ("switched from OpenAI")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ModelHit:
     versioned: bool  # a version suffix or a full model name was matched
     standin: bool = False  # "Anthropic's models": the vendor stands for its flagship family
     context: bool = True  # False: an ambiguous name with no AI context; claims only, no mention
+    bare: bool = False  # a lab's name alone ("moved from OpenAI to Anthropic"): switches only
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,11 @@ class Catalog:
     _automaton: Any = field(default=None, repr=False)
     _vendor_alias: dict[str, Vendor] = field(default_factory=dict, repr=False)
     _ai_context_re: re.Pattern[str] | None = field(default=None, repr=False)
-    _standin_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _alias_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _list_sep_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _after_list_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _noun_from_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _hyphen_re: re.Pattern[str] | None = field(default=None, repr=False)
     _vendor_context_re: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +134,7 @@ class Catalog:
             for v in self.vendors.values()
             if v.flagship
             for a in (v.name, *v.aliases)
-            if len(a) > 2 and a[0].isupper()
+            if len(a) > 2 and any(ch.isupper() for ch in a)
         ]
         alias_alt = "|".join(re.escape(a) for a in sorted(standin_vendors, key=len, reverse=True))
         noun_alt = "|".join(
@@ -139,10 +145,20 @@ class Catalog:
             r"cheap|powerful|Chinese|American|French|generative|AI|frontier|homegrown|"
             r"proprietary|in-house|advanced|top|best)\s+)*"
         )
-        self._standin_re = re.compile(
-            rf"(?<![\w-])(?P<v1>{alias_alt})(?:'s|’s)?\s+{adjectives}(?P<n1>{noun_alt})(?![\w-])"
-            rf"|(?<![\w-])(?P<n2>{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
-            rf"(?P<v2>{alias_alt})(?![\w-])"
+        # Stand-in phrases are found in linear time: each vendor name is extended over a
+        # short list of further vendor names ("OpenAI, Anthropic and Mistral") by anchored
+        # matches, never by one regex with nested repetition (which backtracks
+        # catastrophically on long lists).
+        self._alias_re = re.compile(rf"(?<![\w-])(?:{alias_alt})(?![\w-])")
+        self._list_sep_re = re.compile(r"(?:'s|’s)?(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)")
+        self._after_list_re = re.compile(
+            rf"(?:'s|’s)?(?:\s+{adjectives}(?:{noun_alt})(?![\w-])|-(?:powered|based|built|driven)\b)"
+        )
+        self._hyphen_re = re.compile(
+            rf"(?<![\w-])(?:{alias_alt})(?=-(?:powered|based|built|driven)\b)"
+        )
+        self._noun_from_re = re.compile(
+            rf"(?<![\w-])(?:{noun_alt})\s+(?:from|by|developed by|made by|built by|of)\s+"
         )
         for family in self.families.values():
             aliases = {family.vendor.name, *family.vendor.aliases}
@@ -337,22 +353,81 @@ class Catalog:
             return "ok"
         return "ok" if self._ai_context_re.search(sentence) else "weak"
 
+    def _vendor_run(self, text: str, first: re.Match[str]) -> list[re.Match[str]]:
+        """``first`` and the vendor names listed right after it (at most eight)."""
+        assert self._alias_re is not None and self._list_sep_re is not None
+        run = [first]
+        while len(run) < 8:
+            sep = self._list_sep_re.match(text, run[-1].end())
+            nxt = self._alias_re.match(text, sep.end()) if sep else None
+            if nxt is None:
+                break
+            run.append(nxt)
+        return run
+
     def _add_standins(self, text: str, hits: list[ModelHit]) -> list[ModelHit]:
-        assert self._standin_re is not None
+        """Vendor names standing for their flagship family: "Anthropic's models", "a mix of
+        OpenAI and Anthropic models", "models from DeepSeek and Zhipu". Each vendor name in
+        such a phrase becomes a hit of its flagship family."""
+        assert self._alias_re is not None
         extra: list[ModelHit] = []
-        for m in self._standin_re.finditer(text):
-            vendor = self.vendor_named(m.group("v1") or m.group("v2"))
-            if vendor is None or vendor.flagship is None:
+        occupied = bytearray(len(text) + 1)
+        for h in hits:
+            occupied[h.start : h.end] = b"\x01" * (h.end - h.start)
+        groups: list[list[re.Match[str]]] = []
+        assert self._hyphen_re is not None
+        groups.extend([m] for m in self._hyphen_re.finditer(text))  # "an OpenAI-based bot"
+        starts: set[int] = set()
+        for m in self._noun_from_re.finditer(text):  # "models from DeepSeek and Zhipu"
+            first = self._alias_re.match(text, m.end())
+            if first is not None:
+                groups.append(self._vendor_run(text, first))
+                starts.add(first.start())
+        for a in self._alias_re.finditer(text):  # "OpenAI and Anthropic models"
+            if a.start() in starts:
                 continue
-            family = self.families.get(vendor.flagship)
-            if family is None:
+            run = self._vendor_run(text, a)
+            assert self._after_list_re is not None
+            if self._after_list_re.match(text, run[-1].end()):
+                groups.append(run)
+        for run in groups:
+            for a in run:
+                start, end = a.start(), a.end()
+                if any(occupied[start:end]):
+                    continue
+                vendor = self.vendor_named(a.group(0))
+                if vendor is None or vendor.flagship is None:
+                    continue
+                family = self.families.get(vendor.flagship)
+                if family is None:
+                    continue
+                occupied[start:end] = b"\x01" * (end - start)
+                extra.append(
+                    ModelHit(
+                        start, end, text[start:end], family, "", family.open_weights, False, True
+                    )
+                )
+        for a in self._alias_re.finditer(text):
+            start, end = a.start(), a.end()
+            if any(occupied[start:end]):
                 continue
-            noun = "n1" if m.group("n1") else "n2"
-            start, end = m.start(noun), m.end(noun)
-            if any(h.start < m.end() and m.start() < h.end for h in hits):
+            vendor = self.vendor_named(a.group(0))
+            if vendor is None or not vendor.stands_alone or vendor.flagship is None:
                 continue
+            family = self.families[vendor.flagship]
+            occupied[start:end] = b"\x01" * (end - start)
             extra.append(
-                ModelHit(start, end, text[start:end], family, "", family.open_weights, False, True)
+                ModelHit(
+                    start,
+                    end,
+                    text[start:end],
+                    family,
+                    "",
+                    family.open_weights,
+                    False,
+                    True,
+                    bare=True,
+                )
             )
         if not extra:
             return hits
@@ -402,7 +477,7 @@ def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-_VENDOR_KEYS = {"name", "country", "aliases", "owns", "flagship", "hosting"}
+_VENDOR_KEYS = {"name", "country", "aliases", "owns", "flagship", "hosting", "stands_alone"}
 _FAMILY_KEYS = {
     "name",
     "vendor",
@@ -448,6 +523,11 @@ def parse_catalog(data: dict[str, Any], source: str = "<catalog>") -> Catalog:
         flagship = row.get("flagship")
         if flagship is not None and not isinstance(flagship, str):
             raise CatalogError(f"{where}: 'flagship' must be a string")
+        stands_alone = row.get("stands_alone", False)
+        if not isinstance(stands_alone, bool):
+            raise CatalogError(f"{where}: 'stands_alone' must be true or false")
+        if stands_alone and not flagship:
+            raise CatalogError(f"{where}: 'stands_alone' needs a 'flagship' family")
         vendors[name] = Vendor(
             name,
             country,
@@ -455,6 +535,7 @@ def parse_catalog(data: dict[str, Any], source: str = "<catalog>") -> Catalog:
             _strings(row, "owns", where),
             flagship,
             hosting,
+            stands_alone,
         )
     if not vendors:
         raise CatalogError(f"{source}: no [[vendor]] entries")

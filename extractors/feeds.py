@@ -8,6 +8,7 @@ become hundreds of megabytes (billion laughs), and external entities can name fi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from dataclasses import dataclass
@@ -51,6 +52,48 @@ class ParsedFeed:
 
 
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+_ENTITY_DECL_TEXT = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
+_XML_ENCODING = re.compile(r"""<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})""")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+# feedparser also reads UTF-16/32 (BOM or NUL pattern) and EBCDIC ("<?xm" in cp037).
+_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_EBCDIC_XML = b"\x4c\x6f\xa7\x94"
+
+
+def _declares_entities(body: bytes, content_type: str | None) -> bool:
+    """Whether the document declares an entity in any encoding feedparser would read it in.
+
+    A bytes search alone misses ``<!ENTITY`` written in UTF-16, UTF-32, EBCDIC or a
+    declared encoding such as UTF-7, all of which feedparser decodes.
+    """
+    if _ENTITY_DECL.search(body):
+        return True
+    head = body[:4096]
+    candidates: list[str] = []
+    if b"\x00" in head:
+        candidates.extend(_WIDE)
+    if head.startswith(_EBCDIC_XML):
+        candidates.append("cp037")
+    for text in [head.decode("latin-1")] + [
+        head.decode(enc, errors="ignore") for enc in candidates
+    ]:
+        declared = _XML_ENCODING.search(text)
+        if declared:
+            candidates.append(declared.group(1))
+    if content_type:
+        charset = _CHARSET.search(content_type)
+        if charset:
+            candidates.append(charset.group(1))
+    for encoding in dict.fromkeys(c.lower() for c in candidates):
+        try:
+            text = body.decode(encoding, errors="ignore")
+        except (LookupError, TypeError, ValueError):
+            continue  # not a text codec feedparser could use either
+        if _ENTITY_DECL_TEXT.search(text):
+            return True
+    return False
+
+
 MAX_KEY_CHARS = 1000
 # A date this far ahead of now is a feed bug, not a scheduled post.
 FUTURE_TOLERANCE = timedelta(days=1)
@@ -73,7 +116,7 @@ def parse_feed(
     """Parse feed bytes; raises :class:`FeedParseError` (or :class:`UnsafeFeed`)."""
     if not isinstance(body, bytes | bytearray):
         raise FeedParseError("feed body must be bytes")
-    if _ENTITY_DECL.search(body):
+    if _declares_entities(bytes(body), content_type):
         raise UnsafeFeed("the feed declares XML entities (<!ENTITY>); refusing to parse it")
     headers = {"content-location": url}
     if content_type:
@@ -102,7 +145,9 @@ def parse_feed(
                     break
         if not link:
             continue
-        link = urljoin(url, link)
+        # An unparseable link (e.g. "http://[::1") is kept as written; the fetcher refuses it.
+        with contextlib.suppress(ValueError):
+            link = urljoin(url, link)
         key = _text(raw.get("id"), MAX_KEY_CHARS) or link[:MAX_KEY_CHARS]
         if key in seen:
             continue

@@ -34,6 +34,7 @@ class Patterns:
     frames: dict[tuple[str, str], Frame]  # (lemma, pos) -> frame
     governors: dict[str, frozenset[str]]
     nouns: dict[str, frozenset[str]]
+    words: dict[str, frozenset[str]]
 
     def frame(self, lemma: str, pos: str) -> Frame | None:
         return self.frames.get((lemma, pos))
@@ -48,7 +49,36 @@ _GOVERNOR_KEYS = (
     "report_verbs",
     "hedges",
 )
-_NOUN_KEYS = ("organisations", "people", "products", "model_heads", "hosting_places")
+_WORD_KEYS = (
+    "light_verbs",
+    "light_nouns",
+    "quantity_heads",
+    "wrappers",
+    "model_nouns",
+    "copula_heads",
+    "copula_owned_only",
+    "superlatives",
+    "generic_name_words",
+    "access_givers",
+    "access_takers",
+    "pure_hosting",
+    "maker_verbs",
+    "instruct_verbs",
+    "report_nouns",
+    "predict",
+    "partnership",
+    "let_verbs",
+    "prep_alternatives",
+    "hosting_products",
+)
+_NOUN_KEYS = (
+    "organisations",
+    "people",
+    "products",
+    "model_heads",
+    "hosting_places",
+    "hosting_audiences",
+)
 
 
 def _string_list(value: Any, where: str) -> frozenset[str]:
@@ -115,8 +145,18 @@ def parse_patterns(data: dict[str, Any], source: str = "<patterns>") -> Patterns
         if key not in nouns_table:
             raise PatternError(f"{source} [nouns]: missing {key!r}")
         values = _string_list(nouns_table[key], f"{source} nouns.{key}")
-        nouns[key] = values if key == "hosting_places" else frozenset(s.lower() for s in values)
-    return Patterns(frames, governors, nouns)
+        nouns[key] = frozenset(s.lower() for s in values)
+    words_table = data.get("words")
+    if not isinstance(words_table, dict):
+        raise PatternError(f"{source}: needs a [words] table")
+    words = {}
+    for key in _WORD_KEYS:
+        if key not in words_table:
+            raise PatternError(f"{source} [words]: missing {key!r}")
+        words[key] = frozenset(
+            s.lower() for s in _string_list(words_table[key], f"{source} words.{key}")
+        )
+    return Patterns(frames, governors, nouns, words)
 
 
 def load_patterns(path: str | Path = DEFAULT_PATTERNS) -> Patterns:

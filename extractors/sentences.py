@@ -84,7 +84,7 @@ _ABBREVIATIONS = frozenset(
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and a capital,
 # a digit or an opening quote; or at a line break.
-_BOUNDARY = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["“‘'(\[]?[A-Z0-9])|\n\s*""")
+_BOUNDARY = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["“‘'(\[]?[A-Z0-9])|[。！？]+|\n\s*""")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

@@ -103,7 +103,7 @@ async def extraction_steps(settings: Settings) -> AsyncIterator[ingest.IngestSte
             )
 
         async def dispatch(
-            pages: Any, known_urls: Any, known_hashes: Any, pipeline: str
+            pages: Any, known_urls: Any, known_hashes: Any, pipeline: str, **limits: Any
         ) -> ingest.ProcessedBatch:
             future = runner.submit(
                 extract_pages,
@@ -112,6 +112,7 @@ async def extraction_steps(settings: Settings) -> AsyncIterator[ingest.IngestSte
                     "known_urls": known_urls,
                     "known_hashes": known_hashes,
                     "extractor_pipeline": pipeline,
+                    **limits,
                 },
             )
             return await asyncio.to_thread(future.result)
@@ -155,13 +156,16 @@ async def ingest_flow(
     overrides: dict[str, Any] | None = None,
     dask_address: str | None = None,
     dask_workers: int | None = None,
+    lock_held: bool = False,
 ) -> dict[str, Any]:
     """Crawl every enabled source once and store new articles and adoption events.
 
     Settings come from the worker's environment and ``config`` file; the parameters
     override them (``allow_networks`` adds to the configured networks).
     ``dask_address`` (tcp://HOST:PORT) or ``dask_workers`` (a local cluster) fan the
-    text and claim extraction out to Dask.
+    text and claim extraction out to Dask. ``lock_held``: the caller already holds the
+    database's ingest lock (the CLI takes it before starting the flow, so that a second
+    ingest is refused before Prefect starts).
     """
     explicit = {
         k: v
@@ -184,5 +188,7 @@ async def ingest_flow(
             allow_networks=tuple(dict.fromkeys((*settings.allow_networks, *allow_networks)))
         )
     async with extraction_steps(settings) as steps:
-        summary = await ingest.run_ingest(settings, steps=steps, progress=ingest.current_progress())
+        summary = await ingest.run_ingest(
+            settings, steps=steps, progress=ingest.current_progress(), lock_held=lock_held
+        )
     return summary.as_dict()

@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -53,12 +54,25 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
-def _connect(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+# For connections that run SQL a user typed: besides read-only (no change to the
+# database), no file access (ATTACH of new files, COPY TO, read_csv of local files), no
+# extension installs, and no way to switch any of that back on.
+SANDBOX_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+def _connect(
+    path: Path, read_only: bool, lock_timeout: float, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + lock_timeout
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as exc:
             if not _is_lock_conflict(exc):
                 raise
@@ -93,16 +107,26 @@ def write_session(
 
 @contextlib.contextmanager
 def read_session(
-    path: Path | str, lock_timeout: float = 30.0
+    path: Path | str, lock_timeout: float = 30.0, sandbox: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database read-only, waiting while a writer holds it."""
+    """Open the database read-only, waiting while a writer holds it.
+
+    ``sandbox`` also shuts off file access and configuration changes (:data:`SANDBOX_CONFIG`),
+    for SQL a user typed. Close the session promptly: while it is open, the ingest
+    cannot write.
+    """
     path = Path(path)
     if not path.exists():
         raise DatabaseMissing(
             f"no database at {path}; run `adoptwatch ingest` (or `adoptwatch demo`) first, "
             "or point --db / ADOPTWATCH_DB at an existing file"
         )
-    con = _connect(path, read_only=True, lock_timeout=lock_timeout)
+    con = _connect(
+        path,
+        read_only=True,
+        lock_timeout=lock_timeout,
+        config=SANDBOX_CONFIG if sandbox else None,
+    )
     try:
         yield con
     finally:
@@ -146,7 +170,7 @@ def ingest_lock(db_path: Path | str, wait: float = 0.0) -> Iterator[None]:
                     holder = _read_holder(lock_path)
                     raise IngestAlreadyRunning(
                         f"another ingest is already writing to {db_path}{holder}; "
-                        "wait for it to finish (or pass --wait SECONDS)"
+                        "wait for it to finish, or pass --wait SECONDS to queue behind it"
                     ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)

@@ -47,6 +47,8 @@ class SourceUpdate:
     last_modified: str | None = None
     error_class: str | None = None
     error: str | None = None
+    # Forget the stored validators (the feed must be read in full next time).
+    clear_validators: bool = False
 
 
 @dataclass(frozen=True)

@@ -280,15 +280,25 @@ def _apply_source_updates(
                 ).fetchall()
                 disabled.extend(r[0] for r in row)
         else:
-            # A 304 carries no validators: keep the ones we had.
+            # A 304 carries no validators: keep the ones we had (unless told to forget them).
             con.execute(
                 """
                 UPDATE sources SET last_fetched_at = ?, last_status = ?, last_error_class = NULL,
                        last_error = NULL, consecutive_failures = 0,
-                       etag = coalesce(?, etag), last_modified = coalesce(?, last_modified)
+                       etag = CASE WHEN ? THEN NULL ELSE coalesce(?, etag) END,
+                       last_modified = CASE WHEN ? THEN NULL
+                                            ELSE coalesce(?, last_modified) END
                 WHERE name = ?
                 """,
-                [u.fetched_at, u.status, u.etag, u.last_modified, u.name],
+                [
+                    u.fetched_at,
+                    u.status,
+                    u.clear_validators,
+                    u.etag,
+                    u.clear_validators,
+                    u.last_modified,
+                    u.name,
+                ],
             )
     return disabled
 
@@ -442,6 +452,30 @@ def article_texts(
     ]
 
 
+def article_pages(
+    con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
+) -> dict[str, tuple[str, bytes | None]]:
+    """article_id -> (url fetched, zlib-compressed page bytes) for the given articles."""
+    return {
+        r[0]: (r[1], r[2])
+        for r in con.execute(
+            "SELECT article_id, url, raw_html FROM articles WHERE list_contains(?, article_id)",
+            [list(article_ids)],
+        ).fetchall()
+    }
+
+
+@dataclass(frozen=True)
+class TextUpdate:
+    """New text of a stored article, extracted again from its stored page."""
+
+    article_id: str
+    text: str
+    title: str | None
+    content_hash: str
+    extraction_method: str | None
+
+
 def events_of_articles(
     con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -461,10 +495,18 @@ def replace_extraction(
     events: Sequence[EventRow],
     mentions: Sequence[MentionRow],
     extractor_version: str,
+    texts: Sequence[TextUpdate] = (),
 ) -> None:
-    """Swap the events and mentions of some articles for new ones, in one transaction."""
+    """Swap the events and mentions of some articles for new ones, in one transaction,
+    together with new texts for some of them (``texts``)."""
     ids = list(article_ids)
     with transaction(con):
+        for t in texts:
+            con.execute(
+                "UPDATE articles SET text = ?, title = coalesce(?, title), content_hash = ?, "
+                "extraction_method = ? WHERE article_id = ?",
+                [t.text, t.title, t.content_hash, t.extraction_method, t.article_id],
+            )
         con.execute(
             "UPDATE articles SET extractor_version = ? WHERE list_contains(?, article_id)",
             [extractor_version, ids],
