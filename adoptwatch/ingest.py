@@ -21,10 +21,20 @@ import re
 import threading
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from adoptwatch.fetch import Fetcher, FetchError, FetchRecord, FetchResult, is_transient
 from adoptwatch.settings import Settings
@@ -786,6 +796,53 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def interleave_hosts(groups: Iterable[list[PendingEntry]]) -> list[list[PendingEntry]]:
+    """URL groups in round-robin order over their hosts, each host's own order kept.
+
+    Politeness spaces requests to one host ``per_host_delay`` apart, so a batch of fifty
+    links from one feed would take fifty delays while every other host sits idle; taking
+    one link per host in turn keeps every host busy.
+    """
+    by_host: dict[str, list[list[PendingEntry]]] = {}
+    for group in groups:
+        # The host as the fetcher's politeness gate names it: the hostname, not the port.
+        by_host.setdefault((urlsplit(group[0].url).hostname or "").lower(), []).append(group)
+    queues = list(by_host.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
+# Batches of pages fetched, or being fetched, ahead of the one being extracted: enough
+# to keep every host's politeness slot busy while a batch is extracted, few enough
+# that memory holds a handful of batches of pages, not the whole run's.
+FETCH_AHEAD_BATCHES = 3
+
+
+async def fetch_ahead(
+    fetch_pages: Callable[..., Awaitable[list[PageOutcome]]],
+    fetcher: Fetcher,
+    batches: Sequence[Sequence[PendingEntry]],
+    progress: Progress,
+    ahead: int = FETCH_AHEAD_BATCHES,
+) -> AsyncIterator[list[PageOutcome]]:
+    """Each batch's pages, in order, with the fetches of up to ``ahead`` later batches
+    already running while the caller works on the current one."""
+    running: collections.deque[asyncio.Future[list[PageOutcome]]] = collections.deque()
+    upcoming = iter(batches)
+    try:
+        while True:
+            while len(running) <= ahead:
+                batch = next(upcoming, None)
+                if batch is None:
+                    break
+                running.append(asyncio.ensure_future(fetch_pages(fetcher, batch, progress)))
+            if not running:
+                return
+            yield await running.popleft()
+    finally:
+        for future in running:
+            future.cancel()
+
+
 @dataclass
 class IngestSteps:
     """The steps ``run_ingest`` calls; the Prefect flow swaps in task-wrapped versions."""
@@ -911,33 +968,24 @@ async def _run_locked(
             result = await asyncio.to_thread(steps.write, settings, batch)
             _tally(summary, result)
 
-        groups = list(group_by_url(planned).values())
+        groups = interleave_hosts(group_by_url(planned).values())
         batches = [
             [e for group in part for e in group]
             for part in chunks(groups, settings.write_batch_size)
         ]
-        # Fetching stays in this event loop and runs one batch ahead of extraction
+        # Fetching stays in this event loop and runs a few batches ahead of extraction
         # (CPU: a thread, or Dask workers); writes happen here, one batch at a time.
         in_flight: collections.deque[tuple[asyncio.Future[ProcessedBatch], set[str]]] = (
             collections.deque()
         )
+        fetched = fetch_ahead(steps.fetch_pages, f, batches, progress)
         try:
-            next_pages = (
-                asyncio.ensure_future(steps.fetch_pages(f, batches[0], progress))
-                if batches
-                else None
-            )
-            for index in range(len(batches)):
-                assert next_pages is not None
-                pages = await next_pages
-                if index + 1 < len(batches):
-                    next_pages = asyncio.ensure_future(
-                        steps.fetch_pages(f, batches[index + 1], progress)
-                    )
-                urls = {p.entries[0].url for p in pages}
-                in_flight.append((start_extract(pages), urls))
-                while len(in_flight) >= max(1, steps.extract_in_flight):
-                    await store_batch(*in_flight.popleft())
+            async with contextlib.aclosing(fetched):
+                async for pages in fetched:
+                    urls = {p.entries[0].url for p in pages}
+                    in_flight.append((start_extract(pages), urls))
+                    while len(in_flight) >= max(1, steps.extract_in_flight):
+                        await store_batch(*in_flight.popleft())
             while in_flight:
                 await store_batch(*in_flight.popleft())
         finally:

@@ -57,6 +57,8 @@ DEFAULT_OUT = REPO / "out" / "article-extraction.json"
 DATE_CASES = REPO / "tests" / "fixtures" / "article" / "dates.toml"
 BOOTSTRAP_SAMPLES = 1000
 BASELINE_NAME = "trafilatura.extract defaults (baseline)"
+# What `python -m benchmarks --quick` passes (benchmarks/__main__.py).
+QUICK_ARGS = ["--limit", "20"]
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 PageCounts = tuple[float, float, float]  # tp, fp, fn, normalised by their sum

@@ -13,7 +13,10 @@ Conventions shared by all rollups:
   default) only named companies count (``adopter_named``), not phrases such as
   "many US startups";
 * every statement is set-based: a scan, a hash join and an aggregation at most,
-  and the rows returned are the small result, never the events.
+  and the rows returned are the small result, never the events;
+* nothing scans the whole log or every article: "first adoption ever" comes from
+  ``first_adoptions`` (kept at write time), and article titles are looked up by id
+  after the rollup (:func:`_articles_by_id`), not joined into it.
 
 Functions return plain dicts (column name to value); the digest module turns them
 into its own types.
@@ -21,7 +24,7 @@ into its own types.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,8 +64,72 @@ _NAMED = "e.adopter_named OR NOT $named_only"
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    # Rows first: asking a fresh result for its description first makes DuckDB run
+    # the conversion twice (measured: twice the time for a result of 16,000 rows).
+    rows = cursor.fetchall()
     columns = [d[0] for d in cursor.description or []]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+# DuckDB answers ``article_id IN (?, ?, ...)`` from the primary-key index while the list
+# has at most index_scan_max_count (2048) values; a join reads every article instead.
+_INDEX_LOOKUP_CHUNK = 1000
+_INDEX_LOOKUP_MAX = 8 * _INDEX_LOOKUP_CHUNK
+
+
+def _articles_by_id(
+    con: duckdb.DuckDBPyConnection, article_ids: Iterable[str | None], start: Any, stop: Any
+) -> dict[str, tuple[str, str | None]]:
+    """(canonical_url, title) of some articles, by article_id.
+
+    Called with the article ids of a result (a few hundred rows), not joined into the
+    rollup: a join reads article_id and title of every article ever stored, which costs
+    more than the rollup itself. An event carries its article's published_at, so the
+    articles of a week's events are found by one range scan of published_at (pruned to
+    the week's row groups); the others (undated ones) by index lookups.
+    """
+    wanted = sorted({i for i in article_ids if i})
+    if not wanted:
+        return {}
+    found: dict[str, tuple[str, str | None]] = {
+        r[0]: (r[1], r[2])
+        for r in con.execute(
+            """
+            SELECT a.article_id, a.canonical_url, a.title
+            FROM articles a
+            SEMI JOIN (SELECT unnest($ids::VARCHAR[]) AS article_id) w
+                ON w.article_id = a.article_id
+            WHERE a.published_at >= $start AND a.published_at < $stop
+            """,
+            {"ids": wanted, "start": start, "stop": stop},
+        ).fetchall()
+    }
+    missing = [i for i in wanted if i not in found]
+    if len(missing) > _INDEX_LOOKUP_MAX:  # so many that one scan of all articles is cheaper
+        rows = con.execute(
+            """
+            SELECT a.article_id, a.canonical_url, a.title
+            FROM articles a
+            SEMI JOIN (SELECT unnest($ids::VARCHAR[]) AS article_id) w
+                ON w.article_id = a.article_id
+            """,
+            {"ids": missing},
+        ).fetchall()
+        found.update((r[0], (r[1], r[2])) for r in rows)
+        return found
+    for at in range(0, len(missing), _INDEX_LOOKUP_CHUNK):
+        chunk = missing[at : at + _INDEX_LOOKUP_CHUNK]
+        rows = con.execute(
+            "SELECT article_id, canonical_url, title FROM articles "
+            f"WHERE article_id IN ({', '.join('?' for _ in chunk)})",
+            chunk,
+        ).fetchall()
+        found.update((r[0], (r[1], r[2])) for r in rows)
+    return found
+
+
+def _title(articles: dict[str, tuple[str, str | None]], article_id: str | None) -> str | None:
+    return articles[article_id][1] if article_id in articles else None
 
 
 def week_totals(
@@ -109,22 +176,21 @@ def new_adopters(
     "Before" means an earlier adopts event of the same pair; earlier drops or
     evaluations do not make an adoption old news. One row per pair, with the
     week's first report of it as evidence and the number of reports this week.
-    The history is read in its narrow columns only (one GROUP BY over adopter,
-    family and the two times: measured faster than joining the week's pairs
-    against it, see benchmarks/bench_digest.py).
+    The history is not read: ``first_adoptions`` (kept at write time) holds each
+    pair's first adoption, so this reads the pairs first adopted this week and the
+    week's events (see benchmarks/storage.py).
     """
-    return _dicts(
+    first = "first_named_at" if named_only else "first_at"
+    rows = _dicts(
         con.execute(
             f"""
             WITH week_adopts AS (
                 {_events_between(f"e.relation = 'adopts' AND ({_NAMED})")}
             ),
-            first_seen AS (  -- pairs whose first adoption ever is this week or later
-                SELECT e.adopter, e.model_family
-                FROM adoption_events e
-                WHERE e.relation = 'adopts' AND ({_NAMED})
-                GROUP BY e.adopter, e.model_family
-                HAVING min({_AT}) >= $start
+            first_seen AS (  -- pairs whose first adoption ever is this week
+                SELECT adopter, model_family
+                FROM first_adoptions
+                WHERE {first} >= $start AND {first} < $stop
             ),
             firsts AS (
                 SELECT w.*, count(*) OVER (PARTITION BY w.adopter, w.model_family) AS reports
@@ -138,14 +204,17 @@ def new_adopters(
             )
             SELECT f.adopter, f.model, f.model_family, f.vendor, f.origin_country,
                    f.open_weights, f.confidence, f.evidence, f.article_url,
-                   a.title AS article_title, f.event_at, f.reports
+                   f.article_id, f.event_at, f.reports
             FROM firsts f
-            LEFT JOIN articles a ON a.article_id = f.article_id
             ORDER BY f.event_at, f.adopter, f.model_family
             """,
             {"start": start, "stop": stop, "named_only": named_only},
         )
     )
+    articles = _articles_by_id(con, (r["article_id"] for r in rows), start, stop)
+    for r in rows:
+        r["article_title"] = _title(articles, r.pop("article_id"))
+    return rows
 
 
 # One drop (d) and one adoption (a) of the same adopter, side by side.
@@ -176,10 +245,10 @@ def switches(
     event per (adopter, family) on each side, so an adopter with many reports
     costs families x families, not reports x reports.
     """
-    return _dicts(
+    rows = _dicts(
         con.execute(
             f"""
-            WITH week_events AS (
+            WITH week_events AS MATERIALIZED (
                 {_events_between(f"e.relation IN ('adopts', 'drops') AND ({_NAMED})")}
             ),
             best AS (  -- the most confident report of each (adopter, family, relation)
@@ -215,17 +284,23 @@ def switches(
                              adopt_event_id
                 ) = 1
             )
-            SELECT p.* EXCLUDE (drop_article_id, adopt_article_id, drop_event_id,
-                                adopt_event_id),
-                   da.title AS drop_title, aa.title AS adopt_title
+            SELECT p.* EXCLUDE (drop_event_id, adopt_event_id)
             FROM pairs p
-            LEFT JOIN articles da ON da.article_id = p.drop_article_id
-            LEFT JOIN articles aa ON aa.article_id = p.adopt_article_id
             ORDER BY p.linked DESC, p.event_at, p.adopter, p.from_family, p.to_family
             """,
             {"start": start, "stop": stop, "named_only": named_only},
         )
     )
+    articles = _articles_by_id(
+        con,
+        [r["drop_article_id"] for r in rows] + [r["adopt_article_id"] for r in rows],
+        start,
+        stop,
+    )
+    for r in rows:
+        r["drop_title"] = _title(articles, r.pop("drop_article_id"))
+        r["adopt_title"] = _title(articles, r.pop("adopt_article_id"))
+    return rows
 
 
 def model_ranking(
@@ -243,10 +318,10 @@ def model_ranking(
     most confident report as evidence (NULL evidence for families only adopted
     last week). Ordered by this week's rank.
     """
-    return _dicts(
+    rows = _dicts(
         con.execute(
             f"""
-            WITH two_weeks AS (
+            WITH two_weeks AS MATERIALIZED (
                 {_events_between(f"e.relation = 'adopts' AND ({_NAMED})", start="$prev_start")}
             ),
             per_family AS (
@@ -280,15 +355,18 @@ def model_ranking(
             SELECT r.model_family, r.vendor, r.origin_country, r.open_weights,
                    r.companies, r.prev_companies, r.change, r.rank, r.prev_rank, r.reports,
                    x.adopter AS example_adopter, x.model AS example_model,
-                   x.evidence, x.article_url, a.title AS article_title
+                   x.evidence, x.article_url, x.article_id
             FROM ranked r
             LEFT JOIN example x ON x.model_family = r.model_family
-            LEFT JOIN articles a ON a.article_id = x.article_id
             ORDER BY r.companies DESC, r.reports DESC, r.prev_companies DESC, r.model_family
             """,
             {"start": start, "stop": stop, "prev_start": prev_start, "named_only": named_only},
         )
     )
+    articles = _articles_by_id(con, (r["article_id"] for r in rows), start, stop)
+    for r in rows:
+        r["article_title"] = _title(articles, r.pop("article_id"))
+    return rows
 
 
 def most_discussed(
@@ -299,10 +377,10 @@ def most_discussed(
     Mentions count every model an article talks about, adopted or not (share of
     voice). The article with the most sentences on the family is the evidence.
     """
-    return _dicts(
+    rows = _dicts(
         con.execute(
             """
-            WITH week_mentions AS (
+            WITH week_mentions AS MATERIALIZED (
                 -- Dated mentions are filtered on their own column; only undated ones
                 -- need the article's fetch time, so the join stays small.
                 SELECT m.article_id, m.model_family, m.model, m.vendor, m.origin_country,
@@ -331,15 +409,19 @@ def most_discussed(
             )
             SELECT f.model_family, f.vendor, f.origin_country, f.open_weights, f.articles,
                    CAST(f.sentences AS BIGINT) AS sentences, f.top_article_sentences,
-                   a.canonical_url AS article_url, a.title AS article_title
+                   f.top_article_id
             FROM per_family f
-            LEFT JOIN articles a ON a.article_id = f.top_article_id
             ORDER BY f.articles DESC, f.sentences DESC, f.model_family
             LIMIT $limit
             """,
             {"start": start, "stop": stop, "limit": limit},
         )
     )
+    articles = _articles_by_id(con, (r["top_article_id"] for r in rows), start, stop)
+    for r in rows:
+        url, title = articles.get(r.pop("top_article_id") or "", (None, None))
+        r["article_url"], r["article_title"] = url, title
+    return rows
 
 
 def origin_share(

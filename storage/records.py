@@ -7,6 +7,8 @@ storage writes them in bulk (one Arrow table per table per batch).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -148,6 +150,7 @@ def _arrow_type(hint: Any) -> pa.DataType:
     return _ARROW_TYPES[hint]
 
 
+@functools.cache
 def arrow_schema(row_type: type) -> pa.Schema:
     hints = typing.get_type_hints(row_type)
     return pa.schema(
@@ -156,15 +159,28 @@ def arrow_schema(row_type: type) -> pa.Schema:
 
 
 def to_arrow(row_type: type, rows: list[Any]) -> pa.Table:
-    """Rows of one dataclass type as an Arrow table (column-wise, no per-row SQL)."""
+    """Rows of one dataclass type as an Arrow table (column-wise, no per-row SQL).
+
+    Values go to Arrow as they are, except tuples (lists) and aware datetimes (naive
+    UTC): only the columns that can hold those pay for a per-value check.
+    """
     schema = arrow_schema(row_type)
-    columns = {name: [_plain(getattr(r, name)) for r in rows] for name in schema.names}
-    return pa.Table.from_pydict(columns, schema=schema)
+    if not rows:
+        return schema.empty_table()
+    # One C-level getter per row, then a transpose: about half the cost of one
+    # getattr per value.
+    columns = zip(*map(operator.attrgetter(*schema.names), rows), strict=True)
+    arrays = []
+    for f, values in zip(schema, columns, strict=True):
+        if pa.types.is_list(f.type):
+            values = tuple(list(v) if isinstance(v, tuple) else v for v in values)
+        elif pa.types.is_timestamp(f.type):
+            values = tuple(_naive_utc(v) for v in values)
+        arrays.append(pa.array(values, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
+def _naive_utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC
     return value
