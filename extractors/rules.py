@@ -1407,6 +1407,13 @@ class ClaimRules:
     def _named(self, tok: Token) -> list[Adopter]:
         doc = tok.doc
         tokens = _name_tokens(tok)
+        whole = doc[tokens[0].i : tokens[-1].i + 1].text
+        if (
+            len(tokens) > 1
+            and tokens[0].text in self.gazetteer.first_names
+            and not self.gazetteer.known(whole)
+        ):
+            return []  # "Greg Abbott" is a person, whatever company "Abbott" also names
         run_start, run_end = tokens[0].idx, tok.idx + len(tok)
         inside = None
         for start, end, name in self.gazetteer.find(doc.text):
@@ -1428,6 +1435,9 @@ class ClaimRules:
             return self.classify(owner)
         raw = tok.doc[tokens[0].i : tokens[-1].i + 1].text
         name = self.gazetteer.normalise(raw)
+        if tok.pos_ == "PROPN" and name and self.gazetteer.known(name):
+            # a known name that is also a word ("Writer", "Target"), read as a proper noun
+            return [Adopter("named", self.gazetteer.normalise(name), tok.i, known=True)]
         if (
             not name
             or name.lower() in _PERSON_PRONOUNS
