@@ -70,6 +70,7 @@ _WORD_KEYS = (
     "let_verbs",
     "prep_alternatives",
     "hosting_products",
+    "product_anaphors",
 )
 _NOUN_KEYS = (
     "organisations",

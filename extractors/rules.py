@@ -117,6 +117,7 @@ _NON_ORG_LABELS = frozenset(
 _PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
 _NAME_DEPS = ("compound", "flat", "amod", "nmod")
 _GLUE = ("compound", "amod", "nmod", "punct")
+_NP_POS = ("DET", "ADJ", "NOUN", "PROPN", "NUM")
 _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
@@ -355,9 +356,12 @@ class ClaimRules:
             if t.head.i in range(t.i, model.i + 1)
             and all(x.dep_ in _GLUE for x in model.doc[t.head.i : model.i])
         ]
+        determined = [x.i for x in model.children if x.dep_ in ("det", "poss")]
         for c in [*model.lefts, *glued]:
             if c.dep_ not in ("compound", "amod", "nmod"):
                 continue
+            if any(d < c.i for d in determined):
+                continue  # "a fine-tuned Llama": an adjective after a determiner, not a verb
             if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
                 found = self._check(c, "obj")
                 if found:
@@ -388,7 +392,10 @@ class ClaimRules:
 
     def _climb(self, model: Token) -> tuple[Token, str, Frame] | None:
         t = model
+        path = [model]
         for _ in range(10):
+            if t is not path[-1]:
+                path.append(t)
             dep, head = t.dep_, t.head
             if head is t:
                 break
@@ -428,8 +435,12 @@ class ClaimRules:
                 ):
                     t = ph
                     continue
-                if prep.lower_ in ("from", "by", "of") and _lemma(ph) in self.w["model_nouns"]:
-                    t = ph
+                if (
+                    prep.lower_ in ("from", "by", "of")
+                    and _lemma(ph) in self.w["model_nouns"]
+                    and _child(ph, "poss") is None
+                ):
+                    t = ph  # "models from OpenAI", but not "our model from GPT-4o"
                     continue
                 if prep.lower_ in ("from", "by") and ph.pos_ == "VERB":
                     # "testing models from xAI and Meta": the PP belongs to the object
@@ -444,7 +455,14 @@ class ClaimRules:
                     t = ph  # "relies on Claude alongside Qwen": both are used
                     continue
             break
-        return self._slot_of(t)
+        if t is not path[-1]:
+            path.append(t)
+        for step in reversed(path):
+            # the widest phrase first; a narrower one when the climb went too far
+            found = self._slot_of(step)
+            if found is not None:
+                return found
+        return None
 
     def _modifier_trigger(self, t: Token, head: Token) -> tuple[Token, str, Frame] | str | None:
         """ "Qwen-powered", "Qwen adoption", "a Qwen customer": the modifier's trigger, or
@@ -576,6 +594,10 @@ class ClaimRules:
         fate = frame.slots["obj"]
         if fate == "adopts":
             return relation
+        for c in noun.head.children:
+            pobj = _child(c, "pobj") if c.dep_ == "prep" and c.lower_ in ("from", "in") else None
+            if pobj is not None and (self.is_place(pobj) or pobj.ent_type_ in _PLACE_LABELS):
+                return relation  # "was pulled from Italy": a market, not the model, is left
         mood = self._modality(noun.head)
         if mood.kind in ("neg", "hyp", "alt"):
             return None
@@ -774,7 +796,14 @@ class ClaimRules:
             f" {p} " in words for p in self._audiences
         ):
             return True
-        if adopter.kind == "named":
+        sentence = f" {' '.join(t.lower_ for t in doc)} "
+        for cue in (" available to ", " available for ", " accessible to "):
+            at = sentence.find(cue)
+            if at >= 0:
+                after = sentence[at + len(cue) :].split()[:3]
+                if any(w in self._audiences for w in after):
+                    return True  # "..., making it available to enterprise customers"
+        if adopter.kind == "named" and not adopter.via_product:
             vendor = self.catalog.vendor_named(adopter.name)
             if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
                 # a cloud adding a model to one of its own named products is using it
@@ -884,17 +913,26 @@ class ClaimRules:
             and doc[i].lower_ not in TITLES
         ):
             i += 1
-        if (
-            0 < i < len(doc) - 2
-            and doc[i].text == ","
-            and (doc[i + 1].lower_ in ("a", "an", "the") or doc[i + 1].tag_ == "PRP$")
-        ):
+        opens = 0 < i < len(doc) - 2 and (
+            doc[i + 1].lower_ in ("a", "an", "the") or doc[i + 1].tag_ == "PRP$"
+        )
+        if opens and doc[i].text == ",":
             end = next(
                 (k for k in range(i + 2, min(len(doc), i + 25)) if doc[k].text in (",", "—", "–")),
                 None,
             )
             if end is not None and any(
                 self._noun_lemma(t) in self.n["organisations"] for t in doc[i + 1 : end]
+            ):
+                found = (i - 1, i + 1, end)
+        elif opens and doc[i].text in (":", "—", "–"):
+            # "Cursor: the AI code editor defaults to Claude" (listicles, captions)
+            end = i + 1
+            while end + 1 < len(doc) and doc[end + 1].pos_ in _NP_POS:
+                end += 1
+            head = doc[end]
+            if self._noun_lemma(head) in self.n["organisations"] or (
+                _lemma(head) in self.w["product_anaphors"]
             ):
                 found = (i - 1, i + 1, end)
         doc.user_data[LEAD_KEY] = found
@@ -948,9 +986,18 @@ class ClaimRules:
                 return head
             if dep == "xcomp" and _lemma(head) in self.w["instruct_verbs"]:
                 obj = _child(head, "dobj")
-                if obj is not None:
+                if obj is not None and not (
+                    _lemma(obj) in self.n["people"] and _child(obj, "poss") is None
+                ):
                     return obj  # "asked ministries to ...": the ministries act
-            if dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp") and head is not walk:
+                if obj is not None:
+                    # "Coinbase requires every engineer to use X": the organisation mandates
+                    walk = head
+                    continue
+            if (
+                dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp")
+                or (dep == "pobj" and walk.pos_ == "VERB")  # a verb the parser made a pobj
+            ) and head is not walk:
                 walk = head
                 if walk.pos_ == "ADP" and walk.head is not walk:
                     walk = walk.head
@@ -1042,6 +1089,16 @@ class ClaimRules:
             )
         ):
             return _child(noun.head.head, "dobj")  # "Anthropic counts Pfizer among its customers"
+        if (
+            noun.dep_ == "nsubj"
+            and _lemma(noun) in ("customer", "client", "user", "adopter", "licensee")
+            and _lemma(noun.head) in ("include", "count", "number", "span", "feature", "range")
+        ):
+            # "Claude Enterprise customers now include Novo Nordisk, Bridgewater and ...":
+            # the included organisations (their conjuncts follow in _adopters)
+            obj = _child(noun.head, "dobj", "attr")
+            if obj is not None:
+                return obj
         owner = _child(noun, "poss")
         if owner is not None:
             return owner
@@ -1286,6 +1343,13 @@ class ClaimRules:
                     if owner is not None:
                         break
         place_owner = owner is not None and self.is_place(owner)
+        if owner is not None and owner.tag_ == "PRP$" and lemma in self.n["products"]:
+            # "Our team at Ramp", "their engineers at Vanta": the named place wins over "our"
+            at = self._pobj(tok, ("at", "inside", "within"))
+            if at is not None:
+                found = [a for a in self.classify(at) if a.kind == "named"]
+                if found:
+                    return found
         if owner is not None and owner.i != tok.i and not place_owner:
             found = self.classify(owner)
             if found:
@@ -1374,7 +1438,19 @@ class ClaimRules:
             if not plural and not dets:
                 return []
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
-        return self._product_members(tok)
+        members = self._product_members(tok)
+        if members:
+            return members
+        if (
+            lemma in self.w["product_anaphors"]
+            and tok.dep_ in ("nsubj", "nsubjpass")
+            and tok.tag_ not in ("NNS", "NNPS")
+            and any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in tok.children)
+        ):
+            # "the travel site had moved ...", "the app now uses ...": the organisation
+            # the text is about, through its product
+            return [Adopter("anaphor", f"the {lemma}", tok.i, penalty=0.1)]
+        return []
 
     def is_place(self, tok: Token) -> bool:
         """A place name (not a company the tagger mislabelled as one): a nationality, or a

@@ -196,7 +196,7 @@ class SurfaceRules:
                 j -= 1
                 continue
             frame_lemma = self._trigger_lemmas(t)
-            if frame_lemma:
+            if frame_lemma and not _modified_noun(t):
                 trigger = t
                 break
             if t.pos_ in ("VERB", "AUX") and t.dep_ not in ("amod", "compound"):
@@ -395,8 +395,17 @@ class SurfaceRules:
         if not len(phrase) or any(t._.aw_model is not None for t in phrase):
             return None
         # possessive owner: "Samsung's Galaxy S25 phones", "its driver app"
+        head_lemma = _lemma(phrase[-1])
+        owned_kind = (
+            head_lemma in self.n["products"]
+            or head_lemma in self.n["people"]
+            or head_lemma in self.n["organisations"]
+            or phrase[-1].text[:1].isupper()
+        )
         for t in phrase:
             if (t.i + 1 <= end and doc[t.i + 1].tag_ == "POS") or t.tag_ == "PRP$":
+                if not owned_kind:
+                    return None  # "Y Combinator's latest batch": not the owner's product
                 owner = [a for a in rules.classify(t) if a.kind in ("named", "anaphor", "we")]
                 if t.tag_ == "PRP$":
                     low = t.lower_
@@ -416,7 +425,15 @@ class SurfaceRules:
         if last.pos_ == "PRON" or low in ("it", "they", "we"):
             found = rules.classify(last)
             return (found[0], start) if found else None
-        if _lemma(last) in self.n["organisations"] and len(phrase) >= 2:
+        lead = rules.lead_apposition(doc)
+        if lead is not None and lead[1] <= start and end <= lead[2]:
+            # "Cursor: the AI code editor defaults to ...", "Ledgerly, a payments startup, ..."
+            named = rules.classify(doc[lead[0]])
+            return (named[0], start) if named else None
+        anaphoric = _lemma(last) in self.n["organisations"] or (
+            _lemma(last) in self.w["product_anaphors"]
+        )
+        if anaphoric and len(phrase) >= 2:
             det = phrase[0].lower_
             if det in ("the", "this", "that") and last.tag_ not in ("NNS", "NNPS"):
                 return Adopter("anaphor", f"the {_lemma(last)}", last.i, penalty=0.05), start
@@ -497,6 +514,19 @@ class SurfaceRules:
 
 def _lemma(tok: Token) -> str:
     return tok.lemma_.lower()
+
+
+def _modified_noun(tok: Token) -> bool:
+    """A trigger word that is really a noun: "routes most classification calls to X" (a
+    quantifier, adjective or possessive in front of it)."""
+    return any(
+        c.i < tok.i
+        and (
+            c.dep_ in ("det", "nummod", "quantmod")
+            or (c.dep_ == "amod" and c.pos_ == "ADJ" and not c.text[:1].isupper())
+        )
+        for c in tok.children
+    ) and tok.tag_ not in ("VBD", "VBN", "VBG", "VB")
 
 
 def _next_is_model(doc: Doc, j: int) -> bool:
