@@ -118,6 +118,7 @@ _PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
 _NAME_DEPS = ("compound", "flat", "amod", "nmod")
 _GLUE = ("compound", "amod", "nmod", "punct")
 _NP_POS = ("DET", "ADJ", "NOUN", "PROPN", "NUM")
+_ARTICLES = frozenset({"a", "an", "the", "this", "that", "these", "those", "another", "some"})
 _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
@@ -346,6 +347,14 @@ class ClaimRules:
 
     def _governor(self, model: Token) -> tuple[Token, str, Frame] | None:
         """The trigger the model depends on, the model's slot in it, and the frame."""
+        first = model
+        while first.dep_ == "conj" and first.head is not first and first.head._.aw_model:
+            first = first.head
+        if first is not model:
+            # "deploys GPT-4o, Claude and Gemini": the list shares its first member's trigger
+            found = self._governor(first)
+            if found is not None:
+                return found
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
         near = [model.doc[i] for i in range(max(0, model.i - 4), model.i)]
@@ -356,7 +365,11 @@ class ClaimRules:
             if t.head.i in range(t.i, model.i + 1)
             and all(x.dep_ in _GLUE for x in model.doc[t.head.i : model.i])
         ]
-        determined = [x.i for x in model.children if x.dep_ in ("det", "poss")]
+        determined = [
+            x.i
+            for x in model.children
+            if x.dep_ == "poss" or (x.dep_ == "det" and x.lower_ in _ARTICLES)
+        ]
         for c in [*model.lefts, *glued]:
             if c.dep_ not in ("compound", "amod", "nmod"):
                 continue
@@ -1163,6 +1176,12 @@ class ClaimRules:
             )
         if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
             return noun
+        if (
+            noun.tag_ in ("NNS", "NNPS")
+            and _lemma(noun) in self.n["products"]
+            and self._members(noun)
+        ):
+            return noun  # "adopted by coding tools such as Cline and Roo Code": the members
         maker = self._maker(noun)
         if maker is not None:
             return maker
@@ -1558,8 +1577,44 @@ class ClaimRules:
                 out: list[Adopter] = []
                 for m in [pobj, *pobj.conjuncts]:
                     out.extend(a for a in self.classify(m) if a.kind == "named")
-                return out
-        return []
+                if out:
+                    return out
+        return self._listed_after(tok)
+
+    def _listed_after(self, tok: Token) -> list[Adopter]:
+        """The names listed right after a plural noun, read from word order when the parse
+        of the list is garbled: "Chinese automakers including Geely, Great Wall and
+        Leapmotor", "coding tools such as Cline and Roo Code"."""
+        doc = tok.doc
+        if tok.tag_ not in ("NNS", "NNPS"):
+            return []
+        k = tok.i + 1
+        if k + 1 < len(doc) and doc[k].lower_ == "such" and doc[k + 1].lower_ == "as":
+            k += 2
+        elif k < len(doc) and doc[k].lower_ in ("including", "like"):
+            k += 1
+        else:
+            return []
+        out: list[Adopter] = []
+        run: list[Token] = []
+        for t in [*doc[k : min(len(doc), k + 24)], None]:
+            if (
+                t is not None
+                and t._.aw_model is None
+                and (t.text[:1].isupper() or (run and t.text in ("&", ".", "-")))
+            ):
+                run.append(t)
+                continue
+            if run:
+                last = run[-1]
+                if not self.looks_like_person(last) and not self.is_place(last):
+                    name = self.gazetteer.normalise(doc[run[0].i : last.i + 1].text)
+                    known = self.gazetteer.known(name)
+                    out.append(Adopter("named", name, last.i, known=known, penalty=0.05))
+                run = []
+            if t is None or t.lower_ not in (",", "and", "or", "the"):
+                break
+        return out
 
     def org_mentions(self, doc: Doc) -> list[tuple[int, str, bool]]:
         """(token index, normalised name, is a subject) of organisations named in a doc."""

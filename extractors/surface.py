@@ -134,6 +134,7 @@ _SUBJECT_GAP_WORDS = frozenset(
         "today",
         "all",
         "both",
+        "each",
         "begun",
         "began",
         "begins",
@@ -201,6 +202,9 @@ class SurfaceRules:
                 break
             if t.pos_ in ("VERB", "AUX") and t.dep_ not in ("amod", "compound"):
                 return None  # another clause's verb between the trigger and the model
+            if low == "of" and j > 0:
+                j -= 1  # "much of their code", "a share of its workloads": part of the object
+                continue
             if t.pos_ == "ADP" or (low == "to" and t.pos_ == "PART"):
                 prev = doc[j - 1] if j > 0 else None
                 if (
@@ -257,6 +261,7 @@ class SurfaceRules:
         if found is None:
             return None
         adopter, left = found
+        adopters = [adopter, *self._coordinated(doc, adopter)]
         if any(t.lower_ in _CONDITIONAL for t in doc[:left]):
             return None  # "Whether Uber will adopt DeepSeek remains an open question"
         relation_conf = self._mood(doc, left, trigger, model, relation)
@@ -264,7 +269,7 @@ class SurfaceRules:
             return None
         relation, penalty = relation_conf
         confidence = min(SURFACE_CONFIDENCE, frame.confidence - 0.1) - penalty
-        return [(adopter, relation, confidence, trigger, frame)]
+        return [(a, relation, confidence, trigger, frame) for a in adopters]
 
     # --- passive: MODEL ... was TRIGGERED by ADOPTER -------------------------------------------
 
@@ -373,7 +378,7 @@ class SurfaceRules:
 
     def _adopter_in_phrase(self, doc: Doc, end: int) -> tuple[Adopter, int] | None:
         """The adopter named by the noun phrase ending at token ``end``."""
-        from extractors.rules import Adopter
+        from extractors.rules import TITLES, Adopter
 
         rules = self.rules
         start = end
@@ -430,6 +435,13 @@ class SurfaceRules:
             # "Cursor: the AI code editor defaults to ...", "Ledgerly, a payments startup, ..."
             named = rules.classify(doc[lead[0]])
             return (named[0], start) if named else None
+        if _lemma(last) in self.n["people"] and len(phrase) >= 2:
+            # "Spotify engineers now write ...": the people's organisation
+            names = [t for t in phrase[:-1] if t.text[:1].isupper() and t.lower_ not in TITLES]
+            if names and not rules.looks_like_person(names[-1]):
+                named = [a for a in rules._named(names[-1]) if a.kind == "named"]
+                return (named[0], start) if named else None
+            return None
         anaphoric = _lemma(last) in self.n["organisations"] or (
             _lemma(last) in self.w["product_anaphors"]
         )
@@ -452,6 +464,20 @@ class SurfaceRules:
         if not named:
             return None
         return named[0], start
+
+    def _coordinated(self, doc: Doc, adopter: Adopter) -> list[Adopter]:
+        """The other names of a coordination ending in the adopter ("Rippling and Gusto")."""
+        if adopter.kind != "named":
+            return []
+        tok = doc[adopter.token]
+        out = []
+        for c in tok.conjuncts:
+            if c.i >= tok.i or c._.aw_model is not None or not c.text[:1].isupper():
+                continue
+            if self.rules.looks_like_person(c) or self.rules.is_place(c):
+                continue
+            out += [a for a in self.rules._named(c) if a.kind == "named"]
+        return out
 
     def _adopter_after(self, doc: Doc, k: int) -> Adopter | None:
         """The agent after "by": a name, or a generic ("more than 500 Chinese hospitals")."""
@@ -524,6 +550,7 @@ def _modified_noun(tok: Token) -> bool:
         and (
             c.dep_ in ("det", "nummod", "quantmod")
             or (c.dep_ == "amod" and c.pos_ == "ADJ" and not c.text[:1].isupper())
+            or (c.dep_ == "poss" and c.tag_ == "PRP$")  # "their code"
         )
         for c in tok.children
     ) and tok.tag_ not in ("VBD", "VBN", "VBG", "VB")
