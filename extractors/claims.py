@@ -516,7 +516,9 @@ class ClaimExtractor:
         if plural or doc[anaphor].lower_ in ("his", "her"):
             return []
         mentions = self.rules.org_mentions(doc)
-        before = [c for c in mentions if c[0] < anaphor]
+        # "Rovo, its AI teammate": "its" is not Rovo ("Cursor: the code editor" is Cursor)
+        described = _apposition_head(doc[anaphor]) if doc[anaphor].tag_ == "PRP$" else -1
+        before = [c for c in mentions if c[0] < anaphor and c[0] != described]
         if before:
             return [(before[-1][1], True)]
         return []
@@ -638,7 +640,8 @@ def _normalise_for_parser(segment: str) -> str:
     return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
 
 
-_NAME = r"([A-Z][\w&.'’-]*(?:[ ][A-Z][\w&.'’-]*){0,2})"
+_WORD = r"[A-Z][\w&'’-]*(?:\.[\w&'’-]+)*"  # "Parcelbird", "Booking.com", not "Zillow."
+_NAME = rf"({_WORD}(?:[ ]{_WORD}){{0,2}})"
 _TEAM = (
     r"(?:team|teams|engineers|engineering|developers|researchers|staff|blog|org|group|squad|"
     r"department|division|unit)"
@@ -652,6 +655,19 @@ _SELF_NAMED = re.compile(
     rf"|\b(?:[Tt]he|[Oo]ur) (?:[\w-]+ ){{0,2}}{_TEAM} (?:here )?at {_NAME}\b"
 )
 _NOT_AUTHORS = frozenset({"the", "this", "our", "we", "first", "last", "least", "most", "scale"})
+
+
+def _apposition_head(tok: Token) -> int:
+    """The name an apposition holding ``tok`` describes ("Rovo, its AI teammate": Rovo), so
+    that "its" there is not read as that name; -1 when ``tok`` is in no apposition."""
+    walk = tok
+    for _ in range(4):
+        if walk.head is walk:
+            return -1
+        if walk.dep_ == "appos":
+            return walk.head.i
+        walk = walk.head
+    return -1
 
 
 def _in_quote(before: str) -> bool:

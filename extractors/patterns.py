@@ -71,6 +71,8 @@ _WORD_KEYS = (
     "prep_alternatives",
     "hosting_products",
     "product_anaphors",
+    "default_nouns",
+    "public_bodies",
 )
 _NOUN_KEYS = (
     "organisations",

@@ -202,6 +202,8 @@ class ClaimRules:
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
+            if _parents_model(token):
+                continue  # "its parent's Exaone model": the group's own model
             if self._negated_between(trigger, token):
                 continue  # "built it on LongCat and not on DeepSeek"
             if hit.bare and (
@@ -306,6 +308,9 @@ class ClaimRules:
             base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
         lemmas += [base, tok.lower_]
+        form = self._verb_forms.get(tok.lower_)
+        if form and form != base and "verb" in kinds:
+            lemmas.append(form)  # the lemmatiser's slips: "routes" -> "rout", "distil"
         if "-" in tok.lower_:
             lemmas.append(tok.lower_.rsplit("-", 1)[1])
         doc = tok.doc
@@ -444,7 +449,9 @@ class ClaimRules:
                     t = ph
                     continue
                 if prep.lower_ in ("as", "including", "like") and (
-                    _lemma(ph) in self.w["model_nouns"] or ph._.aw_model is not None
+                    _lemma(ph) in self.w["model_nouns"]
+                    or _lemma(ph) in self.w["wrappers"]
+                    or ph._.aw_model is not None
                 ):
                     t = ph
                     continue
@@ -504,8 +511,7 @@ class ClaimRules:
             dep in ("dobj", "obj", "dative", "oprd")
             and _lemma(head) in ("make", "name", "set")
             and any(
-                c is not t and c.lemma_.lower() in ("default", "standard", "backbone", "engine")
-                for c in head.subtree
+                c is not t and c.lemma_.lower() in self.w["default_nouns"] for c in head.subtree
             )
         ):
             return head, "obj", _DEFAULT_FRAME  # "GitHub made Claude the default model"
@@ -681,6 +687,9 @@ class ClaimRules:
                     if walk.tag_ in ("VBD", "VBN") and mood.kind == "plain":
                         mood.kind = "formerly"
                 elif child.dep_ == "aux" and low in self.g["hypothetical_aux"]:
+                    negated = any(c.dep_ == "neg" for c in walk.children)
+                    if negated and low in ("must", "should") and self._instructed(walk):
+                        return Mood("drops")  # "told employees they must not use DeepSeek"
                     return Mood("hyp")
                 elif child.dep_ == "aux" and low in ("would", "'d"):
                     if not self._under_report(walk):
@@ -768,6 +777,10 @@ class ClaimRules:
                     return Mood("hyp")
             break
         return mood
+
+    def _instructed(self, tok: Token) -> bool:
+        """Is the clause an instruction given to someone ("told staff they must not ...")?"""
+        return tok.dep_ in ("ccomp", "xcomp") and _lemma(tok.head) in self.w["instruct_verbs"]
 
     def _under_report(self, tok: Token) -> bool:
         walk = tok
@@ -1386,6 +1399,13 @@ class ClaimRules:
                     if a.kind == "named"
                 ]
                 return named[:1] or [Adopter("anaphor", "his", owner.i, penalty=0.1)]
+        if lemma in self.w["public_bodies"] and (owner is None or owner.dep_ == "compound"):
+            place = next(
+                (c for c in tok.children if c.dep_ == "compound" and self.is_place(c)), None
+            )
+            if place is not None and tok.tag_ not in ("NNS", "NNPS"):
+                # "the Hong Kong government", "the Texas education department"
+                return [Adopter("named", _phrase(tok, tok), tok.i, penalty=0.1)]
         if (
             owner is not None
             and place_owner
@@ -1653,6 +1673,12 @@ class ClaimRules:
             if a.known or t.ent_type_ == "ORG" or subject:
                 out[t.i] = (t.i, a.name, subject)
         return [out[k] for k in sorted(out)]
+
+
+def _parents_model(model: Token) -> bool:
+    doc = model.doc
+    before = [t.lower_ for t in doc[max(0, model.i - 3) : model.i]]
+    return "parent" in before and any(b in ("'s", "’s") for b in before)
 
 
 def _verb_forms(lemmas: object) -> dict[str, str]:

@@ -197,9 +197,16 @@ class SurfaceRules:
                 j -= 1
                 continue
             frame_lemma = self._trigger_lemmas(t)
-            if frame_lemma and not _modified_noun(t):
+            slot_here = prep_pending.lower_ if prep_pending is not None else "obj"
+            fits = frame_lemma and self._frame_for(t, slot_here) is not None
+            if fits and not _modified_noun(t):
                 trigger = t
                 break
+            if frame_lemma and (t.pos_ in ("NOUN", "PROPN") or _modified_noun(t)):
+                # "routes most classification calls to X", "answers queries with X": the
+                # word is the object, the trigger is further left
+                j -= 1
+                continue
             if t.pos_ in ("VERB", "AUX") and t.dep_ not in ("amod", "compound"):
                 return None  # another clause's verb between the trigger and the model
             if low == "of" and j > 0:
@@ -435,8 +442,10 @@ class SurfaceRules:
             # "Cursor: the AI code editor defaults to ...", "Ledgerly, a payments startup, ..."
             named = rules.classify(doc[lead[0]])
             return (named[0], start) if named else None
-        if _lemma(last) in self.n["people"] and len(phrase) >= 2:
-            # "Spotify engineers now write ...": the people's organisation
+        people = _lemma(last) in self.n["people"]
+        if (people or _lemma(last) in self.n["products"]) and len(phrase) >= 2:
+            # "Spotify engineers now write ...", "Starlink customer support answers ...": the
+            # organisation of the people or the product
             names = [t for t in phrase[:-1] if t.text[:1].isupper() and t.lower_ not in TITLES]
             if names and not rules.looks_like_person(names[-1]):
                 named = [a for a in rules._named(names[-1]) if a.kind == "named"]
