@@ -34,6 +34,7 @@ class Gazetteer:
     org_words: frozenset[str] = frozenset()
     first_names: frozenset[str] = frozenset()
     places: frozenset[str] = frozenset()  # lower-cased
+    ambiguous: frozenset[str] = frozenset()  # names that are also words: not sentence-initial
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     _automaton: object = field(default=None, repr=False)
@@ -62,6 +63,8 @@ class Gazetteer:
                 continue
             if end < len(text) and (text[end].isalnum() or text[end] in "_"):
                 continue
+            if spelling in self.ambiguous and not text[:start].strip(" \"'“‘([-—"):
+                continue  # "Indeed, ...", "Target customers ..." at the start of a sentence
             found.append((start, end, self.companies[spelling.lower()].name))
         found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
         out: list[tuple[int, int, str]] = []
@@ -131,6 +134,7 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
     for name in names:
         companies.setdefault(name.lower(), Company(name))
         spellings.append(name)
+    seen_rows: set[str] = set()
     for i, row in enumerate(data.get("company", [])):
         where = f"{source} [[company]] #{i + 1}"
         if not isinstance(row, dict):
@@ -148,6 +152,9 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         if not isinstance(hosting, bool):
             raise GazetteerError(f"{where} ({name}): 'hosting' must be true or false")
         company = Company(name, hosting)
+        if name in seen_rows:
+            raise GazetteerError(f"{where} ({name}): a second [[company]] with this name")
+        seen_rows.add(name)
         for key in (name, *aliases):
             companies[key.lower()] = company
             spellings.append(key)
@@ -160,12 +167,16 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
     places = data.get("places", [])
     if not isinstance(places, list) or not all(isinstance(w, str) and w for w in places):
         raise GazetteerError(f"{source}: 'places' must be a list of strings")
+    ambiguous = data.get("ambiguous", [])
+    if not isinstance(ambiguous, list) or not all(isinstance(w, str) and w for w in ambiguous):
+        raise GazetteerError(f"{source}: 'ambiguous' must be a list of strings")
     return Gazetteer(
         companies,
         tuple(suffixes),
         frozenset(org_words),
         frozenset(first_names),
         frozenset(p.lower() for p in places),
+        frozenset(ambiguous),
         _spellings=tuple(dict.fromkeys(spellings)),
     )
 

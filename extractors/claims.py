@@ -298,6 +298,12 @@ class ClaimExtractor:
             headline = p.text[end - 1 : end] not in _TERMINALS
             for rc in raw:
                 for name, named, confidence in self._resolve(p, i, doc, rc):
+                    if named and rc.adopter.kind == "named":
+                        reporter = self._reporting_org(doc, rc.adopter.token, name)
+                        if reporter is not None:
+                            name, confidence = reporter, confidence - 0.05
+                        elif self._told_by_another(doc, rc.adopter.token, name):
+                            confidence -= 0.1  # "PingCAP engineers wrote that TiDB's ..."
                     if named:
                         name = self._fullest_name(p, name)
                     vendor = rc.hit.family.vendor
@@ -342,6 +348,61 @@ class ClaimExtractor:
                         )
                     )
         return Extraction(claims=_best_claims(candidates), mentions=p.mentions())
+
+    def _reporting_org(self, doc: Doc, token: int, name: str) -> str | None:
+        """A known organisation that says what an unknown name does is speaking about its own
+        product: "Snowflake said Cortex now supports Claude" (Cortex is Snowflake's)."""
+        tok = doc[token]
+        if (
+            self.gazetteer.known(name)
+            or self.catalog.vendor_named(name) is not None
+            or tok.ent_type_ == "ORG"
+            or tok.dep_ not in ("nsubj", "nsubjpass")
+        ):
+            return None
+        reports = self.patterns.governors["report_verbs"]
+        walk = tok.head
+        for _ in range(3):
+            if walk.dep_ == "ccomp" and walk.head is not walk:
+                verb = walk.head
+                if verb.lemma_.lower() in reports and verb.lemma_.lower() != "report":
+                    subj = _child(verb, "nsubj")
+                    if subj is None or subj.i > tok.i:
+                        return None
+                    for cand in [subj, *subj.children]:
+                        if cand.text[:1].isupper() and (
+                            self.gazetteer.known(cand.text)
+                            or self.catalog.vendor_named(cand.text) is not None
+                        ):
+                            found = [a for a in self.rules.classify(cand) if a.kind == "named"]
+                            if found:
+                                return found[0].name
+                return None
+            walk = walk.head
+        return None
+
+    def _told_by_another(self, doc: Doc, token: int, name: str) -> bool:
+        """Is the claim reported by another named organisation (a third party's word)?"""
+        reports = self.patterns.governors["report_verbs"]
+        walk = doc[token]
+        for _ in range(5):
+            if walk.head is walk:
+                return False
+            verb = walk.head.lemma_.lower()
+            if walk.dep_ == "ccomp" and verb in reports and verb != "report":
+                subj = _child(walk.head, "nsubj")
+                if subj is None:
+                    return False
+                names = [a.name for a in self.rules.classify(subj) if a.kind == "named"]
+                if subj.lemma_.lower() in self.patterns.nouns["people"]:
+                    names += [  # "PingCAP engineers wrote": the tagger may call it a noun
+                        c.text
+                        for c in subj.children
+                        if c.dep_ == "compound" and c.text[:1].isupper() and c.i < subj.i
+                    ]
+                return bool(names) and names[0].lower() != name.lower()
+            walk = walk.head
+        return False
 
     def _fullest_name(self, p: _Prepared, name: str) -> str:
         """The fullest name the text uses for an organisation: "Ridgeback" said after
@@ -455,7 +516,9 @@ class ClaimExtractor:
         if plural or doc[anaphor].lower_ in ("his", "her"):
             return []
         mentions = self.rules.org_mentions(doc)
-        before = [c for c in mentions if c[0] < anaphor]
+        # "Rovo, its AI teammate": "its" is not Rovo ("Cursor: the code editor" is Cursor)
+        described = _apposition_head(doc[anaphor]) if doc[anaphor].tag_ == "PRP$" else -1
+        before = [c for c in mentions if c[0] < anaphor and c[0] != described]
         if before:
             return [(before[-1][1], True)]
         return []
@@ -577,7 +640,8 @@ def _normalise_for_parser(segment: str) -> str:
     return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
 
 
-_NAME = r"([A-Z][\w&.'’-]*(?:[ ][A-Z][\w&.'’-]*){0,2})"
+_WORD = r"[A-Z][\w&'’-]*(?:\.[\w&'’-]+)*"  # "Parcelbird", "Booking.com", not "Zillow."
+_NAME = rf"({_WORD}(?:[ ]{_WORD}){{0,2}})"
 _TEAM = (
     r"(?:team|teams|engineers|engineering|developers|researchers|staff|blog|org|group|squad|"
     r"department|division|unit)"
@@ -588,8 +652,22 @@ _SELF_NAMED = re.compile(
     rf"|\b(?:[Ww]e|[Uu]s|[Oo]ur team|[Tt]he team) (?:here )?at {_NAME}\b"
     rf"|\b{_NAME}['’]s (?:[\w-]+ ){{0,2}}{_TEAM}\b"
     rf"|\b[Tt]he {_NAME} (?:[\w-]+ )?{_TEAM}\b"
+    rf"|\b(?:[Tt]he|[Oo]ur) (?:[\w-]+ ){{0,2}}{_TEAM} (?:here )?at {_NAME}\b"
 )
 _NOT_AUTHORS = frozenset({"the", "this", "our", "we", "first", "last", "least", "most", "scale"})
+
+
+def _apposition_head(tok: Token) -> int:
+    """The name an apposition holding ``tok`` describes ("Rovo, its AI teammate": Rovo), so
+    that "its" there is not read as that name; -1 when ``tok`` is in no apposition."""
+    walk = tok
+    for _ in range(4):
+        if walk.head is walk:
+            return -1
+        if walk.dep_ == "appos":
+            return walk.head.i
+        walk = walk.head
+    return -1
 
 
 def _in_quote(before: str) -> bool:

@@ -70,6 +70,9 @@ _WORD_KEYS = (
     "let_verbs",
     "prep_alternatives",
     "hosting_products",
+    "product_anaphors",
+    "default_nouns",
+    "public_bodies",
 )
 _NOUN_KEYS = (
     "organisations",

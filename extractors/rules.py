@@ -117,6 +117,8 @@ _NON_ORG_LABELS = frozenset(
 _PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
 _NAME_DEPS = ("compound", "flat", "amod", "nmod")
 _GLUE = ("compound", "amod", "nmod", "punct")
+_NP_POS = ("DET", "ADJ", "NOUN", "PROPN", "NUM")
+_ARTICLES = frozenset({"a", "an", "the", "this", "that", "these", "those", "another", "some"})
 _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
@@ -200,6 +202,8 @@ class ClaimRules:
                 continue
             trigger, slot, frame = found
             relation = frame.slots[slot]
+            if _parents_model(token):
+                continue  # "its parent's Exaone model": the group's own model
             if self._negated_between(trigger, token):
                 continue  # "built it on LongCat and not on DeepSeek"
             if hit.bare and (
@@ -304,6 +308,9 @@ class ClaimRules:
             base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
         lemmas += [base, tok.lower_]
+        form = self._verb_forms.get(tok.lower_)
+        if form and form != base and "verb" in kinds:
+            lemmas.append(form)  # the lemmatiser's slips: "routes" -> "rout", "distil"
         if "-" in tok.lower_:
             lemmas.append(tok.lower_.rsplit("-", 1)[1])
         doc = tok.doc
@@ -345,6 +352,14 @@ class ClaimRules:
 
     def _governor(self, model: Token) -> tuple[Token, str, Frame] | None:
         """The trigger the model depends on, the model's slot in it, and the frame."""
+        first = model
+        while first.dep_ == "conj" and first.head is not first and first.head._.aw_model:
+            first = first.head
+        if first is not model:
+            # "deploys GPT-4o, Claude and Gemini": the list shares its first member's trigger
+            found = self._governor(first)
+            if found is not None:
+                return found
         # A present-tense verb the tagger took for a modifier of the model:
         # "Brightline Bank deploys GPT-4o, ..." -> deploys/compound -> GPT-4o.
         near = [model.doc[i] for i in range(max(0, model.i - 4), model.i)]
@@ -355,9 +370,16 @@ class ClaimRules:
             if t.head.i in range(t.i, model.i + 1)
             and all(x.dep_ in _GLUE for x in model.doc[t.head.i : model.i])
         ]
+        determined = [
+            x.i
+            for x in model.children
+            if x.dep_ == "poss" or (x.dep_ == "det" and x.lower_ in _ARTICLES)
+        ]
         for c in [*model.lefts, *glued]:
             if c.dep_ not in ("compound", "amod", "nmod"):
                 continue
+            if any(d < c.i for d in determined):
+                continue  # "a fine-tuned Llama": an adjective after a determiner, not a verb
             if c.tag_ in ("VBZ", "VBD", "VBP", "VBN"):
                 found = self._check(c, "obj")
                 if found:
@@ -388,7 +410,10 @@ class ClaimRules:
 
     def _climb(self, model: Token) -> tuple[Token, str, Frame] | None:
         t = model
+        path = [model]
         for _ in range(10):
+            if t is not path[-1]:
+                path.append(t)
             dep, head = t.dep_, t.head
             if head is t:
                 break
@@ -424,12 +449,18 @@ class ClaimRules:
                     t = ph
                     continue
                 if prep.lower_ in ("as", "including", "like") and (
-                    _lemma(ph) in self.w["model_nouns"] or ph._.aw_model is not None
+                    _lemma(ph) in self.w["model_nouns"]
+                    or _lemma(ph) in self.w["wrappers"]
+                    or ph._.aw_model is not None
                 ):
                     t = ph
                     continue
-                if prep.lower_ in ("from", "by", "of") and _lemma(ph) in self.w["model_nouns"]:
-                    t = ph
+                if (
+                    prep.lower_ in ("from", "by", "of")
+                    and _lemma(ph) in self.w["model_nouns"]
+                    and _child(ph, "poss") is None
+                ):
+                    t = ph  # "models from OpenAI", but not "our model from GPT-4o"
                     continue
                 if prep.lower_ in ("from", "by") and ph.pos_ == "VERB":
                     # "testing models from xAI and Meta": the PP belongs to the object
@@ -444,7 +475,14 @@ class ClaimRules:
                     t = ph  # "relies on Claude alongside Qwen": both are used
                     continue
             break
-        return self._slot_of(t)
+        if t is not path[-1]:
+            path.append(t)
+        for step in reversed(path):
+            # the widest phrase first; a narrower one when the climb went too far
+            found = self._slot_of(step)
+            if found is not None:
+                return found
+        return None
 
     def _modifier_trigger(self, t: Token, head: Token) -> tuple[Token, str, Frame] | str | None:
         """ "Qwen-powered", "Qwen adoption", "a Qwen customer": the modifier's trigger, or
@@ -473,8 +511,7 @@ class ClaimRules:
             dep in ("dobj", "obj", "dative", "oprd")
             and _lemma(head) in ("make", "name", "set")
             and any(
-                c is not t and c.lemma_.lower() in ("default", "standard", "backbone", "engine")
-                for c in head.subtree
+                c is not t and c.lemma_.lower() in self.w["default_nouns"] for c in head.subtree
             )
         ):
             return head, "obj", _DEFAULT_FRAME  # "GitHub made Claude the default model"
@@ -576,6 +613,10 @@ class ClaimRules:
         fate = frame.slots["obj"]
         if fate == "adopts":
             return relation
+        for c in noun.head.children:
+            pobj = _child(c, "pobj") if c.dep_ == "prep" and c.lower_ in ("from", "in") else None
+            if pobj is not None and (self.is_place(pobj) or pobj.ent_type_ in _PLACE_LABELS):
+                return relation  # "was pulled from Italy": a market, not the model, is left
         mood = self._modality(noun.head)
         if mood.kind in ("neg", "hyp", "alt"):
             return None
@@ -646,6 +687,9 @@ class ClaimRules:
                     if walk.tag_ in ("VBD", "VBN") and mood.kind == "plain":
                         mood.kind = "formerly"
                 elif child.dep_ == "aux" and low in self.g["hypothetical_aux"]:
+                    negated = any(c.dep_ == "neg" for c in walk.children)
+                    if negated and low in ("must", "should") and self._instructed(walk):
+                        return Mood("drops")  # "told employees they must not use DeepSeek"
                     return Mood("hyp")
                 elif child.dep_ == "aux" and low in ("would", "'d"):
                     if not self._under_report(walk):
@@ -734,6 +778,10 @@ class ClaimRules:
             break
         return mood
 
+    def _instructed(self, tok: Token) -> bool:
+        """Is the clause an instruction given to someone ("told staff they must not ...")?"""
+        return tok.dep_ in ("ccomp", "xcomp") and _lemma(tok.head) in self.w["instruct_verbs"]
+
     def _under_report(self, tok: Token) -> bool:
         walk = tok
         for _ in range(5):
@@ -774,7 +822,14 @@ class ClaimRules:
             f" {p} " in words for p in self._audiences
         ):
             return True
-        if adopter.kind == "named":
+        sentence = f" {' '.join(t.lower_ for t in doc)} "
+        for cue in (" available to ", " available for ", " accessible to "):
+            at = sentence.find(cue)
+            if at >= 0:
+                after = sentence[at + len(cue) :].split()[:3]
+                if any(w in self._audiences for w in after):
+                    return True  # "..., making it available to enterprise customers"
+        if adopter.kind == "named" and not adopter.via_product:
             vendor = self.catalog.vendor_named(adopter.name)
             if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
                 # a cloud adding a model to one of its own named products is using it
@@ -884,17 +939,26 @@ class ClaimRules:
             and doc[i].lower_ not in TITLES
         ):
             i += 1
-        if (
-            0 < i < len(doc) - 2
-            and doc[i].text == ","
-            and (doc[i + 1].lower_ in ("a", "an", "the") or doc[i + 1].tag_ == "PRP$")
-        ):
+        opens = 0 < i < len(doc) - 2 and (
+            doc[i + 1].lower_ in ("a", "an", "the") or doc[i + 1].tag_ == "PRP$"
+        )
+        if opens and doc[i].text == ",":
             end = next(
                 (k for k in range(i + 2, min(len(doc), i + 25)) if doc[k].text in (",", "—", "–")),
                 None,
             )
             if end is not None and any(
                 self._noun_lemma(t) in self.n["organisations"] for t in doc[i + 1 : end]
+            ):
+                found = (i - 1, i + 1, end)
+        elif opens and doc[i].text in (":", "—", "–"):
+            # "Cursor: the AI code editor defaults to Claude" (listicles, captions)
+            end = i + 1
+            while end + 1 < len(doc) and doc[end + 1].pos_ in _NP_POS:
+                end += 1
+            head = doc[end]
+            if self._noun_lemma(head) in self.n["organisations"] or (
+                _lemma(head) in self.w["product_anaphors"]
             ):
                 found = (i - 1, i + 1, end)
         doc.user_data[LEAD_KEY] = found
@@ -948,9 +1012,18 @@ class ClaimRules:
                 return head
             if dep == "xcomp" and _lemma(head) in self.w["instruct_verbs"]:
                 obj = _child(head, "dobj")
-                if obj is not None:
+                if obj is not None and not (
+                    _lemma(obj) in self.n["people"] and _child(obj, "poss") is None
+                ):
                     return obj  # "asked ministries to ...": the ministries act
-            if dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp") and head is not walk:
+                if obj is not None:
+                    # "Coinbase requires every engineer to use X": the organisation mandates
+                    walk = head
+                    continue
+            if (
+                dep in ("xcomp", "conj", "advcl", "pcomp", "prep", "ccomp")
+                or (dep == "pobj" and walk.pos_ == "VERB")  # a verb the parser made a pobj
+            ) and head is not walk:
                 walk = head
                 if walk.pos_ == "ADP" and walk.head is not walk:
                     walk = walk.head
@@ -1042,6 +1115,16 @@ class ClaimRules:
             )
         ):
             return _child(noun.head.head, "dobj")  # "Anthropic counts Pfizer among its customers"
+        if (
+            noun.dep_ == "nsubj"
+            and _lemma(noun) in ("customer", "client", "user", "adopter", "licensee")
+            and _lemma(noun.head) in ("include", "count", "number", "span", "feature", "range")
+        ):
+            # "Claude Enterprise customers now include Novo Nordisk, Bridgewater and ...":
+            # the included organisations (their conjuncts follow in _adopters)
+            obj = _child(noun.head, "dobj", "attr")
+            if obj is not None:
+                return obj
         owner = _child(noun, "poss")
         if owner is not None:
             return owner
@@ -1106,6 +1189,12 @@ class ClaimRules:
             )
         if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
             return noun
+        if (
+            noun.tag_ in ("NNS", "NNPS")
+            and _lemma(noun) in self.n["products"]
+            and self._members(noun)
+        ):
+            return noun  # "adopted by coding tools such as Cline and Roo Code": the members
         maker = self._maker(noun)
         if maker is not None:
             return maker
@@ -1286,6 +1375,13 @@ class ClaimRules:
                     if owner is not None:
                         break
         place_owner = owner is not None and self.is_place(owner)
+        if owner is not None and owner.tag_ == "PRP$" and lemma in self.n["products"]:
+            # "Our team at Ramp", "their engineers at Vanta": the named place wins over "our"
+            at = self._pobj(tok, ("at", "inside", "within"))
+            if at is not None:
+                found = [a for a in self.classify(at) if a.kind == "named"]
+                if found:
+                    return found
         if owner is not None and owner.i != tok.i and not place_owner:
             found = self.classify(owner)
             if found:
@@ -1303,6 +1399,13 @@ class ClaimRules:
                     if a.kind == "named"
                 ]
                 return named[:1] or [Adopter("anaphor", "his", owner.i, penalty=0.1)]
+        if lemma in self.w["public_bodies"] and (owner is None or owner.dep_ == "compound"):
+            place = next(
+                (c for c in tok.children if c.dep_ == "compound" and self.is_place(c)), None
+            )
+            if place is not None and tok.tag_ not in ("NNS", "NNPS"):
+                # "the Hong Kong government", "the Texas education department"
+                return [Adopter("named", _phrase(tok, tok), tok.i, penalty=0.1)]
         if (
             owner is not None
             and place_owner
@@ -1374,7 +1477,19 @@ class ClaimRules:
             if not plural and not dets:
                 return []
             return [Adopter("generic", _phrase(tok, tok), tok.i, penalty=0.05)]
-        return self._product_members(tok)
+        members = self._product_members(tok)
+        if members:
+            return members
+        if (
+            lemma in self.w["product_anaphors"]
+            and tok.dep_ in ("nsubj", "nsubjpass")
+            and tok.tag_ not in ("NNS", "NNPS")
+            and any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in tok.children)
+        ):
+            # "the travel site had moved ...", "the app now uses ...": the organisation
+            # the text is about, through its product
+            return [Adopter("anaphor", f"the {lemma}", tok.i, penalty=0.1)]
+        return []
 
     def is_place(self, tok: Token) -> bool:
         """A place name (not a company the tagger mislabelled as one): a nationality, or a
@@ -1407,6 +1522,13 @@ class ClaimRules:
     def _named(self, tok: Token) -> list[Adopter]:
         doc = tok.doc
         tokens = _name_tokens(tok)
+        whole = doc[tokens[0].i : tokens[-1].i + 1].text
+        if (
+            len(tokens) > 1
+            and tokens[0].text in self.gazetteer.first_names
+            and not self.gazetteer.known(whole)
+        ):
+            return []  # "Greg Abbott" is a person, whatever company "Abbott" also names
         run_start, run_end = tokens[0].idx, tok.idx + len(tok)
         inside = None
         for start, end, name in self.gazetteer.find(doc.text):
@@ -1428,6 +1550,9 @@ class ClaimRules:
             return self.classify(owner)
         raw = tok.doc[tokens[0].i : tokens[-1].i + 1].text
         name = self.gazetteer.normalise(raw)
+        if tok.pos_ == "PROPN" and name and self.gazetteer.known(name):
+            # a known name that is also a word ("Writer", "Target"), read as a proper noun
+            return [Adopter("named", self.gazetteer.normalise(name), tok.i, known=True)]
         if (
             not name
             or name.lower() in _PERSON_PRONOUNS
@@ -1472,8 +1597,44 @@ class ClaimRules:
                 out: list[Adopter] = []
                 for m in [pobj, *pobj.conjuncts]:
                     out.extend(a for a in self.classify(m) if a.kind == "named")
-                return out
-        return []
+                if out:
+                    return out
+        return self._listed_after(tok)
+
+    def _listed_after(self, tok: Token) -> list[Adopter]:
+        """The names listed right after a plural noun, read from word order when the parse
+        of the list is garbled: "Chinese automakers including Geely, Great Wall and
+        Leapmotor", "coding tools such as Cline and Roo Code"."""
+        doc = tok.doc
+        if tok.tag_ not in ("NNS", "NNPS"):
+            return []
+        k = tok.i + 1
+        if k + 1 < len(doc) and doc[k].lower_ == "such" and doc[k + 1].lower_ == "as":
+            k += 2
+        elif k < len(doc) and doc[k].lower_ in ("including", "like"):
+            k += 1
+        else:
+            return []
+        out: list[Adopter] = []
+        run: list[Token] = []
+        for t in [*doc[k : min(len(doc), k + 24)], None]:
+            if (
+                t is not None
+                and t._.aw_model is None
+                and (t.text[:1].isupper() or (run and t.text in ("&", ".", "-")))
+            ):
+                run.append(t)
+                continue
+            if run:
+                last = run[-1]
+                if not self.looks_like_person(last) and not self.is_place(last):
+                    name = self.gazetteer.normalise(doc[run[0].i : last.i + 1].text)
+                    known = self.gazetteer.known(name)
+                    out.append(Adopter("named", name, last.i, known=known, penalty=0.05))
+                run = []
+            if t is None or t.lower_ not in (",", "and", "or", "the"):
+                break
+        return out
 
     def org_mentions(self, doc: Doc) -> list[tuple[int, str, bool]]:
         """(token index, normalised name, is a subject) of organisations named in a doc."""
@@ -1512,6 +1673,12 @@ class ClaimRules:
             if a.known or t.ent_type_ == "ORG" or subject:
                 out[t.i] = (t.i, a.name, subject)
         return [out[k] for k in sorted(out)]
+
+
+def _parents_model(model: Token) -> bool:
+    doc = model.doc
+    before = [t.lower_ for t in doc[max(0, model.i - 3) : model.i]]
+    return "parent" in before and any(b in ("'s", "’s") for b in before)
 
 
 def _verb_forms(lemmas: object) -> dict[str, str]:

@@ -134,6 +134,7 @@ _SUBJECT_GAP_WORDS = frozenset(
         "today",
         "all",
         "both",
+        "each",
         "begun",
         "began",
         "begins",
@@ -196,11 +197,21 @@ class SurfaceRules:
                 j -= 1
                 continue
             frame_lemma = self._trigger_lemmas(t)
-            if frame_lemma:
+            slot_here = prep_pending.lower_ if prep_pending is not None else "obj"
+            fits = frame_lemma and self._frame_for(t, slot_here) is not None
+            if fits and not _modified_noun(t):
                 trigger = t
                 break
+            if frame_lemma and (t.pos_ in ("NOUN", "PROPN") or _modified_noun(t)):
+                # "routes most classification calls to X", "answers queries with X": the
+                # word is the object, the trigger is further left
+                j -= 1
+                continue
             if t.pos_ in ("VERB", "AUX") and t.dep_ not in ("amod", "compound"):
                 return None  # another clause's verb between the trigger and the model
+            if low == "of" and j > 0:
+                j -= 1  # "much of their code", "a share of its workloads": part of the object
+                continue
             if t.pos_ == "ADP" or (low == "to" and t.pos_ == "PART"):
                 prev = doc[j - 1] if j > 0 else None
                 if (
@@ -257,6 +268,7 @@ class SurfaceRules:
         if found is None:
             return None
         adopter, left = found
+        adopters = [adopter, *self._coordinated(doc, adopter)]
         if any(t.lower_ in _CONDITIONAL for t in doc[:left]):
             return None  # "Whether Uber will adopt DeepSeek remains an open question"
         relation_conf = self._mood(doc, left, trigger, model, relation)
@@ -264,7 +276,7 @@ class SurfaceRules:
             return None
         relation, penalty = relation_conf
         confidence = min(SURFACE_CONFIDENCE, frame.confidence - 0.1) - penalty
-        return [(adopter, relation, confidence, trigger, frame)]
+        return [(a, relation, confidence, trigger, frame) for a in adopters]
 
     # --- passive: MODEL ... was TRIGGERED by ADOPTER -------------------------------------------
 
@@ -373,7 +385,7 @@ class SurfaceRules:
 
     def _adopter_in_phrase(self, doc: Doc, end: int) -> tuple[Adopter, int] | None:
         """The adopter named by the noun phrase ending at token ``end``."""
-        from extractors.rules import Adopter
+        from extractors.rules import TITLES, Adopter
 
         rules = self.rules
         start = end
@@ -395,8 +407,17 @@ class SurfaceRules:
         if not len(phrase) or any(t._.aw_model is not None for t in phrase):
             return None
         # possessive owner: "Samsung's Galaxy S25 phones", "its driver app"
+        head_lemma = _lemma(phrase[-1])
+        owned_kind = (
+            head_lemma in self.n["products"]
+            or head_lemma in self.n["people"]
+            or head_lemma in self.n["organisations"]
+            or phrase[-1].text[:1].isupper()
+        )
         for t in phrase:
             if (t.i + 1 <= end and doc[t.i + 1].tag_ == "POS") or t.tag_ == "PRP$":
+                if not owned_kind:
+                    return None  # "Y Combinator's latest batch": not the owner's product
                 owner = [a for a in rules.classify(t) if a.kind in ("named", "anaphor", "we")]
                 if t.tag_ == "PRP$":
                     low = t.lower_
@@ -416,7 +437,24 @@ class SurfaceRules:
         if last.pos_ == "PRON" or low in ("it", "they", "we"):
             found = rules.classify(last)
             return (found[0], start) if found else None
-        if _lemma(last) in self.n["organisations"] and len(phrase) >= 2:
+        lead = rules.lead_apposition(doc)
+        if lead is not None and lead[1] <= start and end <= lead[2]:
+            # "Cursor: the AI code editor defaults to ...", "Ledgerly, a payments startup, ..."
+            named = rules.classify(doc[lead[0]])
+            return (named[0], start) if named else None
+        people = _lemma(last) in self.n["people"]
+        if (people or _lemma(last) in self.n["products"]) and len(phrase) >= 2:
+            # "Spotify engineers now write ...", "Starlink customer support answers ...": the
+            # organisation of the people or the product
+            names = [t for t in phrase[:-1] if t.text[:1].isupper() and t.lower_ not in TITLES]
+            if names and not rules.looks_like_person(names[-1]):
+                named = [a for a in rules._named(names[-1]) if a.kind == "named"]
+                return (named[0], start) if named else None
+            return None
+        anaphoric = _lemma(last) in self.n["organisations"] or (
+            _lemma(last) in self.w["product_anaphors"]
+        )
+        if anaphoric and len(phrase) >= 2:
             det = phrase[0].lower_
             if det in ("the", "this", "that") and last.tag_ not in ("NNS", "NNPS"):
                 return Adopter("anaphor", f"the {_lemma(last)}", last.i, penalty=0.05), start
@@ -435,6 +473,20 @@ class SurfaceRules:
         if not named:
             return None
         return named[0], start
+
+    def _coordinated(self, doc: Doc, adopter: Adopter) -> list[Adopter]:
+        """The other names of a coordination ending in the adopter ("Rippling and Gusto")."""
+        if adopter.kind != "named":
+            return []
+        tok = doc[adopter.token]
+        out = []
+        for c in tok.conjuncts:
+            if c.i >= tok.i or c._.aw_model is not None or not c.text[:1].isupper():
+                continue
+            if self.rules.looks_like_person(c) or self.rules.is_place(c):
+                continue
+            out += [a for a in self.rules._named(c) if a.kind == "named"]
+        return out
 
     def _adopter_after(self, doc: Doc, k: int) -> Adopter | None:
         """The agent after "by": a name, or a generic ("more than 500 Chinese hospitals")."""
@@ -497,6 +549,20 @@ class SurfaceRules:
 
 def _lemma(tok: Token) -> str:
     return tok.lemma_.lower()
+
+
+def _modified_noun(tok: Token) -> bool:
+    """A trigger word that is really a noun: "routes most classification calls to X" (a
+    quantifier, adjective or possessive in front of it)."""
+    return any(
+        c.i < tok.i
+        and (
+            c.dep_ in ("det", "nummod", "quantmod")
+            or (c.dep_ == "amod" and c.pos_ == "ADJ" and not c.text[:1].isupper())
+            or (c.dep_ == "poss" and c.tag_ == "PRP$")  # "their code"
+        )
+        for c in tok.children
+    ) and tok.tag_ not in ("VBD", "VBN", "VBG", "VB")
 
 
 def _next_is_model(doc: Doc, j: int) -> bool:
