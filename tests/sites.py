@@ -120,10 +120,22 @@ def start_ingest(
         )
 
 
+# A line on stderr after each committed write batch that stores articles, so a test can
+# kill the run between batches it knows were written.
+BATCH_WRITTEN = "test: batch written"
+
 PLAIN_INGEST = (
     "import asyncio, json, sys\n"
     "from adoptwatch.ingest import run_ingest\n"
     "from adoptwatch.settings import load_settings\n"
+    "from storage import store\n"
+    "_write_batch = store.write_batch\n"
+    "def write_batch(con, batch, *args, **kwargs):\n"
+    "    result = _write_batch(con, batch, *args, **kwargs)\n"
+    "    if batch.articles:\n"
+    f"        print({BATCH_WRITTEN!r}, file=sys.stderr, flush=True)\n"
+    "    return result\n"
+    "store.write_batch = write_batch\n"
     "summary = asyncio.run(run_ingest(load_settings(sys.argv[1])))\n"
     "print(json.dumps(summary.as_dict(), default=str))\n"
 )

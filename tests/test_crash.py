@@ -139,23 +139,28 @@ def test_kill_9_at_several_points_loses_nothing_and_doubles_nothing(
     reference_articles = {r[0] for r in query(ref_db, "SELECT canonical_url FROM articles")}
 
     config, db = configure(tmp_path, site, "crashed")
-    # (what, runner, article pages the run fetches before the kill; 0: right after the feed)
-    kill_points = [
+    # (what, runner, article pages the run fetches before the kill; 0: right after the feed;
+    # None: right after the first batch the run commits)
+    kill_points: list[tuple[str, str | None, int | None]] = [
         ("the CLI, after the feed, before any article", prefect_harness, 0),
         ("the CLI, after two article pages", prefect_harness, 2),
-        ("the plain runner, after five article pages", None, 5),
+        ("the plain runner, after its first committed batch", None, None),
     ]
     stored: set[str] = set()
+    log = tmp_path / "killed.log"
     for label, runner, pages in kill_points:
         before = len(article_requests(site))
         fed = len(site.requests_for("/feeds/news.xml"))
 
-        def reached(before: int = before, fed: int = fed, pages: int = pages) -> bool:
+        def reached(before: int = before, fed: int = fed, pages: int | None = pages) -> bool:
+            if pages is None:
+                err = log.with_suffix(".err")
+                return err.exists() and sites.BATCH_WRITTEN in err.read_text()
             if pages == 0:
                 return len(site.requests_for("/feeds/news.xml")) > fed
             return len(article_requests(site)) - before >= pages
 
-        killed = run_and_kill(config, runner, tmp_path / "killed.log", reached)
+        killed = run_and_kill(config, runner, log, reached)
         assert killed, f"the run finished before the kill point ({label})"
         previously = stored
         stored = check_consistent(db, reference)
@@ -247,13 +252,11 @@ def batch(n):
                  None, f"a{{n}}")])
 with write_session({str(db)!r}) as con:
     store.write_batch(con, batch(1))
-original = store._insert
-def insert_then_die(con, table, *args, **kwargs):
-    done = original(con, table, *args, **kwargs)
-    if table == "adoption_events":
-        os.kill(os.getpid(), signal.SIGKILL)  # the article is in, its event too, no entry yet
-    return done
-store._insert = insert_then_die
+original = store._insert_events
+def insert_then_die(con, rows):
+    original(con, rows)
+    os.kill(os.getpid(), signal.SIGKILL)  # the article is in, its event too, no entry yet
+store._insert_events = insert_then_die
 with write_session({str(db)!r}) as con:
     store.write_batch(con, batch(2))
 """

@@ -83,6 +83,14 @@ class Serve:
         self.stop()
         raise AssertionError(f"no {prefix!r} line; output:\n" + "\n".join(self.lines[-40:]))
 
+    def printed(self, line: str, timeout: float = 30) -> bool:
+        """Whether ``line`` was printed; waits for the reader to drain the pipe (a loaded
+        machine can leave output in it for a while after the process has exited)."""
+        deadline = time.monotonic() + timeout
+        while line not in self.lines and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return line in self.lines
+
     def terminate(self, timeout: float = 60) -> int:
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)
@@ -284,7 +292,7 @@ def test_serve_with_a_shared_server_runs_a_deployment_and_leaves_schedules_activ
         assert serve.proc.wait(60) == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
-    assert "adoptwatch serve: stopped" in "\n".join(serve.lines)
+    assert serve.printed("adoptwatch serve: stopped"), "\n".join(serve.lines)
     with read_session(db) as con:
         assert store.run_query(con, "SELECT count(*) FROM articles").rows == [(3,)]
     after = deployments(server.api_url)
@@ -312,7 +320,7 @@ def test_serve_starts_and_stops_its_own_server(tmp_path: Path) -> None:
         assert serve.terminate(timeout=90) == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
-    assert "adoptwatch serve: stopped" in serve.lines
+    assert serve.printed("adoptwatch serve: stopped"), "\n".join(serve.lines)
     assert not servers[0].is_running()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
