@@ -607,8 +607,13 @@ class ClaimExtractor:
                             continue
                         return named[0].name
             # '"We moved ...," the CFO told analysts on DoorDash's call / at a Vanta event'
-            for prep in t.children:
-                if prep.dep_ != "prep" or prep.lower_ not in ("on", "at", "during", "in"):
+            preps = [c for c in t.children if c.dep_ == "prep"]
+            for obj in t.children:
+                if obj.dep_ in ("dobj", "dative", "npadvmod"):
+                    # "told analysts on Etsy's call": the parser hangs the call on "analysts"
+                    preps += [c for c in obj.children if c.dep_ == "prep"]
+            for prep in preps:
+                if prep.lower_ not in ("on", "at", "during", "in"):
                     continue
                 pobj = _child(prep, "pobj")
                 owner = _child(pobj, "poss") if pobj is not None else None
