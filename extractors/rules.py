@@ -256,7 +256,41 @@ class ClaimRules:
                         hosting,
                     )
                 )
-        return [c for c in claims if not self._hosting_context(doc, c)]
+        return [
+            replace(c, hosting_trigger=False) if self._own_product_claim(doc, c) else c
+            for c in claims
+            if not self._hosting_context(doc, c)
+        ]
+
+    def _own_product_claim(self, doc: Doc, claim: RawClaim) -> bool:
+        """A hosting word that puts the model into the adopter's own product: "Baidu has
+        integrated R1 into its search engine" is Baidu using R1, not hosting it."""
+        return claim.hosting_trigger and self._into_own_product(doc[claim.trigger])
+
+    def _into_own_product(self, trigger: Token) -> bool:
+        for c in trigger.children:
+            if c.dep_ != "prep" or c.lower_ not in ("into", "in", "inside"):
+                continue
+            pobj = _child(c, "pobj")
+            if pobj is None:
+                continue
+            if pobj.pos_ == "PROPN" or any(
+                x.pos_ == "PROPN" for x in pobj.children if x.dep_ in ("compound", "poss")
+            ):
+                return True
+            # "into its search engine": an own product that is not a way of serving models
+            if (
+                _child(pobj, "poss") is not None
+                and _lemma(pobj) in self.n["products"]
+                and _lemma(pobj) not in self.w["hosting_products"]
+                and not any(
+                    _lemma(x) in self.w["hosting_products"]
+                    for x in pobj.children
+                    if x.dep_ == "compound"
+                )
+            ):
+                return True
+        return False
 
     @staticmethod
     def _negated_between(trigger: Token, model: Token) -> bool:
@@ -822,6 +856,15 @@ class ClaimRules:
             f" {p} " in words for p in self._audiences
         ):
             return True
+        for let in trigger.ancestors:
+            if _lemma(let) in self.w["let_verbs"]:
+                # "Baidu's cloud unit lets enterprise customers call R1": hosting
+                subj = _child(let, "nsubj")
+                if subj is not None:
+                    who = f" {' '.join(t.lower_ for t in subj.subtree)} "
+                    if any(f" {p.lower()} " in who for p in self._hosting_places):
+                        return True
+                break
         sentence = f" {' '.join(t.lower_ for t in doc)} "
         for cue in (" available to ", " available for ", " accessible to "):
             at = sentence.find(cue)
@@ -834,19 +877,7 @@ class ClaimRules:
             if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
                 # a cloud adding a model to one of its own named products is using it
                 # ("bringing Claude into Microsoft 365 Copilot"); anything else is hosting
-                for c in trigger.children:
-                    if c.dep_ == "prep" and c.lower_ in ("into", "in", "inside"):
-                        pobj = _child(c, "pobj")
-                        if pobj is not None and (
-                            pobj.pos_ == "PROPN"
-                            or any(
-                                x.pos_ == "PROPN"
-                                for x in pobj.children
-                                if x.dep_ in ("compound", "poss")
-                            )
-                        ):
-                            return False
-                return True
+                return not self._into_own_product(trigger)
         return False
 
     # --- adopters --------------------------------------------------------------------------
@@ -1126,6 +1157,18 @@ class ClaimRules:
             if obj is not None:
                 return obj
         owner = _child(noun, "poss")
+        if (
+            owner is not None
+            and _lemma(owner) in self.n["people"]
+            and not _owned(owner)
+            and noun.dep_ in ("dobj", "nsubjpass")
+            and noun.head.pos_ in ("VERB", "AUX")
+            and (
+                _lemma(noun.head) in self.g["drops"] or _lemma(noun.head) in self.w["access_takers"]
+            )
+        ):
+            # "Samsung restricted employees' use of ChatGPT": the one who restricts
+            return self._subject(noun.head)
         if owner is not None:
             return owner
         for c in noun.children:
