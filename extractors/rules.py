@@ -123,6 +123,25 @@ _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
 
+# nouns that, with "of" and a place, name a public body: "the City of Boston"
+# people who work for the organisation: "does not allow staff to use X" is a ban
+_STAFF = frozenset(
+    {
+        "staff",
+        "employee",
+        "worker",
+        "personnel",
+        "staffer",
+        "official",
+        "civil servant",
+        "workforce",
+    }
+)
+_PLACE_BODIES = frozenset(
+    {"city", "county", "province", "republic", "kingdom", "commonwealth", "town", "prefecture"}
+)
+
+
 @dataclass
 class Adopter:
     kind: str  # "named", "generic", "anaphor", "we"
@@ -549,6 +568,15 @@ class ClaimRules:
             )
         ):
             return head, "obj", _DEFAULT_FRAME  # "GitHub made Claude the default model"
+        if (
+            dep == "nsubj"
+            and head.pos_ == "NOUN"
+            and head.dep_ in ("ccomp", "xcomp", "oprd", "dobj")
+            and _lemma(head.head) in ("make", "name", "set")
+            and any(c.lemma_.lower() in self.w["default_nouns"] for c in head.subtree)
+        ):
+            # "made Claude its default model": the parser reads a small clause
+            return head.head, "obj", _DEFAULT_FRAME
         if dep in ("dobj", "obj", "dative", "oprd"):
             return self._check(head, "obj")
         if dep == "nsubjpass":
@@ -758,6 +786,14 @@ class ClaimRules:
                     return Mood("no_longer", mood.intends, mood.future)
                 if walk.dep_ == "xcomp" and _lemma(walk.head) in self.w["instruct_verbs"]:
                     return Mood("drops")  # "staff were told not to use DeepSeek": a ban
+                if (
+                    walk is not trigger
+                    and lemma in self.w["let_verbs"]
+                    and came_from is not None
+                    and came_from.dep_ in ("ccomp", "xcomp")
+                    and self._own_staff(_child(came_from, "nsubj", "dobj") or _child(walk, "dobj"))
+                ):
+                    return Mood("drops")  # "does not allow staff to use DeepSeek": a ban
                 return Mood("neg")
             if mood.kind == "no_longer":
                 return mood
@@ -811,6 +847,15 @@ class ClaimRules:
                     return Mood("hyp")
             break
         return mood
+
+    @staticmethod
+    def _own_staff(tok: Token | None) -> bool:
+        """The organisation's own people: "staff", "employees", "its engineers"."""
+        if tok is None:
+            return False
+        return _lemma(tok) in _STAFF or (
+            _child(tok, "poss") is not None and _child(tok, "poss").tag_ == "PRP$"
+        )
 
     def _instructed(self, tok: Token) -> bool:
         """Is the clause an instruction given to someone ("told staff they must not ...")?"""
@@ -1350,6 +1395,19 @@ class ClaimRules:
                 return [a for c in inner for a in self.classify(c)] if inner else []
             return []
         lemma = self._noun_lemma(tok)
+        if lemma in self.w["public_bodies"] or lemma in _PLACE_BODIES:
+            of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
+            place = _child(of, "pobj") if of is not None else None
+            if (
+                place is not None
+                and place._.aw_model is None
+                and place.text[:1].isupper()
+                and self.is_place(place)
+                and tok.tag_ not in ("NNS", "NNPS")
+            ):
+                # "the state of Pennsylvania", "the City of Boston", "the government of India"
+                name = f"{tok.text} of {' '.join(t.text for t in _name_tokens(place))}"
+                return [Adopter("named", name, tok.i, penalty=0.1)]
         common = lemma in self.n["people"] or lemma in self.n["organisations"]
         known_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
         bare_name = (
