@@ -137,6 +137,10 @@ _STAFF = frozenset(
         "workforce",
     }
 )
+# capitalised words the parser takes for names that are common nouns: "in-house AI"
+_GENERIC_PROPER = frozenset({"AI", "GenAI", "LLM", "LLMs", "API", "APIs", "SDK", "Gen AI"})
+# "powered by OpenAI": a lab's name after these is its models
+_POWER_VERBS = frozenset({"power", "drive", "fuel", "underpin"})
 _PLACE_BODIES = frozenset(
     {"city", "county", "province", "republic", "kingdom", "commonwealth", "town", "prefecture"}
 )
@@ -225,8 +229,11 @@ class ClaimRules:
                 continue  # "its parent's Exaone model": the group's own model
             if self._negated_between(trigger, token):
                 continue  # "built it on LongCat and not on DeepSeek"
+            built_on = slot in ("on", "upon", "atop", "on top of") or (
+                slot == "by" and (frame.pos == "adj" or frame.lemma in _POWER_VERBS)
+            )
             if hit.bare and (
-                not ("from" in frame.slots or "drops" in frame.slots.values())
+                not ("from" in frame.slots or "drops" in frame.slots.values() or built_on)
                 or any(_lemma(t) in self.w["partnership"] for t in trigger.subtree)
             ):
                 continue  # "partnered with OpenAI", "dropped OpenAI as a partner": no model
@@ -236,6 +243,11 @@ class ClaimRules:
             if mood.kind in ("drops", "no_longer", "formerly"):
                 if relation != "adopts":
                     continue
+                if any(
+                    c.dep_ == "amod" and c.lower_ in ("exclusive", "sole", "total", "complete")
+                    for c in trigger.children
+                ):
+                    continue  # "ending its exclusive reliance on OpenAI": it still uses it
                 relation = "drops"
             elif mood.kind == "evaluates" and relation == "adopts":
                 relation = "evaluates"
@@ -288,15 +300,16 @@ class ClaimRules:
 
     def _into_own_product(self, trigger: Token) -> bool:
         for c in trigger.children:
-            if c.dep_ != "prep" or c.lower_ not in ("into", "in", "inside"):
+            if c.dep_ != "prep" or c.lower_ not in ("into", "in", "inside", "to"):
                 continue
             pobj = _child(c, "pobj")
             if pobj is None:
                 continue
-            if pobj.pos_ == "PROPN" or any(
-                x.pos_ == "PROPN" for x in pobj.children if x.dep_ in ("compound", "poss")
+            if c.lower_ != "to" and (
+                pobj.pos_ == "PROPN"
+                or any(x.pos_ == "PROPN" for x in pobj.children if x.dep_ in ("compound", "poss"))
             ):
-                return True
+                return True  # "into Microsoft 365 Copilot" (but "to OCI" can be a cloud)
             # "into its search engine": an own product that is not a way of serving models
             if (
                 _child(pobj, "poss") is not None
@@ -667,6 +680,17 @@ class ClaimRules:
         noun = trigger.head if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") else trigger
         if noun.dep_ == "appos" and noun.head is not noun:
             noun = noun.head
+        if noun.dep_ == "pobj" and relation == "adopts":
+            # "moved its ranking from a GPT-4-based system to Llama": the product is left
+            saved = self._guesses
+            found = self._slot_of(noun)
+            self._guesses = saved
+            if found is not None and found[2].slots[found[1]] == "drops":
+                mood = self._modality(found[0])
+                if mood.kind in ("neg", "hyp", "alt"):
+                    return None
+                return "drops"
+            return relation
         if noun.dep_ not in ("dobj", "nsubjpass") or noun.head is noun:
             return relation
         frame = self._frame(noun.head, "obj")
@@ -957,7 +981,13 @@ class ClaimRules:
                 trigger.dep_ in ("amod", "acl", "compound", "npadvmod")
                 and trigger.head is not trigger
             ):
-                return self._product_owner(trigger.head)
+                owner = self._product_owner(trigger.head)
+                if owner is None and trigger.head.dep_ == "pobj":
+                    # "moved its ranking from a GPT-4-based system to ...": who moves
+                    found = self._slot_of(trigger.head)
+                    if found is not None and found[0].pos_ in ("VERB", "AUX"):
+                        return self._subject(found[0])
+                return owner
             subj = _child(trigger, "nsubj", "nsubjpass")
             if subj is None and trigger.head is not trigger:
                 subj = _child(trigger.head, "nsubj", "nsubjpass")
@@ -1275,7 +1305,11 @@ class ClaimRules:
                 if noun.head.dep_ == "relcl"
                 else None
             )
-        if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
+        if (
+            (noun.pos_ == "PROPN" and noun.text not in _GENERIC_PROPER)
+            or noun.text in _PRONOUN_ADOPTERS
+            or noun.pos_ == "PRON"
+        ):
             return noun
         if (
             noun.tag_ in ("NNS", "NNPS")
