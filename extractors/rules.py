@@ -141,6 +141,8 @@ _STAFF = frozenset(
 _GENERIC_PROPER = frozenset({"AI", "GenAI", "LLM", "LLMs", "API", "APIs", "SDK", "Gen AI"})
 # "powered by OpenAI": a lab's name after these is its models
 _POWER_VERBS = frozenset({"power", "drive", "fuel", "underpin"})
+# nouns for a kind of thing a model is an example of: "AI tools such as ChatGPT"
+_CATEGORY_NOUNS = frozenset({"tool", "chatbot", "assistant", "service", "product", "app"})
 _PLACE_BODIES = frozenset(
     {"city", "county", "province", "republic", "kingdom", "commonwealth", "town", "prefecture"}
 )
@@ -241,8 +243,8 @@ class ClaimRules:
             if mood.kind in ("neg", "hyp", "alt"):
                 continue
             if mood.kind in ("drops", "no_longer", "formerly"):
-                if relation != "adopts":
-                    continue
+                if relation != "adopts" and not (mood.kind == "formerly" and relation == "drops"):
+                    continue  # ("previously banned X" is still a ban)
                 if any(
                     c.dep_ == "amod" and c.lower_ in ("exclusive", "sole", "total", "complete")
                     for c in trigger.children
@@ -517,6 +519,7 @@ class ClaimRules:
                 if prep.lower_ in ("as", "including", "like") and (
                     _lemma(ph) in self.w["model_nouns"]
                     or _lemma(ph) in self.w["wrappers"]
+                    or _lemma(ph) in _CATEGORY_NOUNS
                     or ph._.aw_model is not None
                 ):
                     t = ph
@@ -1337,6 +1340,16 @@ class ClaimRules:
                     if found is not None:
                         return found
         dep, head = noun.dep_, noun.head
+        if (
+            dep == "appos"
+            and head is not noun
+            and head.pos_ == "PROPN"
+            and lemma in self.n["products"]
+        ):
+            # "The Post has launched Ask The Post AI, a chatbot built on ...": the launcher
+            maker = self._maker(head)
+            if maker is not None:
+                return maker
         if dep in ("appos", "compound") and head is not noun:
             return self._product_owner(head, depth + 1)
         if dep in ("dobj", "attr") and head.pos_ in ("VERB", "AUX"):
