@@ -269,6 +269,14 @@ class ClaimExtractor:
                 # the city for the subject
                 sentence = sentence[dateline.end() :]
                 start += dateline.end()
+            kicker = _KICKER.match(sentence)
+            if (
+                kicker
+                and kicker.end() < len(sentence)
+                and not any(h.start < start + kicker.end() for h in p.hits[i])
+            ):
+                sentence = sentence[kicker.end() :]
+                start += kicker.end()
             if sentence[-1:] not in _TERMINALS:
                 # headlines and captions: a full stop makes the small parser read a clause
                 sentence += "."
@@ -690,6 +698,12 @@ _DATELINE = re.compile(
     r"(?:, [A-Z][A-Za-z.]{1,9}(?: [A-Z][A-Za-z.]{1,9})?)?"  # ", Calif.", ", China"
     r"(?:,? [A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?"  # ", Sept 18", ", Oct. 3, 2025"
     r"(?: ?(?:\([^()]{1,40}\)|/[^/]{1,40}/) ?| )(?:-{1,2}|–|—) ?"
+)
+# wire and web kickers before a headline: "EXCLUSIVE-Honda picks ...", "Exclusive: ..."
+_KICKER = re.compile(
+    r"^(?:EXCLUSIVE|Exclusive|BREAKING|Breaking|UPDATE(?: \d+)?|REFILE|CORRECTED|ANALYSIS|"
+    r"Analysis|INSIGHT|Insight|SCOOP|Scoop|FACTBOX|Factbox|WRAPUP(?: \d+)?)"
+    r" ?(?:-{1,2}|:|–|—) ?"
 )
 _TERMINALS = frozenset(".!?\"'”’)…:;")
 

@@ -253,6 +253,8 @@ class ClaimRules:
                 relation = "drops"
             elif mood.kind == "evaluates" and relation == "adopts":
                 relation = "evaluates"
+            elif mood.kind == "evaluates" and relation == "drops":
+                continue  # "weighs replacing Gemini": nothing is dropped yet
             if slot == "mod" or frame.pos == "adj" or trigger.dep_ in ("acl", "amod"):
                 relation = self._product_fate(trigger, relation)
                 if relation is None:
@@ -1390,8 +1392,12 @@ class ClaimRules:
         agent Goose", "Foxconn unveiled FoxBrain, a model ..."; None for organisations."""
         if self.gazetteer.known(tok.text) or self.catalog.vendor_named(tok.text):
             return None
-        if tok.text in self.gazetteer.org_words:
-            return None  # "the Pentagon's Defense Information Systems Agency" is itself an org
+        if tok.text in self.gazetteer.org_words and not (
+            tok.text in ("AI", "Intelligence") and _child(tok, "poss") is not None
+        ):
+            # "the Pentagon's Defense Information Systems Agency" is itself an org (but
+            # "Snowflake's Cortex AI" is a product)
+            return None
         owner = _child(tok, "poss")
         if owner is None:
             for c in tok.children:
