@@ -646,10 +646,15 @@ _FINE_TUNE = re.compile(r"\b([Ff])ine[-‑ ]tun(e[ds]?|ing)\b")
 _START_UP = re.compile(r"\b([Ss])tart[-‑]up(s?)\b")
 
 
+_ON_PREM = re.compile(r"\bon[-‑ ]prem(?:ise|ises)?\b")
+
+
 def _normalise_for_parser(segment: str) -> str:
     """Spellings the small parser reads wrongly: "fine-tuned" splits into three tokens that
     it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb; the
-    noun "start-up" it takes for a verb and a particle ("startup" is a noun)."""
+    noun "start-up" it takes for a verb and a particle ("startup" is a noun); "running R1
+    on-premises" it reads as a noun phrase ("locally" it reads as an adverb)."""
+    segment = _ON_PREM.sub("locally", segment)
     return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
 
 

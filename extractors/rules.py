@@ -143,6 +143,7 @@ _GENERIC_PROPER = frozenset({"AI", "GenAI", "LLM", "LLMs", "API", "APIs", "SDK",
 _POWER_VERBS = frozenset({"power", "drive", "fuel", "underpin"})
 # nouns for a kind of thing a model is an example of: "AI tools such as ChatGPT"
 _CATEGORY_NOUNS = frozenset({"tool", "chatbot", "assistant", "service", "product", "app"})
+_COPULAS = frozenset({"be", "become", "remain"})
 _PLACE_BODIES = frozenset(
     {"city", "county", "province", "republic", "kingdom", "commonwealth", "town", "prefecture"}
 )
@@ -600,12 +601,12 @@ class ClaimRules:
         if dep == "nsubjpass":
             return self._check(head, "obj")
         if dep in ("nsubj", "csubj"):
-            if head.lemma_ == "be":
+            if head.lemma_ in _COPULAS:
                 attr = _child(head, "attr")
                 if attr is not None and self._copula_head(attr):
                     return head, "copula", _COPULA_FRAME
             return self._check(head, "subj")
-        if dep == "attr" and head.lemma_ == "be":
+        if dep == "attr" and head.lemma_ in _COPULAS:
             subj = _child(head, "nsubj")
             if subj is not None and self._copula_head(subj):
                 return head, "copula", _COPULA_FRAME
@@ -961,6 +962,23 @@ class ClaimRules:
         if agent is None or agent._.aw_model is not None:
             return []
         tokens = [agent, *[c for c in agent.conjuncts if c.i > agent.i]]
+        if len(tokens) > 1:
+            # "Meta, Microsoft and Amazon have ...": the parser often hangs the first names
+            # of a list off the verb
+            doc, k = agent.doc, agent.i
+            while (
+                k >= 2
+                and doc[k - 1].text == ","
+                and doc[k - 2].pos_ == "PROPN"
+                and doc[k - 2].dep_ in ("npadvmod", "appos", "nmod", "dep", "nsubj")
+                and doc[k - 2]._.aw_model is None
+            ):
+                tokens.insert(0, doc[k - 2])
+                k -= 2
+                while k >= 1 and doc[k - 1].dep_ == "compound" and doc[k - 1].head.i == k:
+                    k -= 1
+            if k > 0 and doc[k - 1].pos_ not in ("PUNCT", "CCONJ") and tokens[0] is not agent:
+                tokens = [agent, *[c for c in agent.conjuncts if c.i > agent.i]]
         out: list[Adopter] = []
         for tok in tokens:
             out.extend(self.classify(tok))
@@ -1198,6 +1216,9 @@ class ClaimRules:
             at = self._pobj(noun, ("in", "at", "behind", "inside", "powering"))
             if at is not None:
                 return at
+            owned = self._pobj_token(noun, ("for",))
+            if owned is not None and _child(owned, "poss") is not None:
+                return self._product_owner(owned)  # "the default model for Genspark's agents"
         return self._pobj(be, ("in", "at", "behind", "inside"))
 
     def _noun_owner(self, noun: Token) -> Token | None:
@@ -1410,6 +1431,15 @@ class ClaimRules:
         if tok.ent_type_ == "ORG":
             return None
         return self._maker(tok)
+
+    @staticmethod
+    def _pobj_token(tok: Token, preps: Sequence[str]) -> Token | None:
+        for c in tok.children:
+            if c.dep_ == "prep" and c.lower_ in preps:
+                pobj = _child(c, "pobj")
+                if pobj is not None and pobj._.aw_model is None:
+                    return pobj
+        return None
 
     def _pobj(self, tok: Token, preps: Sequence[str]) -> Token | None:
         for c in tok.children:
