@@ -1035,6 +1035,11 @@ class ClaimRules:
                 return self._product_owner(subj)
             if trigger.dep_ in ("acl", "amod", "relcl") and trigger.head is not trigger:
                 return self._product_owner(trigger.head)
+            if trigger.dep_ == "advcl" and trigger.i < trigger.head.i:
+                # "Powered by Claude, Asana's new teammates ...": the main clause's subject
+                subj = _child(trigger.head, "nsubj", "nsubjpass")
+                if subj is not None and subj._.aw_model is None:
+                    return self._product_owner(subj)
             return self._pobj(trigger, ("at", "inside", "within", "across"))
         return self._subject(trigger)
 
@@ -1213,7 +1218,7 @@ class ClaimRules:
             owner = _child(noun, "poss")
             if owner is not None:
                 return owner
-            at = self._pobj(noun, ("in", "at", "behind", "inside", "powering"))
+            at = self._pobj(noun, ("in", "at", "behind", "inside", "powering", "of"))
             if at is not None:
                 return at
             owned = self._pobj_token(noun, ("for",))
