@@ -510,6 +510,17 @@ class ClaimRules:
                 if dep != "poss" and _lemma(head) in self.n["model_heads"]:
                     t = head
                     continue
+                hit = model._.aw_model
+                if (
+                    dep == "poss"
+                    and t is model
+                    and hit.surface.lower()
+                    == hit.family.name.lower()
+                    == hit.family.vendor.name.lower()
+                    and _lemma(head) in self.n["model_heads"]
+                ):
+                    t = head  # "using DeepSeek's AI service": the lab's app is its model
+                    continue
                 frame = self._frame(head, "mod") if dep != "poss" else None
                 return (head, "mod", frame) if frame else None
             if dep == "pobj":
@@ -546,6 +557,12 @@ class ClaimRules:
                 ):
                     t = ph  # "relies on Claude alongside Qwen": both are used
                     continue
+                if prep.lower_ in ("alongside", "plus", "besides") and ph.pos_ == "VERB":
+                    obj = _child(ph, "dobj")
+                    if obj is not None and obj.i < prep.i and obj._.aw_model is not None:
+                        # "to use Gemini alongside ChatGPT": the PP belongs to the object
+                        t = obj
+                        continue
             break
         if t is not path[-1]:
             path.append(t)
@@ -1126,6 +1143,12 @@ class ClaimRules:
                     return inner
                 if _lemma(subj) in self.n["people"] and not _owned(subj):
                     at = self._pobj(walk, ("at", "inside", "within"))
+                    if at is None and walk.doc[0].lower_ in ("at", "inside", "within"):
+                        # "At Coupang, the Korean e-commerce company, engineers have built"
+                        first = _child(walk.doc[0], "pobj")
+                        if first is not None and first._.aw_model is None:
+                            self._guesses += 1
+                            at = first
                     if at is not None:
                         return at
                     if walk.dep_ in ("ccomp", "xcomp") and _lemma(walk.head) in self.w["let_verbs"]:
