@@ -627,6 +627,14 @@ class ClaimRules:
             subj = _child(head, "nsubj")
             if subj is not None and self._copula_head(subj):
                 return head, "copula", _COPULA_FRAME
+            if (
+                subj is not None
+                and _lemma(t) in self.w["wrappers"]
+                and _lemma(subj) in self.n["products"]
+                and _child(subj, "poss") is not None
+            ):
+                # "Yelp's new assistant is a fine-tuned version of GPT-4o mini"
+                return head, "copula", _COPULA_FRAME
             return None
         if dep == "pobj":
             prep = head
@@ -886,7 +894,12 @@ class ClaimRules:
                             "discussion",
                         ):
                             mood.kind = "evaluates"
-            if dep == "conj" and depth == 0 and head.pos_ == "VERB":
+            if (
+                dep == "conj"
+                and depth == 0
+                and head.pos_ == "VERB"
+                and _child(walk, "nsubj", "nsubjpass") is None
+            ):
                 # "tested and then deployed": hedges of the first verb's clause carry over,
                 # its negation does not.
                 aux = [c.lower_ for c in head.children if c.dep_ == "aux"]
