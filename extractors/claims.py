@@ -647,14 +647,16 @@ _START_UP = re.compile(r"\b([Ss])tart[-‑]up(s?)\b")
 
 
 _ON_PREM = re.compile(r"\bon[-‑ ]prem(?:ise|ises)?\b")
+_WIDE = re.compile(r"\b[A-Za-z]+[-‑]wide\b")
 
 
 def _normalise_for_parser(segment: str) -> str:
     """Spellings the small parser reads wrongly: "fine-tuned" splits into three tokens that
     it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb; the
     noun "start-up" it takes for a verb and a particle ("startup" is a noun); "running R1
-    on-premises" it reads as a noun phrase ("locally" it reads as an adverb)."""
-    segment = _ON_PREM.sub("locally", segment)
+    on-premises" or "company-wide" it reads as a noun phrase ("locally", "widely" it reads as
+    adverbs)."""
+    segment = _WIDE.sub("widely", _ON_PREM.sub("locally", segment))
     return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
 
 

@@ -378,6 +378,9 @@ class ClaimRules:
         if pos in ("NOUN", "PROPN") and "verb" in kinds and tok.lower_ in self._verb_forms:
             base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
+        if slot == "obj":
+            # "built DeepSeek into its assistant": the object goes into a product
+            lemmas += [f"{base} {c.lower_}" for c in tok.children if c.lower_ == "into"]
         lemmas += [base, tok.lower_]
         form = self._verb_forms.get(tok.lower_)
         if form and form != base and "verb" in kinds:
