@@ -143,6 +143,8 @@ _GENERIC_PROPER = frozenset({"AI", "GenAI", "LLM", "LLMs", "API", "APIs", "SDK",
 _POWER_VERBS = frozenset({"power", "drive", "fuel", "underpin"})
 # nouns for a kind of thing a model is an example of: "AI tools such as ChatGPT"
 _CATEGORY_NOUNS = frozenset({"tool", "chatbot", "assistant", "service", "product", "app"})
+# officials whose orders are their state's or city's: "Texas Governor Greg Abbott banned X"
+_EXECUTIVES = frozenset({"governor", "mayor"})
 _COPULAS = frozenset({"be", "become", "remain"})
 _PLACE_BODIES = frozenset(
     {"city", "county", "province", "republic", "kingdom", "commonwealth", "town", "prefecture"}
@@ -1535,6 +1537,15 @@ class ClaimRules:
                 # "the state of Pennsylvania", "the City of Boston", "the government of India"
                 name = f"{tok.text} of {' '.join(t.text for t in _name_tokens(place))}"
                 return [Adopter("named", name, tok.i, penalty=0.1)]
+        if tok.pos_ == "PROPN" and tok.dep_ in ("nsubj", "nsubjpass"):
+            left = [t for t in tok.subtree if t.i < tok.i]
+            titles = [t for t in left if t.lower_ in _EXECUTIVES]
+            if titles:
+                place = [t for t in left if t.i < titles[0].i and self.is_place(t)]
+                if place:
+                    # "Texas Governor Greg Abbott banned DeepSeek": the state acts
+                    name = " ".join(t.text for t in left if t.i < titles[0].i)
+                    return [Adopter("named", name, place[-1].i, penalty=0.1)]
         common = lemma in self.n["people"] or lemma in self.n["organisations"]
         known_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
         bare_name = (
