@@ -150,7 +150,9 @@ class Catalog:
         # matches, never by one regex with nested repetition (which backtracks
         # catastrophically on long lists).
         self._alias_re = re.compile(rf"(?<![\w-])(?:{alias_alt})(?![\w-])")
-        self._list_sep_re = re.compile(r"(?:'s|’s)?(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)")
+        self._list_sep_re = re.compile(
+            r"(?:'s|’s)?(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&|as well as|along with|plus)\s+)"
+        )
         self._after_list_re = re.compile(
             rf"(?:'s|’s)?(?:\s+{adjectives}(?:{noun_alt})(?![\w-])|-(?:powered|based|built|driven)\b)"
         )

@@ -185,7 +185,7 @@ def _default_pipeline() -> str:
 class ClaimExtractor:
     """Adoption claims and model mentions from article text. See the module docstring."""
 
-    version = "claims-1.2"
+    version = "claims-1.3"
 
     def __init__(
         self,
@@ -269,6 +269,14 @@ class ClaimExtractor:
                 # the city for the subject
                 sentence = sentence[dateline.end() :]
                 start += dateline.end()
+            kicker = _KICKER.match(sentence)
+            if (
+                kicker
+                and kicker.end() < len(sentence)
+                and not any(h.start < start + kicker.end() for h in p.hits[i])
+            ):
+                sentence = sentence[kicker.end() :]
+                start += kicker.end()
             if sentence[-1:] not in _TERMINALS:
                 # headlines and captions: a full stop makes the small parser read a clause
                 sentence += "."
@@ -607,8 +615,13 @@ class ClaimExtractor:
                             continue
                         return named[0].name
             # '"We moved ...," the CFO told analysts on DoorDash's call / at a Vanta event'
-            for prep in t.children:
-                if prep.dep_ != "prep" or prep.lower_ not in ("on", "at", "during", "in"):
+            preps = [c for c in t.children if c.dep_ == "prep"]
+            for obj in t.children:
+                if obj.dep_ in ("dobj", "dative", "npadvmod"):
+                    # "told analysts on Etsy's call": the parser hangs the call on "analysts"
+                    preps += [c for c in obj.children if c.dep_ == "prep"]
+            for prep in preps:
+                if prep.lower_ not in ("on", "at", "during", "in"):
                     continue
                 pobj = _child(prep, "pobj")
                 owner = _child(pobj, "poss") if pobj is not None else None
@@ -633,10 +646,17 @@ _FINE_TUNE = re.compile(r"\b([Ff])ine[-‑ ]tun(e[ds]?|ing)\b")
 _START_UP = re.compile(r"\b([Ss])tart[-‑]up(s?)\b")
 
 
+_ON_PREM = re.compile(r"\bon[-‑ ]prem(?:ise|ises)?\b")
+_WIDE = re.compile(r"\b[A-Za-z]+[-‑]wide\b")
+
+
 def _normalise_for_parser(segment: str) -> str:
     """Spellings the small parser reads wrongly: "fine-tuned" splits into three tokens that
     it takes for an adjective, a hyphen and a verb; "finetuned" it reads as one verb; the
-    noun "start-up" it takes for a verb and a particle ("startup" is a noun)."""
+    noun "start-up" it takes for a verb and a particle ("startup" is a noun); "running R1
+    on-premises" or "company-wide" it reads as a noun phrase ("locally", "widely" it reads as
+    adverbs)."""
+    segment = _WIDE.sub("widely", _ON_PREM.sub("locally", segment))
     return _START_UP.sub(r"\1tartup\2", _FINE_TUNE.sub(r"\1inetun\2", segment))
 
 
@@ -685,6 +705,12 @@ _DATELINE = re.compile(
     r"(?:, [A-Z][A-Za-z.]{1,9}(?: [A-Z][A-Za-z.]{1,9})?)?"  # ", Calif.", ", China"
     r"(?:,? [A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?"  # ", Sept 18", ", Oct. 3, 2025"
     r"(?: ?(?:\([^()]{1,40}\)|/[^/]{1,40}/) ?| )(?:-{1,2}|–|—) ?"
+)
+# wire and web kickers before a headline: "EXCLUSIVE-Honda picks ...", "Exclusive: ..."
+_KICKER = re.compile(
+    r"^(?:EXCLUSIVE|Exclusive|BREAKING|Breaking|UPDATE(?: \d+)?|REFILE|CORRECTED|ANALYSIS|"
+    r"Analysis|INSIGHT|Insight|SCOOP|Scoop|FACTBOX|Factbox|WRAPUP(?: \d+)?)"
+    r" ?(?:-{1,2}|:|–|—) ?"
 )
 _TERMINALS = frozenset(".!?\"'”’)…:;")
 

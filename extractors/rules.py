@@ -123,6 +123,34 @@ _COPULA_FRAME = Frame("be", "verb", {"copula": "adopts"}, 0.8, False)
 _DEFAULT_FRAME = Frame("make default", "verb", {"obj": "adopts"}, 0.8, False)
 
 
+# nouns that, with "of" and a place, name a public body: "the City of Boston"
+# people who work for the organisation: "does not allow staff to use X" is a ban
+_STAFF = frozenset(
+    {
+        "staff",
+        "employee",
+        "worker",
+        "personnel",
+        "staffer",
+        "official",
+        "civil servant",
+        "workforce",
+    }
+)
+# capitalised words the parser takes for names that are common nouns: "in-house AI"
+_GENERIC_PROPER = frozenset({"AI", "GenAI", "LLM", "LLMs", "API", "APIs", "SDK", "Gen AI"})
+# "powered by OpenAI": a lab's name after these is its models
+_POWER_VERBS = frozenset({"power", "drive", "fuel", "underpin"})
+# nouns for a kind of thing a model is an example of: "AI tools such as ChatGPT"
+_CATEGORY_NOUNS = frozenset({"tool", "chatbot", "assistant", "service", "product", "app"})
+# officials whose orders are their state's or city's: "Texas Governor Greg Abbott banned X"
+_EXECUTIVES = frozenset({"governor", "mayor"})
+_COPULAS = frozenset({"be", "become", "remain"})
+_PLACE_BODIES = frozenset(
+    {"city", "county", "province", "republic", "kingdom", "commonwealth", "town", "prefecture"}
+)
+
+
 @dataclass
 class Adopter:
     kind: str  # "named", "generic", "anaphor", "we"
@@ -206,8 +234,11 @@ class ClaimRules:
                 continue  # "its parent's Exaone model": the group's own model
             if self._negated_between(trigger, token):
                 continue  # "built it on LongCat and not on DeepSeek"
+            built_on = slot in ("on", "upon", "atop", "on top of") or (
+                slot == "by" and (frame.pos == "adj" or frame.lemma in _POWER_VERBS)
+            )
             if hit.bare and (
-                not ("from" in frame.slots or "drops" in frame.slots.values())
+                not ("from" in frame.slots or "drops" in frame.slots.values() or built_on)
                 or any(_lemma(t) in self.w["partnership"] for t in trigger.subtree)
             ):
                 continue  # "partnered with OpenAI", "dropped OpenAI as a partner": no model
@@ -215,11 +246,18 @@ class ClaimRules:
             if mood.kind in ("neg", "hyp", "alt"):
                 continue
             if mood.kind in ("drops", "no_longer", "formerly"):
-                if relation != "adopts":
-                    continue
+                if relation != "adopts" and not (mood.kind == "formerly" and relation == "drops"):
+                    continue  # ("previously banned X" is still a ban)
+                if any(
+                    c.dep_ == "amod" and c.lower_ in ("exclusive", "sole", "total", "complete")
+                    for c in trigger.children
+                ):
+                    continue  # "ending its exclusive reliance on OpenAI": it still uses it
                 relation = "drops"
             elif mood.kind == "evaluates" and relation == "adopts":
                 relation = "evaluates"
+            elif mood.kind == "evaluates" and relation == "drops":
+                continue  # "weighs replacing Gemini": nothing is dropped yet
             if slot == "mod" or frame.pos == "adj" or trigger.dep_ in ("acl", "amod"):
                 relation = self._product_fate(trigger, relation)
                 if relation is None:
@@ -256,7 +294,42 @@ class ClaimRules:
                         hosting,
                     )
                 )
-        return [c for c in claims if not self._hosting_context(doc, c)]
+        return [
+            replace(c, hosting_trigger=False) if self._own_product_claim(doc, c) else c
+            for c in claims
+            if not self._hosting_context(doc, c)
+        ]
+
+    def _own_product_claim(self, doc: Doc, claim: RawClaim) -> bool:
+        """A hosting word that puts the model into the adopter's own product: "Baidu has
+        integrated R1 into its search engine" is Baidu using R1, not hosting it."""
+        return claim.hosting_trigger and self._into_own_product(doc[claim.trigger])
+
+    def _into_own_product(self, trigger: Token) -> bool:
+        for c in trigger.children:
+            if c.dep_ != "prep" or c.lower_ not in ("into", "in", "inside", "to"):
+                continue
+            pobj = _child(c, "pobj")
+            if pobj is None:
+                continue
+            if c.lower_ != "to" and (
+                pobj.pos_ == "PROPN"
+                or any(x.pos_ == "PROPN" for x in pobj.children if x.dep_ in ("compound", "poss"))
+            ):
+                return True  # "into Microsoft 365 Copilot" (but "to OCI" can be a cloud)
+            # "into its search engine": an own product that is not a way of serving models
+            if (
+                _child(pobj, "poss") is not None
+                and _lemma(pobj) in self.n["products"]
+                and _lemma(pobj) not in self.w["hosting_products"]
+                and not any(
+                    _lemma(x) in self.w["hosting_products"]
+                    for x in pobj.children
+                    if x.dep_ == "compound"
+                )
+            ):
+                return True
+        return False
 
     @staticmethod
     def _negated_between(trigger: Token, model: Token) -> bool:
@@ -307,6 +380,9 @@ class ClaimRules:
         if pos in ("NOUN", "PROPN") and "verb" in kinds and tok.lower_ in self._verb_forms:
             base = self._verb_forms[tok.lower_]
         lemmas = [f"{base} {c.lower_}" for c in tok.children if c.dep_ == "prt"]
+        if slot == "obj":
+            # "built DeepSeek into its assistant": the object goes into a product
+            lemmas += [f"{base} {c.lower_}" for c in tok.children if c.lower_ == "into"]
         lemmas += [base, tok.lower_]
         form = self._verb_forms.get(tok.lower_)
         if form and form != base and "verb" in kinds:
@@ -439,6 +515,17 @@ class ClaimRules:
                 if dep != "poss" and _lemma(head) in self.n["model_heads"]:
                     t = head
                     continue
+                hit = model._.aw_model
+                if (
+                    dep == "poss"
+                    and t is model
+                    and hit.surface.lower()
+                    == hit.family.name.lower()
+                    == hit.family.vendor.name.lower()
+                    and _lemma(head) in self.n["model_heads"]
+                ):
+                    t = head  # "using DeepSeek's AI service": the lab's app is its model
+                    continue
                 frame = self._frame(head, "mod") if dep != "poss" else None
                 return (head, "mod", frame) if frame else None
             if dep == "pobj":
@@ -451,6 +538,7 @@ class ClaimRules:
                 if prep.lower_ in ("as", "including", "like") and (
                     _lemma(ph) in self.w["model_nouns"]
                     or _lemma(ph) in self.w["wrappers"]
+                    or _lemma(ph) in _CATEGORY_NOUNS
                     or ph._.aw_model is not None
                 ):
                     t = ph
@@ -474,6 +562,12 @@ class ClaimRules:
                 ):
                     t = ph  # "relies on Claude alongside Qwen": both are used
                     continue
+                if prep.lower_ in ("alongside", "plus", "besides") and ph.pos_ == "VERB":
+                    obj = _child(ph, "dobj")
+                    if obj is not None and obj.i < prep.i and obj._.aw_model is not None:
+                        # "to use Gemini alongside ChatGPT": the PP belongs to the object
+                        t = obj
+                        continue
             break
         if t is not path[-1]:
             path.append(t)
@@ -515,19 +609,36 @@ class ClaimRules:
             )
         ):
             return head, "obj", _DEFAULT_FRAME  # "GitHub made Claude the default model"
+        if (
+            dep == "nsubj"
+            and head.pos_ == "NOUN"
+            and head.dep_ in ("ccomp", "xcomp", "oprd", "dobj")
+            and _lemma(head.head) in ("make", "name", "set")
+            and any(c.lemma_.lower() in self.w["default_nouns"] for c in head.subtree)
+        ):
+            # "made Claude its default model": the parser reads a small clause
+            return head.head, "obj", _DEFAULT_FRAME
         if dep in ("dobj", "obj", "dative", "oprd"):
             return self._check(head, "obj")
         if dep == "nsubjpass":
             return self._check(head, "obj")
         if dep in ("nsubj", "csubj"):
-            if head.lemma_ == "be":
+            if head.lemma_ in _COPULAS:
                 attr = _child(head, "attr")
                 if attr is not None and self._copula_head(attr):
                     return head, "copula", _COPULA_FRAME
             return self._check(head, "subj")
-        if dep == "attr" and head.lemma_ == "be":
+        if dep == "attr" and head.lemma_ in _COPULAS:
             subj = _child(head, "nsubj")
             if subj is not None and self._copula_head(subj):
+                return head, "copula", _COPULA_FRAME
+            if (
+                subj is not None
+                and _lemma(t) in self.w["wrappers"]
+                and _lemma(subj) in self.n["products"]
+                and _child(subj, "poss") is not None
+            ):
+                # "Yelp's new assistant is a fine-tuned version of GPT-4o mini"
                 return head, "copula", _COPULA_FRAME
             return None
         if dep == "pobj":
@@ -605,6 +716,17 @@ class ClaimRules:
         noun = trigger.head if trigger.dep_ in ("amod", "acl", "compound", "npadvmod") else trigger
         if noun.dep_ == "appos" and noun.head is not noun:
             noun = noun.head
+        if noun.dep_ == "pobj" and relation == "adopts":
+            # "moved its ranking from a GPT-4-based system to Llama": the product is left
+            saved = self._guesses
+            found = self._slot_of(noun)
+            self._guesses = saved
+            if found is not None and found[2].slots[found[1]] == "drops":
+                mood = self._modality(found[0])
+                if mood.kind in ("neg", "hyp", "alt"):
+                    return None
+                return "drops"
+            return relation
         if noun.dep_ not in ("dobj", "nsubjpass") or noun.head is noun:
             return relation
         frame = self._frame(noun.head, "obj")
@@ -724,6 +846,14 @@ class ClaimRules:
                     return Mood("no_longer", mood.intends, mood.future)
                 if walk.dep_ == "xcomp" and _lemma(walk.head) in self.w["instruct_verbs"]:
                     return Mood("drops")  # "staff were told not to use DeepSeek": a ban
+                if (
+                    walk is not trigger
+                    and lemma in self.w["let_verbs"]
+                    and came_from is not None
+                    and came_from.dep_ in ("ccomp", "xcomp")
+                    and self._own_staff(_child(came_from, "nsubj", "dobj") or _child(walk, "dobj"))
+                ):
+                    return Mood("drops")  # "does not allow staff to use DeepSeek": a ban
                 return Mood("neg")
             if mood.kind == "no_longer":
                 return mood
@@ -769,7 +899,12 @@ class ClaimRules:
                             "discussion",
                         ):
                             mood.kind = "evaluates"
-            if dep == "conj" and depth == 0 and head.pos_ == "VERB":
+            if (
+                dep == "conj"
+                and depth == 0
+                and head.pos_ == "VERB"
+                and _child(walk, "nsubj", "nsubjpass") is None
+            ):
                 # "tested and then deployed": hedges of the first verb's clause carry over,
                 # its negation does not.
                 aux = [c.lower_ for c in head.children if c.dep_ == "aux"]
@@ -777,6 +912,15 @@ class ClaimRules:
                     return Mood("hyp")
             break
         return mood
+
+    @staticmethod
+    def _own_staff(tok: Token | None) -> bool:
+        """The organisation's own people: "staff", "employees", "its engineers"."""
+        if tok is None:
+            return False
+        return _lemma(tok) in _STAFF or (
+            _child(tok, "poss") is not None and _child(tok, "poss").tag_ == "PRP$"
+        )
 
     def _instructed(self, tok: Token) -> bool:
         """Is the clause an instruction given to someone ("told staff they must not ...")?"""
@@ -822,6 +966,15 @@ class ClaimRules:
             f" {p} " in words for p in self._audiences
         ):
             return True
+        for let in trigger.ancestors:
+            if _lemma(let) in self.w["let_verbs"]:
+                # "Baidu's cloud unit lets enterprise customers call R1": hosting
+                subj = _child(let, "nsubj")
+                if subj is not None:
+                    who = f" {' '.join(t.lower_ for t in subj.subtree)} "
+                    if any(f" {p.lower()} " in who for p in self._hosting_places):
+                        return True
+                break
         sentence = f" {' '.join(t.lower_ for t in doc)} "
         for cue in (" available to ", " available for ", " accessible to "):
             at = sentence.find(cue)
@@ -834,19 +987,7 @@ class ClaimRules:
             if self.gazetteer.is_hosting(adopter.name) or (vendor is not None and vendor.hosting):
                 # a cloud adding a model to one of its own named products is using it
                 # ("bringing Claude into Microsoft 365 Copilot"); anything else is hosting
-                for c in trigger.children:
-                    if c.dep_ == "prep" and c.lower_ in ("into", "in", "inside"):
-                        pobj = _child(c, "pobj")
-                        if pobj is not None and (
-                            pobj.pos_ == "PROPN"
-                            or any(
-                                x.pos_ == "PROPN"
-                                for x in pobj.children
-                                if x.dep_ in ("compound", "poss")
-                            )
-                        ):
-                            return False
-                return True
+                return not self._into_own_product(trigger)
         return False
 
     # --- adopters --------------------------------------------------------------------------
@@ -856,6 +997,23 @@ class ClaimRules:
         if agent is None or agent._.aw_model is not None:
             return []
         tokens = [agent, *[c for c in agent.conjuncts if c.i > agent.i]]
+        if len(tokens) > 1:
+            # "Meta, Microsoft and Amazon have ...": the parser often hangs the first names
+            # of a list off the verb
+            doc, k = agent.doc, agent.i
+            while (
+                k >= 2
+                and doc[k - 1].text == ","
+                and doc[k - 2].pos_ == "PROPN"
+                and doc[k - 2].dep_ in ("npadvmod", "appos", "nmod", "dep", "nsubj")
+                and doc[k - 2]._.aw_model is None
+            ):
+                tokens.insert(0, doc[k - 2])
+                k -= 2
+                while k >= 1 and doc[k - 1].dep_ == "compound" and doc[k - 1].head.i == k:
+                    k -= 1
+            if k > 0 and doc[k - 1].pos_ not in ("PUNCT", "CCONJ") and tokens[0] is not agent:
+                tokens = [agent, *[c for c in agent.conjuncts if c.i > agent.i]]
         out: list[Adopter] = []
         for tok in tokens:
             out.extend(self.classify(tok))
@@ -881,7 +1039,13 @@ class ClaimRules:
                 trigger.dep_ in ("amod", "acl", "compound", "npadvmod")
                 and trigger.head is not trigger
             ):
-                return self._product_owner(trigger.head)
+                owner = self._product_owner(trigger.head)
+                if owner is None and trigger.head.dep_ == "pobj":
+                    # "moved its ranking from a GPT-4-based system to ...": who moves
+                    found = self._slot_of(trigger.head)
+                    if found is not None and found[0].pos_ in ("VERB", "AUX"):
+                        return self._subject(found[0])
+                return owner
             subj = _child(trigger, "nsubj", "nsubjpass")
             if subj is None and trigger.head is not trigger:
                 subj = _child(trigger.head, "nsubj", "nsubjpass")
@@ -906,6 +1070,11 @@ class ClaimRules:
                 return self._product_owner(subj)
             if trigger.dep_ in ("acl", "amod", "relcl") and trigger.head is not trigger:
                 return self._product_owner(trigger.head)
+            if trigger.dep_ == "advcl" and trigger.i < trigger.head.i:
+                # "Powered by Claude, Asana's new teammates ...": the main clause's subject
+                subj = _child(trigger.head, "nsubj", "nsubjpass")
+                if subj is not None and subj._.aw_model is None:
+                    return self._product_owner(subj)
             return self._pobj(trigger, ("at", "inside", "within", "across"))
         return self._subject(trigger)
 
@@ -992,6 +1161,12 @@ class ClaimRules:
                     return inner
                 if _lemma(subj) in self.n["people"] and not _owned(subj):
                     at = self._pobj(walk, ("at", "inside", "within"))
+                    if at is None and walk.doc[0].lower_ in ("at", "inside", "within"):
+                        # "At Coupang, the Korean e-commerce company, engineers have built"
+                        first = _child(walk.doc[0], "pobj")
+                        if first is not None and first._.aw_model is None:
+                            self._guesses += 1
+                            at = first
                     if at is not None:
                         return at
                     if walk.dep_ in ("ccomp", "xcomp") and _lemma(walk.head) in self.w["let_verbs"]:
@@ -1084,9 +1259,12 @@ class ClaimRules:
             owner = _child(noun, "poss")
             if owner is not None:
                 return owner
-            at = self._pobj(noun, ("in", "at", "behind", "inside", "powering"))
+            at = self._pobj(noun, ("in", "at", "behind", "inside", "powering", "of"))
             if at is not None:
                 return at
+            owned = self._pobj_token(noun, ("for",))
+            if owned is not None and _child(owned, "poss") is not None:
+                return self._product_owner(owned)  # "the default model for Genspark's agents"
         return self._pobj(be, ("in", "at", "behind", "inside"))
 
     def _noun_owner(self, noun: Token) -> Token | None:
@@ -1126,6 +1304,18 @@ class ClaimRules:
             if obj is not None:
                 return obj
         owner = _child(noun, "poss")
+        if (
+            owner is not None
+            and _lemma(owner) in self.n["people"]
+            and not _owned(owner)
+            and noun.dep_ in ("dobj", "nsubjpass")
+            and noun.head.pos_ in ("VERB", "AUX")
+            and (
+                _lemma(noun.head) in self.g["drops"] or _lemma(noun.head) in self.w["access_takers"]
+            )
+        ):
+            # "Samsung restricted employees' use of ChatGPT": the one who restricts
+            return self._subject(noun.head)
         if owner is not None:
             return owner
         for c in noun.children:
@@ -1187,7 +1377,11 @@ class ClaimRules:
                 if noun.head.dep_ == "relcl"
                 else None
             )
-        if noun.pos_ == "PROPN" or noun.text in _PRONOUN_ADOPTERS or noun.pos_ == "PRON":
+        if (
+            (noun.pos_ == "PROPN" and noun.text not in _GENERIC_PROPER)
+            or noun.text in _PRONOUN_ADOPTERS
+            or noun.pos_ == "PRON"
+        ):
             return noun
         if (
             noun.tag_ in ("NNS", "NNPS")
@@ -1215,6 +1409,16 @@ class ClaimRules:
                     if found is not None:
                         return found
         dep, head = noun.dep_, noun.head
+        if (
+            dep == "appos"
+            and head is not noun
+            and head.pos_ == "PROPN"
+            and lemma in self.n["products"]
+        ):
+            # "The Post has launched Ask The Post AI, a chatbot built on ...": the launcher
+            maker = self._maker(head)
+            if maker is not None:
+                return maker
         if dep in ("appos", "compound") and head is not noun:
             return self._product_owner(head, depth + 1)
         if dep in ("dobj", "attr") and head.pos_ in ("VERB", "AUX"):
@@ -1255,8 +1459,12 @@ class ClaimRules:
         agent Goose", "Foxconn unveiled FoxBrain, a model ..."; None for organisations."""
         if self.gazetteer.known(tok.text) or self.catalog.vendor_named(tok.text):
             return None
-        if tok.text in self.gazetteer.org_words:
-            return None  # "the Pentagon's Defense Information Systems Agency" is itself an org
+        if tok.text in self.gazetteer.org_words and not (
+            tok.text in ("AI", "Intelligence") and _child(tok, "poss") is not None
+        ):
+            # "the Pentagon's Defense Information Systems Agency" is itself an org (but
+            # "Snowflake's Cortex AI" is a product)
+            return None
         owner = _child(tok, "poss")
         if owner is None:
             for c in tok.children:
@@ -1269,6 +1477,15 @@ class ClaimRules:
         if tok.ent_type_ == "ORG":
             return None
         return self._maker(tok)
+
+    @staticmethod
+    def _pobj_token(tok: Token, preps: Sequence[str]) -> Token | None:
+        for c in tok.children:
+            if c.dep_ == "prep" and c.lower_ in preps:
+                pobj = _child(c, "pobj")
+                if pobj is not None and pobj._.aw_model is None:
+                    return pobj
+        return None
 
     def _pobj(self, tok: Token, preps: Sequence[str]) -> Token | None:
         for c in tok.children:
@@ -1307,6 +1524,28 @@ class ClaimRules:
                 return [a for c in inner for a in self.classify(c)] if inner else []
             return []
         lemma = self._noun_lemma(tok)
+        if lemma in self.w["public_bodies"] or lemma in _PLACE_BODIES:
+            of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
+            place = _child(of, "pobj") if of is not None else None
+            if (
+                place is not None
+                and place._.aw_model is None
+                and place.text[:1].isupper()
+                and self.is_place(place)
+                and tok.tag_ not in ("NNS", "NNPS")
+            ):
+                # "the state of Pennsylvania", "the City of Boston", "the government of India"
+                name = f"{tok.text} of {' '.join(t.text for t in _name_tokens(place))}"
+                return [Adopter("named", name, tok.i, penalty=0.1)]
+        if tok.pos_ == "PROPN" and tok.dep_ in ("nsubj", "nsubjpass"):
+            left = [t for t in tok.subtree if t.i < tok.i]
+            titles = [t for t in left if t.lower_ in _EXECUTIVES]
+            if titles:
+                place = [t for t in left if t.i < titles[0].i and self.is_place(t)]
+                if place:
+                    # "Texas Governor Greg Abbott banned DeepSeek": the state acts
+                    name = " ".join(t.text for t in left if t.i < titles[0].i)
+                    return [Adopter("named", name, place[-1].i, penalty=0.1)]
         common = lemma in self.n["people"] or lemma in self.n["organisations"]
         known_word = tok.text[:1].isupper() and self.gazetteer.known(tok.text)
         bare_name = (

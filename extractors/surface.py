@@ -399,6 +399,9 @@ class SurfaceRules:
             if prev.text[:1].isupper() and prev.pos_ in ("ADV", "VERB", "X", "INTJ"):
                 start -= 1
                 continue
+            if prev.tag_ in ("VBG", "VBN") and start - 1 > 0 and doc[start - 2].tag_ == "POS":
+                start -= 1  # "LinkedIn's hiring assistant": a participle inside the phrase
+                continue
             if prev.text in ("-", "&", ".") and start > 1:
                 start -= 1
                 continue
