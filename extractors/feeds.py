@@ -154,7 +154,9 @@ def parse_feed(
         seen.add(key)
         published = None
         for field_name in ("published_parsed", "updated_parsed", "created_parsed"):
-            published = parse_date(raw.get(field_name))
+            # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed
+            # (with a DeprecationWarning), which would only repeat the first field.
+            published = parse_date(dict.get(raw, field_name))
             if published is not None:
                 break
         if published is not None and published > now + FUTURE_TOLERANCE:
