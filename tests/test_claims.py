@@ -318,6 +318,21 @@ def test_an_unresolvable_anaphor_is_dropped(extractor: ClaimExtractor) -> None:
     assert extractor.extract("The company now relies heavily on Qwen.").claims == []
 
 
+def test_the_company_named_after_the_clause(extractor: ClaimExtractor) -> None:
+    text = "The ride-hailing company has swapped out GPT-4 for Claude in its chatbot, Lyft said."
+    got = {(c.adopter, c.model_family, c.relation) for c in extractor.extract(text).claims}
+    assert got == {("Lyft", "GPT", "drops"), ("Lyft", "Claude", "adopts")}
+
+
+def test_who_a_filing_is_made_to_is_not_the_adopter(extractor: ClaimExtractor) -> None:
+    text = (
+        "The Hangzhou-based firm, which operates the Hikvision brand, said in a filing with the "
+        "Shenzhen Stock Exchange that it had integrated DeepSeek-R1 into its platform."
+    )
+    got = {(c.adopter, c.model_family) for c in extractor.extract(text).claims}
+    assert got == {("Hikvision", "DeepSeek")}
+
+
 def test_a_vendor_named_later_is_its_own_use(extractor: ClaimExtractor) -> None:
     text = "OpenAI introduced GPT-5 on Thursday. The company said ChatGPT would switch to it."
     assert extractor.extract(text).claims == []
