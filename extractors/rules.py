@@ -1640,7 +1640,19 @@ class ClaimRules:
                 return named[:1] or [Adopter("anaphor", "his", owner.i, penalty=0.1)]
         if lemma in self.w["public_bodies"] and (owner is None or owner.dep_ == "compound"):
             place = next(
-                (c for c in tok.children if c.dep_ == "compound" and self.is_place(c)), None
+                (
+                    c
+                    for c in tok.children
+                    if (c.dep_ == "compound" and self.is_place(c))
+                    or (  # "the Australian government", "the Estonian education ministry"
+                        # (a watchdog blocking an app for a country is regulation, not use)
+                        c.dep_ == "amod"
+                        and c.ent_type_ == "NORP"
+                        and c.text[:1].isupper()
+                        and lemma not in _WATCHDOGS
+                    )
+                ),
+                None,
             )
             if place is not None and tok.tag_ not in ("NNS", "NNPS"):
                 # "the Hong Kong government", "the Texas education department"
@@ -1912,6 +1924,9 @@ class ClaimRules:
             if a.known or t.ent_type_ == "ORG" or subject:
                 out[t.i] = (t.i, a.name, subject)
         return [out[k] for k in sorted(out)]
+
+
+_WATCHDOGS = frozenset({"authority", "regulator", "court", "watchdog"})
 
 
 def _parents_model(model: Token) -> bool:

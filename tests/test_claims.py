@@ -333,6 +333,13 @@ def test_who_a_filing_is_made_to_is_not_the_adopter(extractor: ClaimExtractor) -
     assert got == {("Hikvision", "DeepSeek")}
 
 
+def test_a_nationality_and_a_public_body_name_it(extractor: ClaimExtractor) -> None:
+    text = "The Australian government has banned DeepSeek from all federal systems."
+    got = {(c.adopter, c.model_family, c.relation) for c in extractor.extract(text).claims}
+    assert got == {("the Australian government", "DeepSeek", "drops")}
+    assert extractor.extract("The Italian data protection authority blocked DeepSeek.").claims == []
+
+
 def test_a_vendor_named_later_is_its_own_use(extractor: ClaimExtractor) -> None:
     text = "OpenAI introduced GPT-5 on Thursday. The company said ChatGPT would switch to it."
     assert extractor.extract(text).claims == []
