@@ -340,6 +340,21 @@ def test_a_nationality_and_a_public_body_name_it(extractor: ClaimExtractor) -> N
     assert extractor.extract("The Italian data protection authority blocked DeepSeek.").claims == []
 
 
+@pytest.mark.parametrize(
+    "text, adopter",
+    [
+        ("Geely's Zeekr brand has connected its in-car system to DeepSeek-R1.", "Zeekr"),
+        (
+            "The Pentagon's Chief Digital and AI Office said it would test Claude.",
+            "Chief Digital and AI Office",
+        ),
+        ("Canva says its Magic Studio tools rely on models from OpenAI.", "Canva"),
+    ],
+)
+def test_a_known_brand_acts_for_itself(extractor: ClaimExtractor, text: str, adopter) -> None:
+    assert {c.adopter for c in extractor.extract(text).claims} == {adopter}
+
+
 def test_a_vendor_named_later_is_its_own_use(extractor: ClaimExtractor) -> None:
     text = "OpenAI introduced GPT-5 on Thursday. The company said ChatGPT would switch to it."
     assert extractor.extract(text).claims == []
