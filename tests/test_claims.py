@@ -229,6 +229,10 @@ def test_migrated_from_to_is_a_switch(extractor: ClaimExtractor) -> None:
             {("Airbnb", "GPT", "drops"), ("Airbnb", "Qwen", "adopts")},
         ),
         ("Airbnb's use of Qwen has drawn scrutiny.", {("Airbnb", "Qwen", "adopts")}),
+        (
+            "Zoom's assistant combines Zoom's own models with Anthropic's Claude.",
+            {("Zoom", "Claude", "adopts")},
+        ),
         ("DoorDash launched a Claude-powered voice assistant.", {("DoorDash", "Claude", "adopts")}),
         ("Brex built its expense assistant on top of GPT-4.", {("Brex", "GPT", "adopts")}),
         ("Samsung banned ChatGPT after a leak.", {("Samsung", "GPT", "drops")}),
