@@ -1838,7 +1838,17 @@ class ClaimRules:
             if not self.is_place(tok):
                 # the small tagger calls many unknown company names places
                 return [Adopter("named", name, tok.i, penalty=0.1)]
-            if len(tokens) > 1 or tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos"):
+            member = (  # "several US states, including Texas and Virginia"
+                tok.dep_ == "pobj"
+                and tok.head.lower_ in ("including", "like", "as")
+                and (
+                    _lemma(tok.head.head) in self.w["public_bodies"]
+                    or _lemma(tok.head.head) in _PLACE_BODIES
+                )
+            )
+            if len(tokens) > 1 or (
+                tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos") and not member
+            ):
                 return []
             return [Adopter("named", name, tok.i, penalty=0.15)]
         if label in _NON_ORG_LABELS:

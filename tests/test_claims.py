@@ -359,6 +359,12 @@ def test_a_known_brand_acts_for_itself(extractor: ClaimExtractor, text: str, ado
     assert {c.adopter for c in extractor.extract(text).claims} == {adopter}
 
 
+def test_places_listed_under_public_bodies_are_adopters(extractor: ClaimExtractor) -> None:
+    text = "Several US states, including Texas and Virginia, have barred DeepSeek."
+    got = {c.adopter for c in extractor.extract(text).claims if c.adopter_named}
+    assert got == {"Texas", "Virginia"}
+
+
 def test_a_vendor_named_later_is_its_own_use(extractor: ClaimExtractor) -> None:
     text = "OpenAI introduced GPT-5 on Thursday. The company said ChatGPT would switch to it."
     assert extractor.extract(text).claims == []
