@@ -596,6 +596,17 @@ class ClaimExtractor:
                         named = [a for a in self.rules.classify(pobj) if a.kind == "named"]
                         if named:
                             return named[0].name
+            # "We've been running Mistral 7B in production at Hugging Face": a known name
+            for c in walk.children:
+                inner = _child(c, "pobj") if c.dep_ == "prep" else None
+                at = _child(inner, "prep") if inner is not None else None
+                pobj = _child(at, "pobj") if at is not None and at.lower_ == "at" else None
+                if pobj is not None and pobj._.aw_model is None:
+                    named = [
+                        a for a in self.rules.classify(pobj) if a.kind == "named" and a.known
+                    ]
+                    if named:
+                        return named[0].name
             if walk.head is walk:
                 break
             walk = walk.head

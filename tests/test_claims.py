@@ -365,6 +365,12 @@ def test_places_listed_under_public_bodies_are_adopters(extractor: ClaimExtracto
     assert got == {"Texas", "Virginia"}
 
 
+def test_we_at_a_known_organisation_later_in_the_clause(extractor: ClaimExtractor) -> None:
+    text = "We've been running Mistral 7B in production at Hugging Face since January."
+    got = {(c.adopter, c.model_family) for c in extractor.extract(text).claims}
+    assert got == {("Hugging Face", "Mistral")}
+
+
 def test_a_vendor_named_later_is_its_own_use(extractor: ClaimExtractor) -> None:
     text = "OpenAI introduced GPT-5 on Thursday. The company said ChatGPT would switch to it."
     assert extractor.extract(text).claims == []
