@@ -602,9 +602,7 @@ class ClaimExtractor:
                 at = _child(inner, "prep") if inner is not None else None
                 pobj = _child(at, "pobj") if at is not None and at.lower_ == "at" else None
                 if pobj is not None and pobj._.aw_model is None:
-                    named = [
-                        a for a in self.rules.classify(pobj) if a.kind == "named" and a.known
-                    ]
+                    named = [a for a in self.rules.classify(pobj) if a.kind == "named" and a.known]
                     if named:
                         return named[0].name
             if walk.head is walk:
