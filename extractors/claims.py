@@ -185,7 +185,7 @@ def _default_pipeline() -> str:
 class ClaimExtractor:
     """Adoption claims and model mentions from article text. See the module docstring."""
 
-    version = "claims-1.3"
+    version = "claims-1.4"
 
     def __init__(
         self,
