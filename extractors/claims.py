@@ -185,7 +185,7 @@ def _default_pipeline() -> str:
 class ClaimExtractor:
     """Adoption claims and model mentions from article text. See the module docstring."""
 
-    version = "claims-1.3"
+    version = "claims-1.4"
 
     def __init__(
         self,
@@ -523,13 +523,44 @@ class ClaimExtractor:
             break
         if plural or doc[anaphor].lower_ in ("his", "her"):
             return []
+        later = self._reporter_after(doc, anaphor)
+        if later is not None:
+            return [(later, True)]
         mentions = self.rules.org_mentions(doc)
         # "Rovo, its AI teammate": "its" is not Rovo ("Cursor: the code editor" is Cursor)
         described = _apposition_head(doc[anaphor]) if doc[anaphor].tag_ == "PRP$" else -1
-        before = [c for c in mentions if c[0] < anaphor and c[0] != described]
+        before = [
+            c
+            for c in mentions
+            if c[0] < anaphor and c[0] != described and not _report_recipient(doc[c[0]])
+        ]
         if before:
             return [(before[-1][1], True)]
         return []
+
+    def _reporter_after(self, doc: Doc, anaphor: int) -> str | None:
+        """Forward anaphora: "The ride-hailing company has swapped GPT-4 for Claude, Lyft
+        said": the organisation that reports the clause, named after it."""
+        reports = self.patterns.governors["report_verbs"]
+        walk = doc[anaphor]
+        for _ in range(6):
+            if walk.head is walk:
+                return None
+            if walk.dep_ == "ccomp" and walk.head.lemma_.lower() in reports:
+                break
+            walk = walk.head
+        else:
+            return None
+        verb = walk.head
+        if walk.i > verb.i:
+            return None  # "Lyft said the company ...": the subject comes first, handled above
+        subj = _child(verb, "nsubj")
+        if subj is None or subj.i < anaphor:
+            return None
+        if self.rules.looks_like_person(subj):
+            return self._person_org(subj)
+        found = [x for x in self.rules.classify(subj) if x.kind == "named"]
+        return found[0].name if found else None
 
     def _person_org(self, person: Token) -> str | None:
         """The organisation a person is introduced with: "Dayflow founder Jerry Liu",
@@ -565,6 +596,15 @@ class ClaimExtractor:
                         named = [a for a in self.rules.classify(pobj) if a.kind == "named"]
                         if named:
                             return named[0].name
+            # "We've been running Mistral 7B in production at Hugging Face": a known name
+            for c in walk.children:
+                inner = _child(c, "pobj") if c.dep_ == "prep" else None
+                at = _child(inner, "prep") if inner is not None else None
+                pobj = _child(at, "pobj") if at is not None and at.lower_ == "at" else None
+                if pobj is not None and pobj._.aw_model is None:
+                    named = [a for a in self.rules.classify(pobj) if a.kind == "named" and a.known]
+                    if named:
+                        return named[0].name
             if walk.head is walk:
                 break
             walk = walk.head
@@ -688,6 +728,22 @@ def _apposition_head(tok: Token) -> int:
             return walk.head.i
         walk = walk.head
     return -1
+
+
+_REPORT_MEDIA = frozenset(
+    {"filing", "statement", "submission", "letter", "notice", "disclosure", "announcement"}
+)
+
+
+def _report_recipient(tok: Token) -> bool:
+    """Who a report is made to is not who acts: "said in a filing with the Shenzhen Stock
+    Exchange that it had integrated R1"."""
+    while tok.dep_ in ("compound", "flat") and tok.head is not tok:
+        tok = tok.head
+    prep = tok.head
+    if tok.dep_ != "pobj" or prep.lower_ not in ("with", "to"):
+        return False
+    return prep.head.lemma_.lower() in _REPORT_MEDIA
 
 
 def _in_quote(before: str) -> bool:

@@ -1621,6 +1621,16 @@ class ClaimRules:
                 found = [a for a in self.classify(at) if a.kind == "named"]
                 if found:
                     return found
+        if (
+            owner is not None
+            and owner.dep_ == "poss"
+            and owner.tag_ != "PRP$"
+            and not place_owner
+            and (tok.pos_ == "PROPN" or lemma in self.n["organisations"])
+        ):
+            brand = self._known_brand(tok, owner)
+            if brand is not None:
+                return [brand]
         if owner is not None and owner.i != tok.i and not place_owner:
             found = self.classify(owner)
             if found:
@@ -1640,7 +1650,19 @@ class ClaimRules:
                 return named[:1] or [Adopter("anaphor", "his", owner.i, penalty=0.1)]
         if lemma in self.w["public_bodies"] and (owner is None or owner.dep_ == "compound"):
             place = next(
-                (c for c in tok.children if c.dep_ == "compound" and self.is_place(c)), None
+                (
+                    c
+                    for c in tok.children
+                    if (c.dep_ == "compound" and self.is_place(c))
+                    or (  # "the Australian government", "the Estonian education ministry"
+                        # (a watchdog blocking an app for a country is regulation, not use)
+                        c.dep_ == "amod"
+                        and c.ent_type_ == "NORP"
+                        and c.text[:1].isupper()
+                        and lemma not in _WATCHDOGS
+                    )
+                ),
+                None,
             )
             if place is not None and tok.tag_ not in ("NNS", "NNPS"):
                 # "the Hong Kong government", "the Texas education department"
@@ -1746,7 +1768,10 @@ class ClaimRules:
         """A title before the name ("Replit CEO Amjad Masad") or a given name first
         ("Maya Chen")."""
         if any(t.lower_ in TITLES for t in tok.subtree if t.i < tok.i):
-            return True
+            # "the Pentagon's Chief Digital and AI Office" is a known body, not a chief
+            return not any(
+                start <= tok.idx < end for start, end, _ in self.gazetteer.find(tok.doc.text)
+            )
         tokens = _name_tokens(tok)
         return len(tokens) > 1 and tokens[0].text in self.gazetteer.first_names
 
@@ -1813,7 +1838,17 @@ class ClaimRules:
             if not self.is_place(tok):
                 # the small tagger calls many unknown company names places
                 return [Adopter("named", name, tok.i, penalty=0.1)]
-            if len(tokens) > 1 or tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos"):
+            member = (  # "several US states, including Texas and Virginia"
+                tok.dep_ == "pobj"
+                and tok.head.lower_ in ("including", "like", "as")
+                and (
+                    _lemma(tok.head.head) in self.w["public_bodies"]
+                    or _lemma(tok.head.head) in _PLACE_BODIES
+                )
+            )
+            if len(tokens) > 1 or (
+                tok.dep_ not in ("nsubj", "nsubjpass", "conj", "appos") and not member
+            ):
                 return []
             return [Adopter("named", name, tok.i, penalty=0.15)]
         if label in _NON_ORG_LABELS:
@@ -1875,6 +1910,28 @@ class ClaimRules:
                 break
         return out
 
+    def _known_brand(self, tok: Token, owner: Token) -> Adopter | None:
+        """ "Geely's Zeekr brand", "the Pentagon's Chief Digital and AI Office": a name the
+        gazetteer knows, owned by another, is the organisation that acts."""
+        doc = tok.doc
+        words = [
+            t
+            for t in tok.subtree
+            if (t.i > owner.i and t.dep_ in ("compound", "flat", "conj", "cc")) or t is tok
+        ]
+        if not words:
+            return None
+        start, end = min(t.i for t in words), max(t.i for t in words)
+        if any(doc[k]._.aw_model is not None for k in range(start, end + 1)):
+            return None
+        lo, hi = doc[start].idx, doc[end].idx + len(doc[end])
+        for s_char, e_char, name in self.gazetteer.find(doc.text):
+            if lo <= s_char and e_char <= hi and (tok.idx >= s_char or e_char <= tok.idx):
+                if self.catalog.vendor_named(name) is not None:
+                    return None
+                return Adopter("named", name, tok.i, known=True)
+        return None
+
     def org_mentions(self, doc: Doc) -> list[tuple[int, str, bool]]:
         """(token index, normalised name, is a subject) of organisations named in a doc."""
         out: dict[int, tuple[int, str, bool]] = {}
@@ -1912,6 +1969,9 @@ class ClaimRules:
             if a.known or t.ent_type_ == "ORG" or subject:
                 out[t.i] = (t.i, a.name, subject)
         return [out[k] for k in sorted(out)]
+
+
+_WATCHDOGS = frozenset({"authority", "regulator", "court", "watchdog"})
 
 
 def _parents_model(model: Token) -> bool:

@@ -229,6 +229,10 @@ def test_migrated_from_to_is_a_switch(extractor: ClaimExtractor) -> None:
             {("Airbnb", "GPT", "drops"), ("Airbnb", "Qwen", "adopts")},
         ),
         ("Airbnb's use of Qwen has drawn scrutiny.", {("Airbnb", "Qwen", "adopts")}),
+        (
+            "Zoom's assistant combines Zoom's own models with Anthropic's Claude.",
+            {("Zoom", "Claude", "adopts")},
+        ),
         ("DoorDash launched a Claude-powered voice assistant.", {("DoorDash", "Claude", "adopts")}),
         ("Brex built its expense assistant on top of GPT-4.", {("Brex", "GPT", "adopts")}),
         ("Samsung banned ChatGPT after a leak.", {("Samsung", "GPT", "drops")}),
@@ -316,6 +320,55 @@ def test_the_company_in_the_next_sentence(extractor: ClaimExtractor) -> None:
 
 def test_an_unresolvable_anaphor_is_dropped(extractor: ClaimExtractor) -> None:
     assert extractor.extract("The company now relies heavily on Qwen.").claims == []
+
+
+def test_the_company_named_after_the_clause(extractor: ClaimExtractor) -> None:
+    text = "The ride-hailing company has swapped out GPT-4 for Claude in its chatbot, Lyft said."
+    got = {(c.adopter, c.model_family, c.relation) for c in extractor.extract(text).claims}
+    assert got == {("Lyft", "GPT", "drops"), ("Lyft", "Claude", "adopts")}
+
+
+def test_who_a_filing_is_made_to_is_not_the_adopter(extractor: ClaimExtractor) -> None:
+    text = (
+        "The Hangzhou-based firm, which operates the Hikvision brand, said in a filing with the "
+        "Shenzhen Stock Exchange that it had integrated DeepSeek-R1 into its platform."
+    )
+    got = {(c.adopter, c.model_family) for c in extractor.extract(text).claims}
+    assert got == {("Hikvision", "DeepSeek")}
+
+
+def test_a_nationality_and_a_public_body_name_it(extractor: ClaimExtractor) -> None:
+    text = "The Australian government has banned DeepSeek from all federal systems."
+    got = {(c.adopter, c.model_family, c.relation) for c in extractor.extract(text).claims}
+    assert got == {("the Australian government", "DeepSeek", "drops")}
+    assert extractor.extract("The Italian data protection authority blocked DeepSeek.").claims == []
+
+
+@pytest.mark.parametrize(
+    "text, adopter",
+    [
+        ("Geely's Zeekr brand has connected its in-car system to DeepSeek-R1.", "Zeekr"),
+        (
+            "The Pentagon's Chief Digital and AI Office said it would test Claude.",
+            "Chief Digital and AI Office",
+        ),
+        ("Canva says its Magic Studio tools rely on models from OpenAI.", "Canva"),
+    ],
+)
+def test_a_known_brand_acts_for_itself(extractor: ClaimExtractor, text: str, adopter) -> None:
+    assert {c.adopter for c in extractor.extract(text).claims} == {adopter}
+
+
+def test_places_listed_under_public_bodies_are_adopters(extractor: ClaimExtractor) -> None:
+    text = "Several US states, including Texas and Virginia, have barred DeepSeek."
+    got = {c.adopter for c in extractor.extract(text).claims if c.adopter_named}
+    assert got == {"Texas", "Virginia"}
+
+
+def test_we_at_a_known_organisation_later_in_the_clause(extractor: ClaimExtractor) -> None:
+    text = "We've been running Mistral 7B in production at Hugging Face since January."
+    got = {(c.adopter, c.model_family) for c in extractor.extract(text).claims}
+    assert got == {("Hugging Face", "Mistral")}
 
 
 def test_a_vendor_named_later_is_its_own_use(extractor: ClaimExtractor) -> None:
