@@ -47,7 +47,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from adoptwatch.demo import DemoError
     from adoptwatch.digest import DigestError
     from adoptwatch.serve import ServeError
-    from storage.db import StorageError
+    from adoptwatch.storage.db import StorageError
 
     errors: tuple[type[BaseException], ...] = (
         SettingsError,
@@ -58,8 +58,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ServeError,
         duckdb.Error,
     )
-    if "flows.ingest" in sys.modules:  # only an ingest can raise it; importing it is slow
-        errors += (sys.modules["flows.ingest"].DaskUnavailable,)
+    if (
+        "adoptwatch.flows.ingest" in sys.modules
+    ):  # only an ingest can raise it; importing it is slow
+        errors += (sys.modules["adoptwatch.flows.ingest"].DaskUnavailable,)
     return errors
 
 
@@ -157,14 +159,14 @@ def _run_flow_ingest(
     settings: Settings, config: Path | None, quiet: bool = False
 ) -> dict[str, Any]:
     """Run the Prefect ingest flow in this process with a progress display."""
-    from storage.db import ingest_lock
+    from adoptwatch.storage.db import ingest_lock
 
     # The ingest lock is taken first, before Prefect is even imported, so that a second
     # ingest of the same database gets a clean message at once (or waits, with --wait)
     # instead of a failed flow run.
     with ingest_lock(settings.db, wait=settings.ingest_wait):
         from adoptwatch import ingest as ingest_module
-        from flows.ingest import ingest_flow
+        from adoptwatch.flows.ingest import ingest_flow
 
         overrides = {
             k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
@@ -328,8 +330,8 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
     """
     import duckdb
 
-    from storage import store
-    from storage.db import read_session
+    from adoptwatch.storage import store
+    from adoptwatch.storage.db import read_session
 
     settings = state.settings(db=db)
     with read_session(settings.db, settings.db_lock_timeout, sandbox=True) as con:
@@ -400,7 +402,7 @@ def _jsonl_batches(stream: TextIO, size: int) -> Iterator[list[tuple[Any, str | 
 @pass_state
 def extract(state: CliState, jsonl: bool, text: str | None) -> None:
     """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl)."""
-    from extractors.claims import get_extractor
+    from adoptwatch.extractors.claims import get_extractor
 
     settings = state.settings()
     extractor = get_extractor(settings.spacy_pipeline)
@@ -586,8 +588,8 @@ def sources(ctx: click.Context, db: Path | None) -> None:
 @click.pass_context
 def sources_list(ctx: click.Context, db: Path | None = None) -> None:
     """List sources: enabled, consecutive failures, last status and error."""
-    from storage import store
-    from storage.db import read_session
+    from adoptwatch.storage import store
+    from adoptwatch.storage.db import read_session
 
     state: CliState = ctx.find_object(CliState)
     settings = state.settings(db=db or ctx.meta.get("db"))
@@ -621,8 +623,8 @@ def sources_list(ctx: click.Context, db: Path | None = None) -> None:
 
 
 def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) -> None:
-    from storage import store
-    from storage.db import write_session
+    from adoptwatch.storage import store
+    from adoptwatch.storage.db import write_session
 
     state: CliState = ctx.find_object(CliState)
     settings = state.settings(db=db or ctx.meta.get("db"))
@@ -675,13 +677,13 @@ def serve(state: CliState, port: int | None) -> None:
     """
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
+    from adoptwatch.flows.deployments import deployment_specs
     from adoptwatch.serve import (
         PrefectServer,
         check_api,
         serve_deployments,
         sigterm_as_keyboard_interrupt,
     )
-    from flows.deployments import deployment_specs
 
     settings = state.settings(serve_port=port)
     specs = deployment_specs(settings)  # bad crons and time zones fail here, at once
@@ -703,7 +705,7 @@ def serve(state: CliState, port: int | None) -> None:
                 if server is None:
                     check_api()
                 ui_url = get_current_settings().ui_url or api_url.removesuffix("/api")
-                from flows.deployments import runner_deployments
+                from adoptwatch.flows.deployments import runner_deployments
 
                 deployments = runner_deployments(specs)
 
@@ -746,7 +748,7 @@ def deployments(state: CliState, write_to: Path | None, check: Path | None) -> N
 
     Regenerate after changing those settings: adoptwatch deployments --write prefect.yaml
     """
-    from flows.deployments import deployment_specs, prefect_yaml
+    from adoptwatch.flows.deployments import deployment_specs, prefect_yaml
 
     text = prefect_yaml(deployment_specs(state.settings()))
     if check is not None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from adoptwatch.settings import Settings
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import read_session
-from storage.examples import EXAMPLE_QUERIES, ExampleQuery
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
+from adoptwatch.storage.examples import EXAMPLE_QUERIES, ExampleQuery
 
 DEMO_SITE = Path(__file__).with_name("demo_site")
 LOOPBACK = "127.0.0.0/8"

@@ -61,8 +61,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 
 from adoptwatch.settings import Settings
-from storage import digest as digest_sql
-from storage.db import StorageError, read_session, write_session
+from adoptwatch.storage import digest as digest_sql
+from adoptwatch.storage.db import StorageError, read_session, write_session
 
 log = logging.getLogger(__name__)
 

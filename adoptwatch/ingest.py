@@ -36,16 +36,16 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from adoptwatch.extractors.article import ArticleExtractionError, extract_article
+from adoptwatch.extractors.claims import ClaimExtractor, Extraction, get_extractor
+from adoptwatch.extractors.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
+from adoptwatch.extractors.urls import InvalidURL, canonicalize_url
 from adoptwatch.fetch import Fetcher, FetchError, FetchRecord, FetchResult, is_transient
 from adoptwatch.settings import Settings
 from adoptwatch.sources import load_sources
-from extractors.article import ArticleExtractionError, extract_article
-from extractors.claims import ClaimExtractor, Extraction, get_extractor
-from extractors.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
-from extractors.urls import InvalidURL, canonicalize_url
-from storage import store
-from storage.db import ingest_lock, write_session
-from storage.records import (
+from adoptwatch.storage import store
+from adoptwatch.storage.db import ingest_lock, write_session
+from adoptwatch.storage.records import (
     ArticleRow,
     EntryRow,
     EventRow,

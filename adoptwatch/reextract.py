@@ -8,12 +8,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from adoptwatch.extractors.article import ArticleExtractionError, extract_article
+from adoptwatch.extractors.claims import get_extractor
 from adoptwatch.ingest import Progress, chunks, content_hash, extraction_rows, utcnow
 from adoptwatch.settings import Settings
-from extractors.article import ArticleExtractionError, extract_article
-from extractors.claims import get_extractor
-from storage import store
-from storage.db import read_session, write_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session, write_session
 
 Key = tuple[str, str, str, str]  # article_id, adopter, model_family, relation
 

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from storage.records import SourceSpec
+from adoptwatch.storage.records import SourceSpec
 
 
 class SourcesError(ValueError):

@@ -41,13 +41,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from extractors.article import (  # noqa: E402
+from adoptwatch.extractors.article import (  # noqa: E402
     STRATEGIES,
     ArticleExtractionError,
     extract_article,
     published_date,
 )
-from extractors.dates import parse_date  # noqa: E402
+from adoptwatch.extractors.dates import parse_date  # noqa: E402
 
 if TYPE_CHECKING:
     from rich.console import Console

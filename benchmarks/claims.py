@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from extractors.adopters import clean_name, default_gazetteer  # noqa: E402
-from extractors.claims import MIN_CONFIDENCE, RELATIONS, ClaimExtractor  # noqa: E402
+from adoptwatch.extractors.adopters import clean_name, default_gazetteer  # noqa: E402
+from adoptwatch.extractors.claims import MIN_CONFIDENCE, RELATIONS, ClaimExtractor  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "data" / "claims_dev.jsonl"
 

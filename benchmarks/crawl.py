@@ -147,8 +147,8 @@ def child_naive(urls: list[str]) -> dict[str, Any]:
     """One page at a time, no robots, no delay: fetch, extract the text, extract claims."""
     import httpx
 
-    from extractors.article import extract_article
-    from extractors.claims import get_extractor
+    from adoptwatch.extractors.article import extract_article
+    from adoptwatch.extractors.claims import get_extractor
 
     began = time.perf_counter()
     extractor = get_extractor("")

@@ -74,7 +74,7 @@ def child(mode: str, pipeline: str, path: Path, limit: int | None, mix: int) -> 
         t2 = time.perf_counter()
         out = {"load_s": t1 - t0, "work_s": t2 - t1, "tokens": tokens}
     else:
-        from extractors.claims import get_extractor
+        from adoptwatch.extractors.claims import get_extractor
 
         extractor = get_extractor(pipeline)
         t1 = time.perf_counter()
@@ -91,7 +91,7 @@ def child(mode: str, pipeline: str, path: Path, limit: int | None, mix: int) -> 
 
 
 def _default_pipeline() -> str:
-    from extractors.claims import _default_pipeline as default
+    from adoptwatch.extractors.claims import _default_pipeline as default
 
     return default()
 
@@ -113,7 +113,7 @@ def run_child(mode: str, args: argparse.Namespace, mix: int) -> tuple[float, dic
 
 def same_claims_on_dev() -> tuple[int, int, list[str]]:
     """(texts, claims, differing ids) between pre-filtered and every-sentence extraction."""
-    from extractors.claims import ClaimExtractor
+    from adoptwatch.extractors.claims import ClaimExtractor
 
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
     texts = [r["text"] for r in rows]

@@ -43,11 +43,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adoptwatch import digest as dg
-from storage import digest as digest_sql
-from storage import synthetic
-from storage.db import read_session, write_session
-from storage.records import ArticleRow, EntryRow, EventRow, FetchRow, MentionRow
-from storage.store import WriteBatch, write_batch
+from adoptwatch.storage import digest as digest_sql
+from adoptwatch.storage import synthetic
+from adoptwatch.storage.db import read_session, write_session
+from adoptwatch.storage.records import ArticleRow, EntryRow, EventRow, FetchRow, MentionRow
+from adoptwatch.storage.store import WriteBatch, write_batch
 
 WEEK = dg.IsoWeek(2026, 48)  # inside the generated span, near its end
 TARGET_SECONDS = 1.0  # issue 7: each rollup under a second at 10 million events
@@ -293,8 +293,8 @@ def bench_writes(
 _LOAD_STATE = """
 import json, re, sys, time
 from pathlib import Path
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 with read_session(sys.argv[1]) as con:
     con.execute("SET enable_progress_bar = false")
     began = time.perf_counter()

@@ -47,7 +47,7 @@ from lxml.html import HtmlElement
 from readability import Document as ReadabilityDocument
 from trafilatura.settings import JUSTEXT_LANGUAGES
 
-from extractors.dates import (
+from adoptwatch.extractors.dates import (
     choose_published,
     heuristic_published,
     json_ld_objects,

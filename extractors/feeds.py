@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from extractors.dates import parse_date
+from adoptwatch.extractors.dates import parse_date
 
 
 class FeedParseError(ValueError):

@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 
 from spacy.tokens import Doc, Span, Token
 
-from extractors.adopters import Gazetteer
-from extractors.catalog import Catalog, ModelHit
-from extractors.patterns import Frame, Patterns
-from extractors.surface import SurfaceRules
+from adoptwatch.extractors.adopters import Gazetteer
+from adoptwatch.extractors.catalog import Catalog, ModelHit
+from adoptwatch.extractors.patterns import Frame, Patterns
+from adoptwatch.extractors.surface import SurfaceRules
 
 TEXT_KEY = "adoptwatch_text"
 LEAD_KEY = "adoptwatch_lead"

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 from spacy.tokens import Doc, Token
 
-from extractors.patterns import Frame
+from adoptwatch.extractors.patterns import Frame
 
 if TYPE_CHECKING:
-    from extractors.rules import Adopter, ClaimRules
+    from adoptwatch.extractors.rules import Adopter, ClaimRules
 
 SURFACE_CONFIDENCE = 0.65
 MAX_OBJECT_GAP = 10
@@ -385,7 +385,7 @@ class SurfaceRules:
 
     def _adopter_in_phrase(self, doc: Doc, end: int) -> tuple[Adopter, int] | None:
         """The adopter named by the noun phrase ending at token ``end``."""
-        from extractors.rules import TITLES, Adopter
+        from adoptwatch.extractors.rules import TITLES, Adopter
 
         rules = self.rules
         start = end
@@ -493,7 +493,7 @@ class SurfaceRules:
 
     def _adopter_after(self, doc: Doc, k: int) -> Adopter | None:
         """The agent after "by": a name, or a generic ("more than 500 Chinese hospitals")."""
-        from extractors.rules import Adopter
+        from adoptwatch.extractors.rules import Adopter
 
         rules = self.rules
         end = k

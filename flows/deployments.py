@@ -50,7 +50,7 @@ class DeploymentSpec:
     """One deployment: a flow, its default parameters and its schedule."""
 
     name: str
-    flow_module: str  # importable, e.g. "flows.ingest"
+    flow_module: str  # importable, e.g. "adoptwatch.flows.ingest"
     flow_function: str  # the @flow object in it, e.g. "ingest_flow"
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -60,8 +60,10 @@ class DeploymentSpec:
 
     @property
     def entrypoint(self) -> str:
-        """The file path form ``prefect deploy`` reads, relative to the checkout."""
-        return f"{self.flow_module.replace('.', '/')}.py:{self.flow_function}"
+        """The file path form ``prefect deploy`` reads, relative to the checkout (where
+        ``adoptwatch.flows`` is the top-level ``flows/`` folder)."""
+        path = self.flow_module.removeprefix("adoptwatch.").replace(".", "/")
+        return f"{path}.py:{self.flow_function}"
 
     def load_flow(self) -> Any:
         return getattr(importlib.import_module(self.flow_module), self.flow_function)
@@ -92,7 +94,7 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
     return [
         DeploymentSpec(
             name="ingest",
-            flow_module="flows.ingest",
+            flow_module="adoptwatch.flows.ingest",
             flow_function="ingest_flow",
             description="Crawl every enabled source and store new articles and adoption "
             "events. One run at a time; a run due while another is going waits for it.",
@@ -110,7 +112,7 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
         ),
         DeploymentSpec(
             name="digest",
-            flow_module="flows.digest",
+            flow_module="adoptwatch.flows.digest",
             flow_function="digest_flow",
             description="Email the weekly digest of the last complete ISO week "
             "(at most once per week).",
@@ -120,7 +122,7 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
         ),
         DeploymentSpec(
             name="reextract",
-            flow_module="flows.reextract",
+            flow_module="adoptwatch.flows.reextract",
             flow_function="reextract_flow",
             description="Re-run the current claims extractor over stored article text "
             "(no re-crawl). Not scheduled: run it after upgrading the extractor.",

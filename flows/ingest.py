@@ -23,7 +23,7 @@ from prefect.context import FlowRunContext
 
 from adoptwatch import ingest
 from adoptwatch.settings import Settings, load_settings
-from storage.db import DatabaseBusy
+from adoptwatch.storage.db import DatabaseBusy
 
 
 def retry_if_database_busy(task: Any, task_run: Any, state: Any) -> bool:

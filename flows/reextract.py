@@ -11,9 +11,9 @@ from typing import Any
 
 from prefect import flow, task
 
+from adoptwatch.flows.ingest import DB_TASK_OPTIONS
 from adoptwatch.reextract import reextract
 from adoptwatch.settings import load_settings
-from flows.ingest import DB_TASK_OPTIONS
 
 reextract_task = task(name="reextract", **DB_TASK_OPTIONS)(reextract)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from storage.migrations import migrate
+from adoptwatch.storage.migrations import migrate
 
 
 class StorageError(Exception):

@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from storage.db import transaction
-from storage.records import (
+from adoptwatch.storage.db import transaction
+from adoptwatch.storage.records import (
     ArticleRow,
     EntryRow,
     EventRow,

@@ -21,8 +21,8 @@ from typing import Any
 
 import duckdb
 
-from storage import store
-from storage.db import transaction
+from adoptwatch.storage import store
+from adoptwatch.storage.db import transaction
 
 START = datetime(2024, 1, 1)
 SPAN_SECONDS = 3 * 365 * 24 * 3600

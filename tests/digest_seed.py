@@ -10,9 +10,9 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 
-from storage.db import write_session
-from storage.records import ArticleRow, EventRow, MentionRow
-from storage.store import WriteBatch, write_batch
+from adoptwatch.storage.db import write_session
+from adoptwatch.storage.records import ArticleRow, EventRow, MentionRow
+from adoptwatch.storage.store import WriteBatch, write_batch
 
 WEEK = "2026-W48"
 EXTRACTOR = "claims-test"

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks import article_extraction as bench
-from extractors.article import (
+from adoptwatch.extractors.article import (
     MAX_MARKUP_CHARS,
     STRATEGIES,
     ArticleExtractionError,
@@ -25,7 +24,8 @@ from extractors.article import (
     majority_vote,
     published_date,
 )
-from extractors.dates import parse_date
+from adoptwatch.extractors.dates import parse_date
+from benchmarks import article_extraction as bench
 
 FIXTURES = Path(__file__).parent / "fixtures" / "article"
 REPO = Path(__file__).resolve().parent.parent

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.claims import DEV_SET, MIN_CONFIDENCE, evaluate, load_set
-from extractors.adopters import (
+from adoptwatch.extractors.adopters import (
     DEFAULT_GAZETTEER,
     GazetteerError,
     default_gazetteer,
     parse_gazetteer,
 )
-from extractors.catalog import (
+from adoptwatch.extractors.catalog import (
     DEFAULT_CATALOG,
     CatalogError,
     count_models,
@@ -24,8 +23,9 @@ from extractors.catalog import (
     load_catalog,
     parse_catalog,
 )
-from extractors.claims import ClaimExtractor, Extraction, get_extractor
-from extractors.patterns import DEFAULT_PATTERNS, PatternError, parse_patterns
+from adoptwatch.extractors.claims import ClaimExtractor, Extraction, get_extractor
+from adoptwatch.extractors.patterns import DEFAULT_PATTERNS, PatternError, parse_patterns
+from benchmarks.claims import DEV_SET, MIN_CONFIDENCE, evaluate, load_set
 
 BLIND_SET = Path(__file__).with_name("data") / "claims_blind.jsonl"
 

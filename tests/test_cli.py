@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from adoptwatch.cli import main
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import write_session
-from storage.records import EventRow
+from adoptwatch.storage import store
+from adoptwatch.storage.db import write_session
+from adoptwatch.storage.records import EventRow
 from tests.conftest import REPO
 
 SITE = Path(__file__).parent / "fixtures" / "site"

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from adoptwatch.cli import main
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import read_session, write_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session, write_session
 from tests import sites
 
 PER_FEED = 16

@@ -22,12 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 from adoptwatch.cli import main
+from adoptwatch.extractors.article import extract_article
 from adoptwatch.ingest import run_ingest
 from adoptwatch.settings import load_settings
 from adoptwatch.site_server import SiteServer
-from extractors.article import extract_article
-from storage import store
-from storage.db import read_session, write_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session, write_session
 from tests import sites
 from tests.conftest import make_settings
 
@@ -237,9 +237,9 @@ def test_a_killed_write_transaction_leaves_nothing_half_written(tmp_path: Path) 
     code = f"""
 import os, signal
 from datetime import datetime
-from storage import store
-from storage.db import write_session
-from storage.records import ArticleRow, EntryRow, EventRow
+from adoptwatch.storage import store
+from adoptwatch.storage.db import write_session
+from adoptwatch.storage.records import ArticleRow, EntryRow, EventRow
 now = datetime(2026, 11, 20)
 def batch(n):
     return store.WriteBatch(

@@ -16,8 +16,8 @@ import pytest
 from adoptwatch.demo import DEMO_SITE
 from adoptwatch.ingest import run_ingest
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 from tests.conftest import TEST_OVERRIDES, make_settings
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def table(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def extractor_cache() -> dict[str, int]:
-    from extractors.claims import get_extractor
+    from adoptwatch.extractors.claims import get_extractor
 
     info = get_extractor.cache_info()
     return {"misses": info.misses, "hits": info.hits}
@@ -50,8 +50,8 @@ def test_dask_cluster_gives_the_sequential_runs_events(
 ) -> None:
     from distributed import Client, LocalCluster
 
-    from extractors.claims import get_extractor
-    from flows.ingest import ingest_flow
+    from adoptwatch.extractors.claims import get_extractor
+    from adoptwatch.flows.ingest import ingest_flow
 
     overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in TEST_OVERRIDES.items()}
     overrides["write_batch_size"] = 3
@@ -126,8 +126,8 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error_and_writes_nothing(
 ) -> None:
     import dask
 
+    from adoptwatch.flows.ingest import DaskUnavailable, ingest_flow
     from adoptwatch.serve import free_port
-    from flows.ingest import DaskUnavailable, ingest_flow
 
     (tmp_path / "sources.toml").write_text("")
     nowhere = f"tcp://127.0.0.1:{free_port()}"

@@ -13,8 +13,8 @@ import pytest
 from adoptwatch.demo import DEMO_SITE, run_demo
 from adoptwatch.ingest import run_ingest
 from adoptwatch.settings import Settings
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 from tests.conftest import make_settings
 
 EXPECTED = json.loads((DEMO_SITE / "expected.json").read_text())

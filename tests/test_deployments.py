@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from adoptwatch.cli import main
+from adoptwatch.flows.deployments import CHECKOUT_VARIABLE, deployment_specs, prefect_yaml
 from adoptwatch.settings import SettingsError, load_settings
-from flows.deployments import CHECKOUT_VARIABLE, deployment_specs, prefect_yaml
 from tests.conftest import REPO
 
 
@@ -67,7 +67,7 @@ def test_settings_move_both_consumers_together(tmp_path: Path) -> None:
     ]
     assert schedules["digest"][0]["cron"] == "30 7 * * 1"
 
-    from flows.deployments import runner_deployments
+    from adoptwatch.flows.deployments import runner_deployments
 
     served = {d.name: d for d in runner_deployments(specs)}
     for entry in document["deployments"]:
@@ -78,8 +78,10 @@ def test_settings_move_both_consumers_together(tmp_path: Path) -> None:
         ]
         assert crons == entry["schedules"], entry["name"]
         assert deployment.parameters == entry["parameters"]
-        # the same flow: flows/ingest.py:ingest_flow is served as flows.ingest.ingest_flow
-        assert deployment.entrypoint == entry["entrypoint"].replace("/", ".").replace(".py:", ".")
+        # the same flow: flows/ingest.py:ingest_flow is served as
+        # adoptwatch.flows.ingest.ingest_flow
+        module_path = entry["entrypoint"].replace("/", ".").replace(".py:", ".")
+        assert deployment.entrypoint == "adoptwatch." + module_path
     ingest = served["ingest"]
     assert ingest.concurrency_limit == 1
     assert ingest.concurrency_options.collision_strategy.value == "ENQUEUE"

@@ -17,10 +17,10 @@ from PIL import Image
 
 from adoptwatch import digest as dg
 from adoptwatch.settings import Settings, load_settings
-from storage import digest as digest_sql
-from storage.db import read_session, write_session
-from storage.migrations import MIGRATIONS, current_version
-from storage.store import WriteBatch, write_batch
+from adoptwatch.storage import digest as digest_sql
+from adoptwatch.storage.db import read_session, write_session
+from adoptwatch.storage.migrations import MIGRATIONS, current_version
+from adoptwatch.storage.store import WriteBatch, write_batch
 from tests.digest_seed import WEEK, event, mention, seed
 from tests.smtp_helpers import (
     RecordingHandler,
@@ -470,7 +470,7 @@ def test_dry_run_writes_eml_and_html_and_sends_nothing(tmp_path, seeded):
 
 
 def test_missing_database_is_a_clear_error(tmp_path):
-    from storage.db import DatabaseMissing
+    from adoptwatch.storage.db import DatabaseMissing
 
     settings = mail_settings(tmp_path)
     with pytest.raises(DatabaseMissing, match="adoptwatch ingest"):

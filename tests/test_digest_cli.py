@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from adoptwatch.cli import main
-from storage import digest as digest_sql
-from storage.db import read_session
+from adoptwatch.storage import digest as digest_sql
+from adoptwatch.storage.db import read_session
 from tests.digest_seed import WEEK, seed
 from tests.smtp_helpers import RecordingHandler, smtp_server
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from adoptwatch import digest as dg
-from flows.digest import digest_flow
-from storage import digest as digest_sql
-from storage.db import read_session
+from adoptwatch.flows.digest import digest_flow
+from adoptwatch.storage import digest as digest_sql
+from adoptwatch.storage.db import read_session
 from tests.digest_seed import WEEK, seed
 from tests.smtp_helpers import RecordingHandler, smtp_server
 

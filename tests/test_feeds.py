@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from extractors.feeds import FeedParseError, UnsafeFeed, parse_feed
+from adoptwatch.extractors.feeds import FeedParseError, UnsafeFeed, parse_feed
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Tech Wire</title>

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import duckdb
 
-from storage import store
-from storage.db import write_session
-from storage.digest import new_adopters
-from storage.migrations import MIGRATIONS, migrate
-from storage.records import EventRow
-from storage.synthetic import new_adopter_pairs_naive
+from adoptwatch.storage import store
+from adoptwatch.storage.db import write_session
+from adoptwatch.storage.digest import new_adopters
+from adoptwatch.storage.migrations import MIGRATIONS, migrate
+from adoptwatch.storage.records import EventRow
+from adoptwatch.storage.synthetic import new_adopter_pairs_naive
 
 MONDAY = datetime(2026, 11, 23)
 WEEK = (MONDAY, MONDAY + timedelta(days=7))

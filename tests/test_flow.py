@@ -6,15 +6,15 @@ import asyncio
 from pathlib import Path
 
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 from tests.conftest import TEST_OVERRIDES
 
 SITE = Path(__file__).parent / "fixtures" / "site"
 
 
 def test_ingest_flow_runs_the_pipeline(prefect_harness: None, tmp_path: Path) -> None:
-    from flows.ingest import ingest_flow
+    from adoptwatch.flows.ingest import ingest_flow
 
     db = tmp_path / "flow.duckdb"
     with SiteServer(SITE) as site:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from adoptwatch.cli import main
 from adoptwatch.ingest import IngestSummary, run_ingest
 from adoptwatch.settings import Settings
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 from tests import hostile
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, respond

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from adoptwatch.extractors.feeds import FeedParseError, UnsafeFeed, parse_feed
 from adoptwatch.fetch import (
     BadEncoding,
     BlockedURL,
@@ -36,7 +37,6 @@ from adoptwatch.fetch import (
     TooManyRedirects,
 )
 from adoptwatch.settings import Settings
-from extractors.feeds import FeedParseError, UnsafeFeed, parse_feed
 from tests import hostile
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, static
@@ -463,8 +463,8 @@ GOOD_ARTICLE = hostile.article_html(
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:
-    from storage import store
-    from storage.db import read_session
+    from adoptwatch.storage import store
+    from adoptwatch.storage.db import read_session
 
     with read_session(settings.db) as con:
         return store.run_query(con, sql).rows

@@ -11,8 +11,8 @@ import pytest
 from adoptwatch.ingest import IngestSummary, run_ingest
 from adoptwatch.settings import Settings
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, static
 

@@ -12,9 +12,14 @@ from urllib.parse import parse_qsl, urlsplit
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from extractors.article import ArticleExtractionError, extract_article
-from extractors.feeds import FeedParseError, parse_feed
-from extractors.urls import TRACKING_PARAMS, TRACKING_PREFIXES, InvalidURL, canonicalize_url
+from adoptwatch.extractors.article import ArticleExtractionError, extract_article
+from adoptwatch.extractors.feeds import FeedParseError, parse_feed
+from adoptwatch.extractors.urls import (
+    TRACKING_PARAMS,
+    TRACKING_PREFIXES,
+    InvalidURL,
+    canonicalize_url,
+)
 
 QUICK = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 SLOW = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))

@@ -27,8 +27,8 @@ import pytest
 
 from adoptwatch.serve import PrefectServer, free_port
 from adoptwatch.site_server import SiteServer
-from storage import store
-from storage.db import read_session
+from adoptwatch.storage import store
+from adoptwatch.storage.db import read_session
 from tests.conftest import REPO, TEST_OVERRIDES
 
 pytestmark = pytest.mark.slow

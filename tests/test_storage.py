@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import store
-from storage.db import (
+from adoptwatch.storage import store
+from adoptwatch.storage.db import (
     DatabaseBusy,
     DatabaseMissing,
     IngestAlreadyRunning,
@@ -17,8 +17,8 @@ from storage.db import (
     read_session,
     write_session,
 )
-from storage.migrations import MIGRATIONS
-from storage.records import ArticleRow, EntryRow, EventRow, SourceSpec, SourceUpdate
+from adoptwatch.storage.migrations import MIGRATIONS
+from adoptwatch.storage.records import ArticleRow, EntryRow, EventRow, SourceSpec, SourceUpdate
 
 NOW = datetime(2026, 11, 20, 12, 0)
 

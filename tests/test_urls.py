@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractors.urls import InvalidURL, canonicalize_url
+from adoptwatch.extractors.urls import InvalidURL, canonicalize_url
 
 
 @pytest.mark.parametrize(
