@@ -24,8 +24,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from adoptwatch import __version__
-from adoptwatch.settings import Settings, SettingsError, load_settings
-from adoptwatch.sources import SourcesError
+from adoptwatch.errors import AdoptwatchError
+from adoptwatch.settings import Settings, load_settings
 
 # Prefect must never phone home from here (there is no network), and its INFO logs
 # would interleave with our progress display. Users can still override both.
@@ -41,38 +41,28 @@ DEFAULT_DEMO_DB = Path("data/demo.duckdb")
 err_console = Console(stderr=True)
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    import duckdb
-
-    from adoptwatch.demo import DemoError
-    from adoptwatch.digest import DigestError
-    from adoptwatch.serve import ServeError
-    from adoptwatch.storage.db import StorageError
-
-    errors: tuple[type[BaseException], ...] = (
-        SettingsError,
-        SourcesError,
-        StorageError,
-        DemoError,
-        DigestError,
-        ServeError,
-        duckdb.Error,
-    )
-    if (
-        "adoptwatch.flows.ingest" in sys.modules
-    ):  # only an ingest can raise it; importing it is slow
-        errors += (sys.modules["adoptwatch.flows.ingest"].DaskUnavailable,)
-    return errors
-
-
 class AdoptwatchGroup(click.Group):
-    """Turns the library's expected errors into ``Error: ...`` and exit status 1."""
+    """Turns any :class:`~adoptwatch.errors.AdoptwatchError` into ``Error: ...`` and exit
+    status 1: the one place where library errors become messages."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except _known_errors() as exc:
-            raise click.ClickException(_one_line(exc)) from exc
+        except AdoptwatchError as exc:
+            raise click.ClickException(_message(exc)) from exc
+
+
+def _message(exc: AdoptwatchError) -> str:
+    from adoptwatch.digest import SendFailed
+
+    if isinstance(exc, SendFailed):
+        hint = (
+            "the server may be down or busy: run the same command again to retry"
+            if exc.transient
+            else "fix the SMTP settings or the recipients, then run the command again"
+        )
+        return f"digest not sent: {exc}. {hint.capitalize()}; the attempt is in digest_log."
+    return _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -85,13 +75,10 @@ class CliState:
         self.config = config
 
     def settings(self, **overrides: Any) -> Settings:
+        """The settings, with the command's flags (``None``: not given) on top;
+        ``allow_networks`` adds to the configured networks."""
         extra_networks = overrides.pop("allow_networks", None) or ()
-        settings = load_settings(self.config, overrides=overrides)
-        if extra_networks:
-            settings = settings.replace(
-                allow_networks=tuple(dict.fromkeys((*settings.allow_networks, *extra_networks)))
-            )
-        return settings
+        return load_settings(self.config, overrides=overrides).allowing(extra_networks)
 
 
 pass_state = click.make_pass_decorator(CliState)
@@ -127,7 +114,12 @@ def main(ctx: click.Context, config: Path | None) -> None:
 
 
 class RichProgress:
-    """The ingest's progress protocol drawn with rich, one bar per stage."""
+    """The pipeline's progress protocol (:class:`adoptwatch.pipeline.progress.Progress`)
+    drawn with rich, one bar per stage."""
+
+    # Slots, no __dict__: passed as a flow parameter, Prefect stores it as "<RichProgress>"
+    # instead of trying to serialise the live display.
+    __slots__ = ("_progress", "_task")
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -155,9 +147,7 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
-def _run_flow_ingest(
-    settings: Settings, config: Path | None, quiet: bool = False
-) -> dict[str, Any]:
+def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
     """Run the Prefect ingest flow in this process with a progress display."""
     from adoptwatch.storage.db import ingest_lock
 
@@ -165,26 +155,15 @@ def _run_flow_ingest(
     # ingest of the same database gets a clean message at once (or waits, with --wait)
     # instead of a failed flow run.
     with ingest_lock(settings.db, wait=settings.ingest_wait):
-        from adoptwatch import ingest as ingest_module
         from adoptwatch.flows.ingest import ingest_flow
 
-        overrides = {
-            k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-            for k, v in settings.as_dict().items()
-            if not k.startswith(("smtp_", "mail_"))
-        }
         with _progress_bar(err_console) as bar:
-            if not quiet:
-                ingest_module.set_progress(RichProgress(bar))
-            try:
-                coro = ingest_flow(
-                    config=str(config) if config else None,
-                    overrides=overrides,
-                    lock_held=True,
-                )
-                return asyncio.run(coro)  # type: ignore[arg-type]
-            finally:
-                ingest_module.set_progress(None)
+            coro = ingest_flow(
+                settings=settings,
+                progress=None if quiet else RichProgress(bar),
+                lock_held=True,
+            )
+            return asyncio.run(coro)  # type: ignore[arg-type]
 
 
 # --- ingest -------------------------------------------------------------------------
@@ -256,7 +235,7 @@ def ingest(
     settings = state.settings(
         sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait, **dask
     )
-    summary = _run_flow_ingest(settings, state.config)
+    summary = _run_flow_ingest(settings)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
@@ -328,21 +307,13 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
 
     Example: adoptwatch query "SELECT adopter, model FROM adoption_events LIMIT 5"
     """
-    import duckdb
 
     from adoptwatch.storage import store
     from adoptwatch.storage.db import read_session
 
     settings = state.settings(db=db)
     with read_session(settings.db, settings.db_lock_timeout, sandbox=True) as con:
-        try:
-            result = store.run_query(con, sql)
-        except (duckdb.InvalidInputException, duckdb.PermissionException) as exc:
-            if "read-only" in str(exc) or "disabled" in str(exc):
-                raise click.ClickException(
-                    "adoptwatch query is read-only (no writes, no file access): " + _one_line(exc)
-                ) from exc
-            raise
+        result = store.run_query(con, sql)
     out = sys.stdout
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
@@ -464,7 +435,7 @@ def reextract(
     Events from older extractor versions are replaced; prints what changed. With --pages
     the text itself is extracted again from the page bytes kept in the database.
     """
-    from adoptwatch.reextract import reextract as run_reextract
+    from adoptwatch.pipeline.reextract import reextract as run_reextract
 
     settings = state.settings(db=db)
     with _progress_bar(err_console) as bar:
@@ -547,19 +518,9 @@ def digest(
     from adoptwatch import digest as dg
 
     settings = state.settings(db=db)
-    try:
-        result = dg.deliver_digest(
-            settings, week, list(recipients) or None, force=force, dry_run_path=dry_run
-        )
-    except dg.SendFailed as exc:
-        hint = (
-            "the server may be down or busy: run the same command again to retry"
-            if exc.transient
-            else "fix the SMTP settings or the recipients, then run the command again"
-        )
-        raise click.ClickException(
-            f"digest not sent: {exc}. {hint.capitalize()}; the attempt is in digest_log."
-        ) from exc
+    result = dg.deliver_digest(
+        settings, week, list(recipients) or None, force=force, dry_run_path=dry_run
+    )
     if as_json:
         click.echo(json.dumps(result.summary(), indent=2, default=str))
         return
@@ -797,7 +758,7 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     result = run_demo(
         settings,
         db=db,
-        run_ingest=lambda s: _run_flow_ingest(s, state.config),
+        run_ingest=_run_flow_ingest,
         port=port or DEMO_PORT,
     )
     _print_summary(result.summary, console)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adoptwatch.errors import AdoptwatchError
 from adoptwatch.settings import Settings
 from adoptwatch.site_server import SiteServer
 from adoptwatch.storage import store
@@ -23,7 +24,7 @@ DEMO_OVERRIDES: dict[str, Any] = {"per_host_delay": 0.02, "per_host_concurrency"
 DEMO_PORT = 8931
 
 
-class DemoError(RuntimeError):
+class DemoError(AdoptwatchError):
     """The demo could not start."""
 
 
@@ -36,12 +37,7 @@ class DemoResult:
 
 
 def demo_settings(settings: Settings, db: Path, sources: Path) -> Settings:
-    return settings.replace(
-        db=db,
-        sources=sources,
-        allow_networks=tuple(dict.fromkeys((*settings.allow_networks, LOOPBACK))),
-        **DEMO_OVERRIDES,
-    )
+    return settings.replace(db=db, sources=sources, **DEMO_OVERRIDES).allowing([LOOPBACK])
 
 
 def run_demo(

@@ -29,13 +29,15 @@ from uuid import UUID
 
 import httpx
 
+from adoptwatch.errors import AdoptwatchError
+
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
 
 LOOPBACK = "127.0.0.1"
 
 
-class ServeError(RuntimeError):
+class ServeError(AdoptwatchError):
     """The Prefect server could not be started."""
 
 

@@ -8,7 +8,10 @@ Layers, later ones winning key by key:
 3. ``ADOPTWATCH_<KEY>`` environment variables (lists are comma-separated),
 4. explicit overrides from the command line.
 
-This is the only module that reads the environment for adoptwatch settings.
+pydantic-settings reads the files and the environment and validates the types;
+:func:`load_settings` stacks the layers and names the key (and the layer it came from)
+in every error. This is the only module that reads the environment for adoptwatch
+settings.
 """
 
 from __future__ import annotations
@@ -17,21 +20,38 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from adoptwatch.errors import AdoptwatchError
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "ADOPTWATCH_"
 USER_FILE = "adoptwatch.toml"
 
+Strings = Annotated[tuple[str, ...], NoDecode]  # from the environment: comma-separated
 
-class SettingsError(ValueError):
+
+class SettingsError(AdoptwatchError):
     """A settings file or variable is missing, malformed or names an unknown key."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    """Every setting; what each means is written in ``adoptwatch/defaults.toml``."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=ENV_PREFIX)
+
     # storage
     db: Path
     db_lock_timeout: float
@@ -55,7 +75,7 @@ class Settings:
     respect_robots: bool
     max_entries_per_feed: int
     max_article_attempts: int
-    allow_networks: tuple[str, ...]
+    allow_networks: Strings
     max_consecutive_failures: int
     # extraction
     max_page_elements: int
@@ -75,40 +95,81 @@ class Settings:
     smtp_starttls: bool
     smtp_ssl: bool
     smtp_user: str
-    smtp_password: str = field(repr=False)
-    smtp_timeout: float = 30.0
-    mail_from: str = ""
-    mail_to: tuple[str, ...] = ()
-    email_credentials_block: str = ""
+    # Never printed, and left out when the settings are serialised (Prefect stores flow
+    # parameters): the only way to the password is the attribute.
+    smtp_password: str = Field(repr=False, exclude=True)
+    smtp_timeout: float
+    mail_from: str
+    mail_to: Strings
+    email_credentials_block: str
 
-    def __post_init__(self) -> None:
-        for cidr in self.allow_networks:
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the values handed over: load_settings() stacks the layers itself, so that
+        # tests can hand it an environment and a working directory.
+        return (init_settings,)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_values(cls, value: Any, info: Any) -> Any:
+        kind = cls.model_fields[info.field_name].annotation
+        if kind is bool and isinstance(value, str):
+            return value.strip().lower() or False  # an empty variable is false
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError("a number, not true or false")
+        if kind == tuple[str, ...] and isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
             try:
                 ipaddress.ip_network(cidr, strict=False)
-            except ValueError as exc:
-                raise SettingsError(
+            except ValueError:
+                raise ValueError(
                     f"allow_networks: {cidr!r} is not a network in CIDR form (e.g. 127.0.0.0/8)"
-                ) from exc
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
         if self.per_host_concurrency < 1 or self.max_concurrency < 1:
-            raise SettingsError("per_host_concurrency and max_concurrency must be at least 1")
+            raise ValueError("per_host_concurrency and max_concurrency must be at least 1")
         if self.write_batch_size < 1:
-            raise SettingsError("write_batch_size must be at least 1")
+            raise ValueError("write_batch_size must be at least 1")
         if self.dask_workers < 0:
-            raise SettingsError("dask_workers must be 0 (no local Dask cluster) or more")
+            raise ValueError("dask_workers must be 0 (no local Dask cluster) or more")
         if self.dask_address and self.dask_workers:
-            raise SettingsError(
+            raise ValueError(
                 "dask_address and dask_workers exclude each other: use a running Dask "
                 "cluster, or start a local one"
             )
         if not 0 < self.serve_port < 65536:
-            raise SettingsError(f"serve_port must be a TCP port (1-65535), got {self.serve_port}")
+            raise ValueError(f"serve_port must be a TCP port (1-65535), got {self.serve_port}")
+        return self
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some keys changed; values are coerced like file values."""
-        return _build({**self.as_dict(), **changes}, origin="override")
+        """A copy with some keys changed; values are checked like file values."""
+        return _validated({**self.as_dict(), **changes}, {key: "override" for key in changes})
+
+    def allowing(self, networks: tuple[str, ...] | list[str]) -> Settings:
+        """A copy that may also connect into ``networks`` (CIDRs), after those it has."""
+        if not networks:
+            return self
+        return self.replace(allow_networks=tuple(dict.fromkeys((*self.allow_networks, *networks))))
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every key with its value, the password included."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
     def redacted(self) -> dict[str, Any]:
         """Settings safe to print or log: secrets are masked."""
@@ -118,72 +179,67 @@ class Settings:
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 
-def _hints() -> dict[str, Any]:
-    return get_type_hints(Settings)
+class _Environment(EnvSettingsSource):
+    """``ADOPTWATCH_<KEY>`` variables, read from ``environ`` (a test passes a dict).
+
+    Overrides the hook pydantic-settings' own dotenv source overrides for the same
+    purpose: where the variables come from.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
-def _coerce(key: str, value: Any, hint: Any, origin: str) -> Any:
-    def fail(expected: str) -> SettingsError:
-        return SettingsError(f"{origin}: {key} must be {expected}, got {value!r}")
-
-    if hint is Path:
-        if not isinstance(value, str | Path):
-            raise fail("a path")
-        return Path(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
-            return True
-        if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off", ""}:
-            return False
-        raise fail("true or false")
-    if hint is int:
-        if isinstance(value, bool):
-            raise fail("a whole number")
-        try:
-            return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
-        except (TypeError, ValueError):
-            raise fail("a whole number") from None
-    if hint is float:
-        if isinstance(value, bool):
-            raise fail("a number")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise fail("a number") from None
-    if hint is str:
-        if not isinstance(value, str):
-            raise fail("a string")
-        return value
-    if hint == tuple[str, ...]:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise fail("a list of strings")
-    raise SettingsError(f"{origin}: {key} has an unsupported type")  # pragma: no cover
+_EXPECTED = {
+    Path: "a path",
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    tuple[str, ...]: "a list of strings",
+}
 
 
-def _build(values: Mapping[str, Any], origin: str) -> Settings:
-    hints = _hints()
-    coerced = {k: _coerce(k, v, hints[k], origin) for k, v in values.items()}
-    missing = [f.name for f in fields(Settings) if f.name not in coerced]
+def _validated(values: Mapping[str, Any], origins: Mapping[str, str]) -> Settings:
+    """``Settings(**values)``, with a validation error turned into one line that names the
+    key and where its value came from."""
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}")
+    missing = [name for name in Settings.model_fields if name not in values]
     if missing:
-        raise SettingsError(f"{origin}: missing keys {', '.join(missing)}")
-    return Settings(**coerced)
+        raise SettingsError(f"settings: missing keys {', '.join(missing)}")
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule between keys (the model validator)
+            raise SettingsError(message) from None
+        key = str(error["loc"][0])
+        if message.startswith(f"{key}:"):  # a validator's own message names the key
+            raise SettingsError(message) from None
+        expected = _EXPECTED.get(Settings.model_fields[key].annotation, "valid")
+        raise SettingsError(
+            f"{origins.get(key, 'settings')}: {key} must be {expected}, "
+            f"got {error.get('input', values.get(key))!r}"
+        ) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SettingsError(f"settings file {path} does not exist")
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise SettingsError(f"settings file {path} does not exist") from None
+        data: dict[str, Any] = TomlConfigSettingsSource(Settings, toml_file=path).toml_data
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
-    known = {f.name for f in fields(Settings)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         raise SettingsError(
             f"settings file {path}: unknown key(s) {', '.join(unknown)}; "
@@ -200,31 +256,24 @@ def load_settings(
 ) -> Settings:
     """Build the settings from the defaults file, a user file, the environment and overrides.
 
-    ``env`` defaults to ``os.environ``; pass a dict in tests.
+    ``env`` defaults to ``os.environ``; pass a dict in tests. ``None`` in ``overrides``
+    means "not given" (an unset command-line flag).
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
-    values: dict[str, Any] = _read_toml(DEFAULTS_FILE)
-
     if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
         config_file = env[ENV_PREFIX + "CONFIG"]
-    if config_file is not None:
-        values.update(_read_toml(Path(config_file)))
-    elif (cwd / USER_FILE).is_file():
-        values.update(_read_toml(cwd / USER_FILE))
+    user_file = Path(config_file) if config_file is not None else cwd / USER_FILE
+    layers: list[tuple[str, Mapping[str, Any]]] = [(str(DEFAULTS_FILE), _read_toml(DEFAULTS_FILE))]
+    if config_file is not None or user_file.is_file():
+        layers.append((str(user_file), _read_toml(user_file)))
+    layers.append(("environment", _Environment(Settings, env)()))
+    layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
 
-    known = {f.name for f in fields(Settings)}
-    for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if key in known:
-            values[key] = raw
-    settings = _build(values, origin="settings")
-    if overrides:
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        unknown = sorted(set(clean) - known)
-        if unknown:
-            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}")
-        settings = _build({**settings.as_dict(), **clean}, origin="command line")
-    return settings
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for origin, layer in layers:
+        for key, value in layer.items():
+            values[key] = value
+            origins[key] = ENV_PREFIX + key.upper() if origin == "environment" else origin
+    return _validated(values, origins)

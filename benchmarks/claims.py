@@ -36,7 +36,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from adoptwatch.extractors.adopters import clean_name, default_gazetteer  # noqa: E402
-from adoptwatch.extractors.claims import MIN_CONFIDENCE, RELATIONS, ClaimExtractor  # noqa: E402
+from adoptwatch.extractors.claims import MIN_CONFIDENCE, ClaimExtractor  # noqa: E402
+from adoptwatch.extractors.patterns import RELATIONS  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "data" / "claims_dev.jsonl"
 

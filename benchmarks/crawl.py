@@ -9,7 +9,7 @@ threaded :class:`adoptwatch.site_server.SiteServer` per host, on 127.0.0.2, 127.
 each answer delayed by ``--latency`` (a sleep in the handler, so concurrent requests
 overlap). Each host has robots.txt, an RSS feed of its articles and the article pages.
 
-The real ingest (``adoptwatch.ingest.run_ingest``, plain, no Prefect) runs in a child
+The real ingest (``adoptwatch.pipeline.ingest.run_ingest``, plain, no Prefect) runs in a child
 process against a fresh DuckDB file, with the politeness settings of
 adoptwatch/defaults.toml unless ``--delay`` / ``--concurrency`` say otherwise:
 
@@ -125,7 +125,7 @@ def write_sources(path: Path, servers: list[Any]) -> None:
 
 
 def child_ingest(settings_overrides: dict[str, Any], cwd: Path) -> dict[str, Any]:
-    from adoptwatch.ingest import run_ingest
+    from adoptwatch.pipeline.ingest import run_ingest
     from adoptwatch.settings import load_settings
 
     settings = load_settings(env={}, overrides=settings_overrides, cwd=cwd)

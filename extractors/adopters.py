@@ -14,10 +14,12 @@ from typing import Any
 
 import ahocorasick
 
+from adoptwatch.errors import AdoptwatchError
+
 DEFAULT_GAZETTEER = Path(__file__).with_name("data") / "companies.toml"
 
 
-class GazetteerError(ValueError):
+class GazetteerError(AdoptwatchError):
     """The company gazetteer file is missing, not TOML, or has an invalid entry."""
 
 

@@ -47,6 +47,7 @@ from lxml.html import HtmlElement
 from readability import Document as ReadabilityDocument
 from trafilatura.settings import JUSTEXT_LANGUAGES
 
+from adoptwatch.errors import AdoptwatchError
 from adoptwatch.extractors.dates import (
     choose_published,
     heuristic_published,
@@ -76,12 +77,15 @@ MAX_MARKUP_CHARS = 4_000_000
 ENSEMBLE_MAX_CHARS = 2_000_000
 # jusText abstains on pages cut into more blocks than this (a table of thousands of cells).
 JUSTEXT_MAX_PARAGRAPHS = 3000
-# Bytes that look binary: share of control characters in the first KiB beyond which the
-# body is not text at all (images, archives, PDFs served as text/html).
-MAX_CONTROL_SHARE = 0.05
+# Bytes that look binary: share of control characters in the first BINARY_WINDOW bytes
+# beyond which the body is not text at all (images, archives, PDFs served as text/html).
+# The ingest's page gate and extract_article both ask looks_binary.
+BINARY_WINDOW = 4096
+MAX_CONTROL_SHARE = 0.02
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
 
 
-class ArticleExtractionError(ValueError):
+class ArticleExtractionError(AdoptwatchError):
     """No article text could be found in the page (or the page is not HTML at all)."""
 
 
@@ -201,12 +205,21 @@ def decode_html(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     return data.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _looks_binary(data: bytes) -> bool:
-    head = data[:1024]
-    if not head:
+def looks_binary(data: bytes, encoding: str | None = None) -> bool:
+    """Images, archives, PDFs or noise served as HTML: control bytes (other than tab, LF,
+    FF, CR) make up more than ``MAX_CONTROL_SHARE`` of the first ``BINARY_WINDOW`` bytes.
+
+    Decoded, such bytes become megabytes of replacement characters that an extractor
+    would happily call article text. UTF-16 and UTF-32 (a byte-order mark, or the
+    ``encoding`` declared) are full of NUL bytes and are not binary.
+    """
+    wide = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        _codec(encoding) or ""
+    ).startswith(("utf-16", "utf-32"))
+    head = data[:BINARY_WINDOW]
+    if wide or not head:
         return False
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
-    return controls / len(head) > MAX_CONTROL_SHARE
+    return len(_CONTROL_BYTES.findall(head)) > len(head) * MAX_CONTROL_SHARE
 
 
 def _clean_markup(markup: str) -> str:
@@ -558,10 +571,7 @@ class _Page:
 def _load(html: bytes | str, url: str, encoding: str | None) -> _Page:
     if isinstance(html, bytes | bytearray | memoryview):
         data = bytes(html)
-        wide = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
-            _codec(encoding) or ""
-        ).startswith(("utf-16", "utf-32"))
-        if not wide and _looks_binary(data):
+        if looks_binary(data, encoding):
             raise ArticleExtractionError(f"not an HTML page (binary content): {url}")
         markup, used_encoding = decode_html(data, encoding)
     elif isinstance(html, str):

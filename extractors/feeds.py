@@ -18,10 +18,11 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from adoptwatch.errors import AdoptwatchError
 from adoptwatch.extractors.dates import parse_date
 
 
-class FeedParseError(ValueError):
+class FeedParseError(AdoptwatchError):
     """The bytes are not a usable RSS/Atom feed."""
 
     error_class = "parse_error"

@@ -11,12 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from adoptwatch.errors import AdoptwatchError
+
 DEFAULT_PATTERNS = Path(__file__).with_name("data") / "adoption.toml"
 RELATIONS = ("adopts", "drops", "evaluates")
 POS = ("verb", "noun", "adj")
 
 
-class PatternError(ValueError):
+class PatternError(AdoptwatchError):
     """The adoption pattern file is missing, not TOML, or has an invalid entry."""
 
 

@@ -10,6 +10,8 @@ import ipaddress
 import re
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
+from adoptwatch.errors import AdoptwatchError
+
 TRACKING_PARAMS = frozenset(
     {
         "fbclid",
@@ -52,7 +54,7 @@ _SAFE_PATH = "/!$&'()*+,;=:@~-._"
 _HOST = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 
 
-class InvalidURL(ValueError):
+class InvalidURL(AdoptwatchError):
     """The string is not an absolute http(s) URL."""
 
 

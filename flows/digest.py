@@ -1,10 +1,10 @@
 """The weekly digest flow: build, then write a dry run or send (at most once per week).
 
 Thin on purpose: each task is one plain function of :mod:`adoptwatch.digest`.
-Settings are loaded inside the flow from a config file path and the environment,
-never passed in as a parameter, because Prefect stores flow parameters in its
-database and the settings hold the SMTP password. For the same reason no task
-caches or persists its result.
+A deployment's run loads the settings on the worker (its environment and a config file);
+a caller with a Settings object passes it (serialised without the SMTP password, since
+Prefect stores flow parameters). For the same reason no task caches or persists its
+result.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from adoptwatch import digest as dg
-from adoptwatch.settings import Settings, load_settings
+from adoptwatch.flows import run_settings
+from adoptwatch.settings import Settings
 
 SEND_RETRIES = 3
 
@@ -74,13 +75,15 @@ def digest_flow(
     config: str | None = None,
     overrides: dict[str, Any] | None = None,
     retry_delay_seconds: float = 60.0,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Build the weekly digest and send it (or write ``dry_run`` .eml and .html).
 
     ``week`` like 2026-W48 (default: the last complete ISO week in digest_timezone);
     ``to`` replaces mail_to; a week is sent once unless ``force``. Settings come from
-    the worker's environment and ``config`` file, then ``overrides``, which may not
-    hold the SMTP password (flow parameters are stored by Prefect).
+    the worker's environment and ``config`` file (or ``settings``, when the caller has
+    them), then ``overrides``, which may not hold the SMTP password (flow parameters are
+    stored by Prefect).
     Returns a summary dict: week, status (sent, skipped or dry-run), subject,
     recipients, refused, message_id, detail.
     """
@@ -91,8 +94,7 @@ def digest_flow(
             "EmailServerCredentials block"
         )
     logger = get_run_logger()
-    explicit = {"db": db} if db else {}
-    settings = load_settings(config, overrides={**(overrides or {}), **explicit})
+    settings = run_settings(settings, config, overrides, db=db or None)
     prepared = prepare_digest_task(settings, week, to, dry_run is None)
     if dry_run is not None:
         result = dry_run_task(prepared, dry_run)

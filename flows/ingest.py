@@ -1,7 +1,7 @@
 """The ingest flow: sources → feeds → articles → claims → DuckDB, once.
 
-The flow is a table of contents: ``adoptwatch.ingest.run_ingest`` drives the steps and
-this module hands it the same plain functions wrapped as Prefect tasks.
+The flow is a table of contents: ``adoptwatch.pipeline.ingest.run_ingest`` drives the
+steps and this module hands it the same plain functions wrapped as Prefect tasks.
 
 Retries: HTTP retries (timeouts, connection errors, 5xx, 429 with Retry-After) happen
 per request inside the fetcher, which alone knows Retry-After and per-host politeness;
@@ -21,8 +21,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
-from adoptwatch import ingest
-from adoptwatch.settings import Settings, load_settings
+from adoptwatch.errors import AdoptwatchError
+from adoptwatch.flows import run_settings
+from adoptwatch.pipeline import crawl, ingest, pages, rows
+from adoptwatch.pipeline.progress import Progress
+from adoptwatch.settings import Settings
 from adoptwatch.storage.db import DatabaseBusy
 
 
@@ -45,9 +48,9 @@ DB_TASK_OPTIONS: dict[str, Any] = {
 }
 
 prepare_run = task(name="prepare-run", **DB_TASK_OPTIONS)(ingest.prepare_run)
-fetch_feeds = task(name="fetch-feeds", cache_policy=NO_CACHE)(ingest.fetch_feeds)
-fetch_pages = task(name="fetch-articles", cache_policy=NO_CACHE)(ingest.fetch_pages)
-extract_pages = task(name="extract-articles", cache_policy=NO_CACHE)(ingest.extract_pages)
+fetch_feeds = task(name="fetch-feeds", cache_policy=NO_CACHE)(crawl.fetch_feeds)
+fetch_pages = task(name="fetch-articles", cache_policy=NO_CACHE)(crawl.fetch_pages)
+extract_pages = task(name="extract-articles", cache_policy=NO_CACHE)(pages.extract_pages)
 write_batch = task(name="write-batch", **DB_TASK_OPTIONS)(ingest.write)
 finish_run = task(name="finish-run", **DB_TASK_OPTIONS)(ingest.finish_run)
 
@@ -61,7 +64,7 @@ PREFECT_STEPS = ingest.IngestSteps(
 )
 
 
-class DaskUnavailable(RuntimeError):
+class DaskUnavailable(AdoptwatchError):
     """The Dask cluster asked for could not be reached or started, or has no workers."""
 
 
@@ -104,7 +107,7 @@ async def extraction_steps(settings: Settings) -> AsyncIterator[ingest.IngestSte
 
         async def dispatch(
             pages: Any, known_urls: Any, known_hashes: Any, pipeline: str, **limits: Any
-        ) -> ingest.ProcessedBatch:
+        ) -> rows.ProcessedBatch:
             future = runner.submit(
                 extract_pages,
                 {
@@ -157,38 +160,35 @@ async def ingest_flow(
     dask_address: str | None = None,
     dask_workers: int | None = None,
     lock_held: bool = False,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Crawl every enabled source once and store new articles and adoption events.
 
-    Settings come from the worker's environment and ``config`` file; the parameters
-    override them (``allow_networks`` adds to the configured networks).
-    ``dask_address`` (tcp://HOST:PORT) or ``dask_workers`` (a local cluster) fan the
-    text and claim extraction out to Dask. ``lock_held``: the caller already holds the
-    database's ingest lock (the CLI takes it before starting the flow, so that a second
-    ingest is refused before Prefect starts).
+    ``settings``: the caller's (the CLI passes its own); without them, the worker's
+    environment and ``config`` file. The other parameters override them
+    (``allow_networks`` adds to the configured networks). ``dask_address``
+    (tcp://HOST:PORT) or ``dask_workers`` (a local cluster) fan the text and claim
+    extraction out to Dask. ``lock_held``: the caller already holds the database's ingest
+    lock (the CLI takes it before starting the flow, so that a second ingest is refused
+    before Prefect starts). ``progress`` is told how far the run is.
     """
-    explicit = {
-        k: v
-        for k, v in {
-            "sources": sources,
-            "db": db,
-            "dask_address": dask_address,
-            "dask_workers": dask_workers,
-        }.items()
-        if v is not None
-    }
     # One way to reach Dask at a time: naming one replaces the other from the settings.
     if dask_address is not None and dask_workers is None:
-        explicit["dask_workers"] = 0
+        dask_workers = 0
     if dask_workers is not None and dask_address is None:
-        explicit["dask_address"] = ""
-    settings = load_settings(config, overrides={**(overrides or {}), **explicit})
-    if allow_networks:
-        settings = settings.replace(
-            allow_networks=tuple(dict.fromkeys((*settings.allow_networks, *allow_networks)))
-        )
+        dask_address = ""
+    settings = run_settings(
+        settings,
+        config,
+        overrides,
+        sources=sources,
+        db=db,
+        dask_address=dask_address,
+        dask_workers=dask_workers,
+    ).allowing(allow_networks or ())
     async with extraction_steps(settings) as steps:
         summary = await ingest.run_ingest(
-            settings, steps=steps, progress=ingest.current_progress(), lock_held=lock_held
+            settings, steps=steps, progress=progress, lock_held=lock_held
         )
     return summary.as_dict()

@@ -11,9 +11,11 @@ from typing import Any
 
 from prefect import flow, task
 
+from adoptwatch.flows import run_settings
 from adoptwatch.flows.ingest import DB_TASK_OPTIONS
-from adoptwatch.reextract import reextract
-from adoptwatch.settings import load_settings
+from adoptwatch.pipeline.progress import Progress
+from adoptwatch.pipeline.reextract import reextract
+from adoptwatch.settings import Settings
 
 reextract_task = task(name="reextract", **DB_TASK_OPTIONS)(reextract)
 
@@ -24,12 +26,17 @@ def reextract_flow(
     db: str | None = None,
     include_current: bool = False,
     overrides: dict[str, Any] | None = None,
+    from_pages: bool = False,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Replace events and mentions that older extractor versions produced (``include_current``:
-    re-extract every article). Returns what changed."""
-    explicit = {"db": db} if db is not None else {}
-    settings = load_settings(config, overrides={**(overrides or {}), **explicit})
-    report = reextract_task(settings, include_current=include_current)
+    re-extract every article; ``from_pages``: extract each article's text again from its
+    stored page first). Returns what changed."""
+    settings = run_settings(settings, config, overrides, db=db)
+    report = reextract_task(
+        settings, include_current=include_current, progress=progress, from_pages=from_pages
+    )
     return report.as_dict() | {
         "examples_added": report.examples_added,
         "examples_removed": report.examples_removed,

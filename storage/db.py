@@ -9,12 +9,7 @@ process can open the file at all, not even read-only. So:
 * a whole ingest run also takes :func:`ingest_lock`, an advisory lock on a file beside
   the database, so two ingests never interleave their writes.
 
-Errors::
-
-    StorageError
-     ├── DatabaseBusy        the file stayed locked for the whole timeout
-     ├── DatabaseMissing     read of a database that does not exist yet
-     └── IngestAlreadyRunning  another ingest holds the ingest lock
+The errors (:class:`StorageError` and its subclasses) are drawn in :mod:`adoptwatch.errors`.
 """
 
 from __future__ import annotations
@@ -30,10 +25,11 @@ from typing import Any
 
 import duckdb
 
+from adoptwatch.errors import AdoptwatchError
 from adoptwatch.storage.migrations import migrate
 
 
-class StorageError(Exception):
+class StorageError(AdoptwatchError):
     """Base class for storage errors."""
 
 
@@ -47,6 +43,10 @@ class DatabaseMissing(StorageError):
 
 class IngestAlreadyRunning(StorageError):
     """Another ingest run holds the ingest lock for this database."""
+
+
+class QueryError(StorageError):
+    """DuckDB refused a statement a user typed (a syntax error, a write, file access)."""
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -73,9 +73,9 @@ def _connect(
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
-                raise
+                raise StorageError(f"cannot open {path}: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise DatabaseBusy(
                     f"{path} stayed locked by another process for {lock_timeout:.0f}s; "

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from adoptwatch.storage.db import transaction
+from adoptwatch.storage.db import QueryError, transaction
 from adoptwatch.storage.records import (
     ArticleRow,
     EntryRow,
@@ -545,8 +545,18 @@ class QueryResult:
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None = None) -> QueryResult:
-    """Run one user SQL statement. The caller opens ``con`` read-only."""
-    cursor = con.execute(sql)
+    """Run one user SQL statement. The caller opens ``con`` read-only (and sandboxed, for
+    SQL a user typed); DuckDB's refusal comes back as :class:`QueryError`."""
+    try:
+        cursor = con.execute(sql)
+    except (duckdb.InvalidInputException, duckdb.PermissionException) as exc:
+        if "read-only" in str(exc) or "disabled" in str(exc):
+            raise QueryError(
+                f"adoptwatch query is read-only (no writes, no file access): {exc}"
+            ) from exc
+        raise QueryError(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from exc
     if cursor.description is None:
         return QueryResult([], [])
     columns = [d[0] for d in cursor.description]

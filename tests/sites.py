@@ -126,9 +126,9 @@ BATCH_WRITTEN = "test: batch written"
 
 PLAIN_INGEST = (
     "import asyncio, json, sys\n"
-    "from adoptwatch.ingest import run_ingest\n"
+    "from adoptwatch.pipeline.ingest import run_ingest\n"
     "from adoptwatch.settings import load_settings\n"
-    "from storage import store\n"
+    "from adoptwatch.storage import store\n"
     "_write_batch = store.write_batch\n"
     "def write_batch(con, batch, *args, **kwargs):\n"
     "    result = _write_batch(con, batch, *args, **kwargs)\n"

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from adoptwatch.cli import main
 from adoptwatch.extractors.article import extract_article
-from adoptwatch.ingest import run_ingest
+from adoptwatch.pipeline.ingest import run_ingest
 from adoptwatch.settings import load_settings
 from adoptwatch.site_server import SiteServer
 from adoptwatch.storage import store

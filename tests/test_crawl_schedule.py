@@ -7,7 +7,8 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
-from adoptwatch.ingest import PendingEntry, fetch_ahead, interleave_hosts, run_ingest
+from adoptwatch.pipeline.crawl import PendingEntry, fetch_ahead, interleave_hosts
+from adoptwatch.pipeline.ingest import run_ingest
 from adoptwatch.site_server import SiteServer
 from benchmarks._site import SiteShape, build_site
 from benchmarks.crawl import politeness_bound, start_servers, write_sources

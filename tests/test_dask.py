@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adoptwatch.demo import DEMO_SITE
-from adoptwatch.ingest import run_ingest
+from adoptwatch.pipeline.ingest import run_ingest
 from adoptwatch.site_server import SiteServer
 from adoptwatch.storage import store
 from adoptwatch.storage.db import read_session

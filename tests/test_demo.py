@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adoptwatch.demo import DEMO_SITE, run_demo
-from adoptwatch.ingest import run_ingest
+from adoptwatch.pipeline.ingest import run_ingest
 from adoptwatch.settings import Settings
 from adoptwatch.storage import store
 from adoptwatch.storage.db import read_session

@@ -231,6 +231,26 @@ def test_robots_txt_disallow_is_respected(settings: Settings, server: RouteServe
     assert server.hits_for("/private/a") == []
 
 
+def test_robots_txt_wildcards_and_end_anchors_are_read_as_rfc_9309_says(
+    settings: Settings, server: RouteServer
+) -> None:
+    # What real sites write: "*" inside a path, "$" at its end, and a longer Allow that
+    # wins over a shorter Disallow.
+    server.routes["/robots.txt"] = static(
+        "User-agent: *\nDisallow: /*.pdf$\nDisallow: /drafts\nAllow: /drafts/public\n",
+        content_type="text/plain",
+    )
+    for path in ("/paper.pdf", "/paper.pdfx", "/drafts/a", "/drafts/public/a"):
+        server.routes[path] = static("ok")
+    with pytest.raises(RobotsDisallowed):
+        fetch(settings, server.url("/paper.pdf"))
+    with pytest.raises(RobotsDisallowed):
+        fetch(settings, server.url("/drafts/a"))
+    assert fetch(settings, server.url("/paper.pdfx")).body == b"ok"
+    assert fetch(settings, server.url("/drafts/public/a")).body == b"ok"
+    assert server.hits_for("/paper.pdf") == [] and server.hits_for("/drafts/a") == []
+
+
 def test_per_host_delay_spaces_request_starts(tmp_path: Path, server: RouteServer) -> None:
     server.routes["/p"] = static("ok")
     settings = make_settings(tmp_path, per_host_delay=0.2, per_host_concurrency=1)

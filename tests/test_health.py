@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from adoptwatch.cli import main
-from adoptwatch.ingest import IngestSummary, run_ingest
+from adoptwatch.pipeline.ingest import IngestSummary, run_ingest
 from adoptwatch.settings import Settings
 from adoptwatch.storage import store
 from adoptwatch.storage.db import read_session

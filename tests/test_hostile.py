@@ -512,7 +512,7 @@ def hostile_feeds(bad: RouteServer, elsewhere: RouteServer, tmp_path: Path) -> d
 
 
 def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: Path) -> None:
-    from adoptwatch.ingest import run_ingest
+    from adoptwatch.pipeline.ingest import run_ingest
     from adoptwatch.site_server import SiteServer
 
     now = dt.datetime.now(dt.UTC)
@@ -624,7 +624,7 @@ def test_an_ingest_over_hostile_and_good_sources_stores_the_good_ones(tmp_path: 
 
 
 def test_thousands_of_entries_are_taken_a_capped_batch_per_run(tmp_path: Path) -> None:
-    from adoptwatch.ingest import run_ingest
+    from adoptwatch.pipeline.ingest import run_ingest
 
     now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
@@ -673,7 +673,7 @@ def test_thousands_of_entries_are_taken_a_capped_batch_per_run(tmp_path: Path) -
 def test_refused_pages_of_later_batches_are_logged_against_their_fetch(tmp_path: Path) -> None:
     """Pages of the next batch are fetched while this one is extracted; their fetch_log
     rows must still get the refusal that their own batch finds later."""
-    from adoptwatch.ingest import run_ingest
+    from adoptwatch.pipeline.ingest import run_ingest
 
     with RouteServer() as srv:
         srv.routes["/good"] = static(GOOD_ARTICLE)  # slow: text and claims extraction

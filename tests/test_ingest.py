@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adoptwatch.ingest import IngestSummary, run_ingest
+from adoptwatch.pipeline.ingest import IngestSummary, run_ingest
 from adoptwatch.settings import Settings
 from adoptwatch.site_server import SiteServer
 from adoptwatch.storage import store

@@ -74,9 +74,8 @@ def test_password_is_redacted_and_not_in_repr(tmp_path: Path) -> None:
 
 def test_every_settings_key_is_in_the_defaults_file() -> None:
     import tomllib
-    from dataclasses import fields
 
     from adoptwatch.settings import Settings
 
     defaults = tomllib.loads(DEFAULTS_FILE.read_text())
-    assert set(defaults) == {f.name for f in fields(Settings)}
+    assert set(defaults) == set(Settings.model_fields)

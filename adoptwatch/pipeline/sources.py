@@ -6,10 +6,11 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from adoptwatch.errors import AdoptwatchError
 from adoptwatch.storage.records import SourceSpec
 
 
-class SourcesError(ValueError):
+class SourcesError(AdoptwatchError):
     """The sources file is missing or malformed."""
 
 

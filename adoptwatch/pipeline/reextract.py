@@ -1,5 +1,6 @@
 """Re-run the current claims extractor over stored article text (no re-crawl), and with
-``from_pages`` the article extractor first, over the stored page bytes."""
+``from_pages`` the article extractor first, over the stored page bytes, through the same
+page gate as an ingest (:func:`adoptwatch.pipeline.pages.read_page`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from adoptwatch.extractors.article import ArticleExtractionError, extract_article
 from adoptwatch.extractors.claims import get_extractor
-from adoptwatch.ingest import Progress, chunks, content_hash, extraction_rows, utcnow
+from adoptwatch.pipeline.clock import utcnow
+from adoptwatch.pipeline.crawl import chunks
+from adoptwatch.pipeline.pages import PageRefused, read_page
+from adoptwatch.pipeline.progress import NoProgress, Progress
+from adoptwatch.pipeline.rows import EventKey, content_hash, event_key, extraction_rows
 from adoptwatch.settings import Settings
 from adoptwatch.storage import store
 from adoptwatch.storage.db import read_session, write_session
-
-Key = tuple[str, str, str, str]  # article_id, adopter, model_family, relation
 
 
 @dataclass
@@ -49,10 +51,6 @@ class ReextractReport:
         }
 
 
-def _key(article_id: str, adopter: str, family: str, relation: str) -> Key:
-    return (article_id, adopter.casefold(), family.casefold(), relation)
-
-
 def reextract(
     settings: Settings,
     include_current: bool = False,
@@ -68,13 +66,13 @@ def reextract(
     (``articles.raw_html``), for when the article extractor improved. The database is
     opened only for short reads and one write transaction per batch.
     """
+    progress = progress or NoProgress()
     extractor = get_extractor(settings.spacy_pipeline)
     report = ReextractReport(extractor_version=extractor.version)
     with read_session(settings.db, settings.db_lock_timeout) as con:
         ids = store.article_ids_for_reextract(con, extractor.version, include_current or from_pages)
     report.articles = len(ids)
-    if progress:
-        progress.stage("re-extracting", len(ids))
+    progress.stage("re-extracting", len(ids))
     for part in chunks(ids, batch_size):
         with read_session(settings.db, settings.db_lock_timeout) as con:
             rows = store.article_texts(con, part)
@@ -82,7 +80,7 @@ def reextract(
             pages = store.article_pages(con, part) if from_pages else {}
         texts: list[store.TextUpdate] = []
         if from_pages:
-            rows, texts = _texts_from_pages(rows, pages, report)
+            rows, texts = _texts_from_pages(rows, pages, report, settings)
         now = utcnow()
         new_events, new_mentions = [], []
         for (article_id, url, _text, published_at), extraction in zip(
@@ -98,10 +96,13 @@ def reextract(
                 con, part, new_events, new_mentions, extractor.version, texts=texts
             )
 
-        before = {
-            _key(e["article_id"], e["adopter"], e["model_family"], e["relation"]): e for e in old
+        before: dict[EventKey, Any] = {
+            event_key(e["article_id"], e["adopter"], e["model_family"], e["relation"]): e
+            for e in old
         }
-        after = {_key(e.article_id, e.adopter, e.model_family, e.relation): e for e in new_events}
+        after = {
+            event_key(e.article_id, e.adopter, e.model_family, e.relation): e for e in new_events
+        }
         report.events_before += len(before)
         report.events_after += len(after)
         for k in after.keys() - before.keys():
@@ -130,8 +131,7 @@ def reextract(
                         "article_url": e["article_url"],
                     }
                 )
-        if progress:
-            progress.advance(len(part))
+        progress.advance(len(part))
     return report
 
 
@@ -139,17 +139,24 @@ def _texts_from_pages(
     rows: list[tuple[str, str, str, Any]],
     pages: dict[str, tuple[str, bytes | None]],
     report: ReextractReport,
+    settings: Settings,
 ) -> tuple[list[tuple[str, str, str, Any]], list[store.TextUpdate]]:
-    """Article text extracted again from each stored page; the old text where that fails."""
+    """Article text extracted again from each stored page; the old text where the page is
+    missing or the gate refuses it now."""
     out, updates = [], []
     for article_id, url, old_text, published_at in rows:
         final_url, raw = pages.get(article_id, (url, None))
         text = old_text
         try:
             if raw is None:
-                raise ArticleExtractionError("no stored page")
-            content = extract_article(zlib.decompress(raw), final_url)
-        except (ArticleExtractionError, zlib.error):
+                raise PageRefused("extraction", "no stored page")
+            content = read_page(
+                zlib.decompress(raw),
+                final_url,
+                max_elements=settings.max_page_elements,
+                max_chars=settings.max_article_chars,
+            )
+        except (PageRefused, zlib.error):
             report.pages_failed += 1
         else:
             text = content.text

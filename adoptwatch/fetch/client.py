@@ -1,36 +1,13 @@
-"""HTTP fetching, polite and guarded. The only module of adoptwatch that talks to the network.
+"""The fetcher: polite, guarded async HTTP GETs, each recorded for fetch_log.
 
 What it does per request: scheme check, robots.txt (cached per origin), a per-host
 concurrency cap and a pause between request starts to one host, conditional GET
 (ETag / Last-Modified), manual redirects (each hop checked), a streamed body with a
-size cap on the *decompressed* bytes, a total deadline over the whole exchange (httpx's
-own timeouts are per read, so a server dripping bytes would never time out), and
-retries with exponential backoff on timeouts, connection errors, 5xx and 429
-(honouring Retry-After). DNS answers are checked against the network policy right
-before connecting, on every hop, so a public name that resolves to a private address
-is refused too.
-
-Bodies are decompressed here, not by httpx: httpx inflates each network chunk without
-an output limit, so one 64 KiB chunk of a deflate bomb becomes ~64 MiB before any cap
-can look at it, and stacked encodings (``Content-Encoding: gzip, gzip``) multiply that.
-:class:`_BodyDecoder` inflates with ``zlib.decompressobj(...).decompress(data, max_length)``
-so no step ever holds more than :data:`DECODE_PIECE` new bytes.
-
-Exceptions (every one has ``.url`` and ``.error_class``, the string stored in fetch_log)::
-
-    FetchError
-     ├── BlockedURL          not http(s), an invalid URL, or an address outside the
-     │                       allowlist (never contacted)
-     ├── RobotsDisallowed    robots.txt forbids this URL to our user agent
-     ├── TooManyRedirects    a redirect loop, or a chain longer than max_redirects
-     ├── ResponseTooLarge    the body passed the size cap (after decompression)
-     ├── BadEncoding         a Content-Encoding we did not ask for, or a corrupt compressed body
-     ├── TLSFailure          the TLS handshake failed (bad certificate, not TLS at all)
-     ├── HTTPStatusError     a 4xx/5xx answer (``.status``; 5xx and 429 count as transient)
-     └── TransientError      may work next time
-          ├── FetchTimeout       the total deadline, or a connect/read timeout, passed
-          └── ConnectionFailed   refused or reset connection, a broken HTTP exchange
-               └── DNSFailure    the host name did not resolve
+size cap on the *decompressed* bytes (:mod:`adoptwatch.fetch.decode`), a total deadline
+over the whole exchange (httpx's own timeouts are per read, so a server dripping bytes
+would never time out), and retries with exponential backoff on timeouts, connection
+errors, 5xx and 429 (honouring Retry-After). Connections go through the network policy
+(:mod:`adoptwatch.fetch.network`).
 """
 
 from __future__ import annotations
@@ -38,201 +15,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import random
-import socket
 import ssl
 import time
-import urllib.robotparser
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import certifi
-import httpcore
 import httpx
+from protego import Protego
 
+from adoptwatch.fetch.decode import BodyDecoder
+from adoptwatch.fetch.errors import (
+    BlockedURL,
+    ConnectionFailed,
+    DNSFailure,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    ResponseTooLarge,
+    RobotsDisallowed,
+    TLSFailure,
+    TooManyRedirects,
+    is_transient,
+)
+from adoptwatch.fetch.network import (
+    AddressBlocked,
+    DNSLookupFailed,
+    GuardedTransport,
+    NetworkPolicy,
+)
 from adoptwatch.settings import Settings
-
-# --- errors -----------------------------------------------------------------------
-
-
-class FetchError(Exception):
-    error_class = "fetch_error"
-
-    def __init__(self, message: str, url: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status = status
-
-
-class BlockedURL(FetchError):
-    error_class = "blocked"
-
-
-class RobotsDisallowed(FetchError):
-    error_class = "robots_disallowed"
-
-
-class TooManyRedirects(FetchError):
-    error_class = "too_many_redirects"
-
-
-class ResponseTooLarge(FetchError):
-    error_class = "too_large"
-
-
-class BadEncoding(FetchError):
-    error_class = "bad_encoding"
-
-
-class TLSFailure(FetchError):
-    error_class = "tls"
-
-
-class HTTPStatusError(FetchError):
-    error_class = "http_status"
-
-    def __init__(
-        self, message: str, url: str, status: int, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, url, status)
-        self.retry_after = retry_after
-
-
-class TransientError(FetchError):
-    error_class = "transient"
-
-
-class FetchTimeout(TransientError):
-    error_class = "timeout"
-
-
-class ConnectionFailed(TransientError):
-    error_class = "connection"
-
-
-class DNSFailure(ConnectionFailed):
-    error_class = "dns"
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: timeouts, connection errors, 5xx and 429. Not 404s or parse errors."""
-    if isinstance(exc, TransientError):
-        return True
-    return isinstance(exc, HTTPStatusError) and (exc.status == 429 or (exc.status or 0) >= 500)
-
-
-# --- network policy ------------------------------------------------------------------
-
-
-class _AddressBlocked(Exception):
-    """Raised inside the connection layer; turned into BlockedURL by the fetcher."""
-
-
-class _DNSLookupFailed(httpcore.ConnectError):
-    """Raised inside the connection layer; turned into DNSFailure by the fetcher."""
-
-
-@dataclass(frozen=True)
-class NetworkPolicy:
-    """Which IP addresses the fetcher may connect to.
-
-    Public addresses are allowed; loopback, private, link-local, multicast, reserved and
-    unspecified ones only when inside one of ``allow``.
-    """
-
-    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-
-    @classmethod
-    def from_cidrs(cls, cidrs: Iterable[str]) -> NetworkPolicy:
-        return cls(tuple(ipaddress.ip_network(c, strict=False) for c in cidrs))
-
-    def allows(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in net for net in self.allow if net.version == ip.version):
-            return True
-        return not (
-            ip.is_loopback
-            or ip.is_private
-            or ip.is_link_local
-            or ip.is_multicast
-            or ip.is_reserved
-            or ip.is_unspecified
-            or (isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None)
-        )
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself, checks every address, connects to an allowed one.
-
-    Connecting to the checked address (not re-resolving the name) closes the window in
-    which DNS could answer differently the second time. TLS still verifies the name.
-    """
-
-    def __init__(self, policy: NetworkPolicy) -> None:
-        self.policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise _DNSLookupFailed(f"DNS lookup failed for {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        allowed = [a for a in addresses if self.policy.allows(a)]
-        if not allowed:
-            raise _AddressBlocked(
-                f"{host} resolves to {', '.join(addresses)}, outside the allowed networks"
-            )
-        last: Exception | None = None
-        for address in allowed:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise _AddressBlocked("unix sockets are never used")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with the connection layer swapped for :class:`GuardedBackend`."""
-
-    def __init__(self, policy: NetworkPolicy, max_connections: int = 100) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(cafile=certifi.where()),
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(policy),
-        )
-
 
 # --- results -------------------------------------------------------------------------
 
@@ -358,136 +173,6 @@ def _check_url(url: str) -> None:
         raise BlockedURL(f"refusing URL without a host {url[:300]!r}", url)
 
 
-# --- bounded decompression --------------------------------------------------------------
-
-# The most new bytes one inflate step may produce; the size cap is checked after each.
-DECODE_PIECE = 64 * 1024
-# More stacked encodings than this is an attack, not a web server.
-MAX_ENCODING_LAYERS = 2
-
-
-def _looks_like_zlib(head: bytes) -> bool:
-    # RFC 1950 header: CM = 8 (deflate) and the two bytes a multiple of 31.
-    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
-
-
-class _Inflater:
-    """One gzip or deflate layer, inflated in pieces of at most DECODE_PIECE bytes."""
-
-    def __init__(self, coding: str, limit: int, url: str) -> None:
-        self.coding = coding
-        self.limit = limit  # most bytes this layer may produce in all
-        self.url = url
-        self.produced = 0
-        self._d: Any = None
-        self._pending = b""
-        self._finished = False  # at least one complete member/stream seen
-
-    def _start(self, head: bytes) -> Any:
-        if self.coding == "gzip":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        # "deflate" is meant to be zlib-wrapped (RFC 9110) but many servers send raw
-        # deflate; tell them apart by the header, as browsers do.
-        return zlib.decompressobj(zlib.MAX_WBITS if _looks_like_zlib(head) else -zlib.MAX_WBITS)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        data = self._pending + data if self._pending else data
-        self._pending = b""
-        while data:
-            if self._d is None:
-                if self._finished and not (self.coding == "gzip" and data[:2] == b"\x1f\x8b"):
-                    return  # trailing bytes after the stream: ignored, as browsers do
-                if len(data) < 2:
-                    self._pending = data
-                    return
-                self._d = self._start(data)
-            while True:
-                try:
-                    out = self._d.decompress(data, DECODE_PIECE)
-                except zlib.error as exc:
-                    raise BadEncoding(
-                        f"{self.url} sent a corrupt {self.coding} body: {exc}", self.url
-                    ) from None
-                if out:
-                    self.produced += len(out)
-                    if self.produced > self.limit:
-                        raise ResponseTooLarge(
-                            f"{self.url} sent more than {self.limit:,} bytes (after decompression)",
-                            self.url,
-                        )
-                    yield out
-                if self._d.eof:
-                    data = self._d.unused_data
-                    self._d = None
-                    self._finished = True
-                    break
-                data = self._d.unconsumed_tail
-                if not data and len(out) < DECODE_PIECE:
-                    return  # all input used and no output held back: wait for more
-
-    def finish(self) -> Iterator[bytes]:
-        if self._d is not None:
-            # Everything was fed with a bounded max_length loop, so little is left here.
-            try:
-                out = self._d.flush()
-            except zlib.error as exc:
-                raise BadEncoding(
-                    f"{self.url} sent a corrupt {self.coding} body: {exc}", self.url
-                ) from None
-            if out:
-                self.produced += len(out)
-                if self.produced > self.limit:
-                    raise ResponseTooLarge(
-                        f"{self.url} sent more than {self.limit:,} bytes (after decompression)",
-                        self.url,
-                    )
-                yield out
-
-
-class _BodyDecoder:
-    """Undoes Content-Encoding (gzip, deflate, stacked up to MAX_ENCODING_LAYERS) in bounded
-    pieces; ``limit`` caps the bytes every layer may produce."""
-
-    def __init__(self, content_encoding: str, limit: int, url: str) -> None:
-        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-        codings = [c for c in codings if c != "identity"]
-        if len(codings) > MAX_ENCODING_LAYERS:
-            raise BadEncoding(
-                f"{url} stacks {len(codings)} content encodings ({content_encoding[:100]}); "
-                f"at most {MAX_ENCODING_LAYERS} are accepted",
-                url,
-            )
-        layers = []
-        for coding in reversed(codings):  # the last one applied is undone first
-            if coding in ("gzip", "x-gzip"):
-                layers.append(_Inflater("gzip", limit, url))
-            elif coding == "deflate":
-                layers.append(_Inflater("deflate", limit, url))
-            else:
-                raise BadEncoding(
-                    f"{url} answered with Content-Encoding {coding!r}; "
-                    "only gzip and deflate were accepted",
-                    url,
-                )
-        self._layers = layers
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        return self._through(0, data)
-
-    def finish(self) -> Iterator[bytes]:
-        for index, layer in enumerate(self._layers):
-            for piece in layer.finish():
-                yield from self._through(index + 1, piece)
-
-    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
-        if index == len(self._layers):
-            if data:
-                yield data
-            return
-        for piece in self._layers[index].feed(data):
-            yield from self._through(index + 1, piece)
-
-
 class Fetcher:
     """Polite, guarded async HTTP fetching. Use as ``async with Fetcher(settings) as f:``.
 
@@ -509,7 +194,7 @@ class Fetcher:
         self._client: httpx.AsyncClient | None = None
         self._gates: dict[str, _HostGate] = {}
         self._global = asyncio.Semaphore(settings.max_concurrency)
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | FetchError] = {}
+        self._robots: dict[str, Protego | FetchError] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self._sleep = sleep
         self.records: list[FetchRecord] = []
@@ -645,14 +330,11 @@ class Fetcher:
         if isinstance(rules, FetchError):
             # The site could not be reached at all: report that, not a robots verdict.
             raise type(rules)(f"{rules} (while reading robots.txt)", url, rules.status)
-        if not rules.can_fetch(self.settings.user_agent, url):
+        if not rules.can_fetch(url, self.settings.user_agent):
             raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}", url)
 
-    async def _load_robots(
-        self, origin: str, source: str | None
-    ) -> urllib.robotparser.RobotFileParser | FetchError:
+    async def _load_robots(self, origin: str, source: str | None) -> Protego | FetchError:
         robots_url = origin + "/robots.txt"
-        parser = urllib.robotparser.RobotFileParser(robots_url)
         started, t0 = time.time(), time.monotonic()
         try:
             result = await self._fetch_with_retries(
@@ -661,8 +343,7 @@ class Fetcher:
         except HTTPStatusError as exc:
             self._record(robots_url, source, "robots", started, t0, exc.status, 0, None, exc)
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-                parser.parse([])  # RFC 9309: an unavailable (4xx) robots.txt allows everything
-                return parser
+                return Protego.parse("")  # RFC 9309: an unavailable (4xx) robots.txt allows all
             return exc  # 5xx, 429: treat as "disallow for now"
         except FetchError as exc:
             self._record(robots_url, source, "robots", started, t0, exc.status, 0, None, exc)
@@ -678,9 +359,9 @@ class Fetcher:
             result.final_url,
             None,
         )
-        text = result.body[:500_000].decode("utf-8", errors="replace")
-        parser.parse(text.splitlines())
-        return parser
+        # Protego reads RFC 9309 as sites write it: "*" wildcards and "$" anchors, and the
+        # longest matching rule wins (urllib.robotparser takes the first and reads neither).
+        return Protego.parse(result.body[:500_000].decode("utf-8", errors="replace"))
 
     async def _fetch_with_retries(
         self,
@@ -804,7 +485,7 @@ class Fetcher:
                         url,
                         resp.status_code,
                     )
-                decoder = _BodyDecoder(resp_headers.get("content-encoding", ""), cap, url)
+                decoder = BodyDecoder(resp_headers.get("content-encoding", ""), cap, url)
                 chunks: list[bytes] = []
                 size = wire = 0
                 async for raw in resp.aiter_raw():
@@ -832,7 +513,7 @@ class Fetcher:
                         )
                     chunks.append(piece)
                 return resp.status_code, resp_headers, b"".join(chunks)
-        except _AddressBlocked as exc:
+        except AddressBlocked as exc:
             raise BlockedURL(f"refusing {url}: {exc}", url) from None
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out talking to {url}: {type(exc).__name__}", url) from None
@@ -844,7 +525,7 @@ class Fetcher:
             tls = _cause(exc, ssl.SSLError)
             if tls is not None:
                 raise TLSFailure(f"TLS failed with {url}: {_describe(tls)}", url) from None
-            dns = _cause(exc, _DNSLookupFailed)
+            dns = _cause(exc, DNSLookupFailed)
             if dns is not None:
                 raise DNSFailure(str(dns), url) from None
             raise ConnectionFailed(

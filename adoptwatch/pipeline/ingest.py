@@ -1,0 +1,277 @@
+"""The ingest driver: sources → feeds → pages → text → claims → DuckDB, once.
+
+:func:`run_ingest` drives the steps of :mod:`~adoptwatch.pipeline.crawl`,
+:mod:`~adoptwatch.pipeline.pages` and :mod:`~adoptwatch.pipeline.rows`;
+``adoptwatch.flows.ingest`` runs the same driver with each step wrapped as a Prefect task
+(:class:`IngestSteps`). A failed feed or article becomes a row (fetch_log,
+feed_entries, the summary), never an exception that ends the run.
+
+Write safety: articles, their events, their feed entries and the fetches behind them
+are written per batch in one transaction. A feed's validators (ETag, Last-Modified) are
+stored only after all of its new entries are, so a crash part-way means the next run
+fetches the feed again and finishes the work; entries already stored are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from adoptwatch.fetch import Fetcher
+from adoptwatch.pipeline.clock import utcnow
+from adoptwatch.pipeline.crawl import (
+    FeedOutcome,
+    PageOutcome,
+    chunks,
+    fetch_ahead,
+    fetch_feeds,
+    fetch_pages,
+    group_by_url,
+    interleave_hosts,
+    keep_new_entries,
+    plan_entries,
+)
+from adoptwatch.pipeline.pages import deduplicate, extract_pages, known_for
+from adoptwatch.pipeline.progress import NoProgress, Progress
+from adoptwatch.pipeline.rows import ProcessedBatch, build_write_batch, fetch_rows, source_update
+from adoptwatch.pipeline.sources import load_sources
+from adoptwatch.settings import Settings
+from adoptwatch.storage import store
+from adoptwatch.storage.db import ingest_lock, write_session
+from adoptwatch.storage.records import SourceSpec, SourceState
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    started_at: datetime
+    sources: list[SourceState]  # enabled sources to fetch this run
+    skipped_sources: list[str]  # disabled ones
+    state: store.CrawlState
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    feeds_total: int = 0
+    feeds_fetched: int = 0
+    feeds_unchanged: int = 0
+    feeds_failed: int = 0
+    sources_disabled_skipped: int = 0
+    entries_new: int = 0
+    entries_backlog: int = 0  # new entries left for later runs by max_entries_per_feed
+    articles_new: int = 0
+    articles_duplicate: int = 0
+    articles_failed: int = 0
+    events_new: int = 0
+    mentions_new: int = 0
+    failed_sources: list[dict[str, str]] = field(default_factory=list)
+    failed_articles: list[dict[str, str]] = field(default_factory=list)
+    disabled_sources: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(self).items()}
+
+
+def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
+    """Register sources, open a run, and read what earlier runs already stored."""
+    now = utcnow()
+    run_id = uuid.uuid4().hex
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        store.sync_sources(con, specs, now)
+        store.start_run(con, run_id, now)
+        state = store.load_crawl_state(con, settings.max_article_attempts)
+    names = {s.name for s in specs}
+    listed = [state.sources[n] for n in (s.name for s in specs) if n in state.sources]
+    return RunContext(
+        run_id=run_id,
+        started_at=now,
+        sources=[s for s in listed if s.enabled],
+        skipped_sources=sorted(s.name for s in listed if not s.enabled and s.name in names),
+        state=state,
+    )
+
+
+def write(settings: Settings, batch: store.WriteBatch) -> store.WriteResult:
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        return store.write_batch(con, batch, settings.max_consecutive_failures)
+
+
+def finish_run(settings: Settings, summary: IngestSummary) -> None:
+    with write_session(settings.db, settings.db_lock_timeout) as con:
+        store.finish_run(con, summary.run_id, summary.finished_at or utcnow(), summary.as_dict())
+
+
+@dataclass
+class IngestSteps:
+    """The steps ``run_ingest`` calls; the Prefect flow swaps in task-wrapped versions."""
+
+    prepare: Callable[[Settings, Sequence[SourceSpec]], RunContext] = prepare_run
+    fetch_feeds: Callable[..., Awaitable[list[FeedOutcome]]] = fetch_feeds
+    fetch_pages: Callable[..., Awaitable[list[PageOutcome]]] = fetch_pages
+    extract: Callable[..., Any] = extract_pages
+    write: Callable[[Settings, store.WriteBatch], store.WriteResult] = write
+    finish: Callable[[Settings, IngestSummary], None] = finish_run
+    # Where ``extract`` runs. None: in a thread of this process, given the live dedup
+    # maps. Otherwise an awaitable call ``(pages, known_urls, known_hashes, pipeline)``
+    # that runs it elsewhere (a Dask cluster), given only :func:`known_for`'s excerpt.
+    dispatch_extract: Callable[..., Awaitable[ProcessedBatch]] | None = None
+    # Batches extracted at once; more than one only makes sense with a dispatcher.
+    extract_in_flight: int = 1
+
+
+async def run_ingest(
+    settings: Settings,
+    steps: IngestSteps | None = None,
+    progress: Progress | None = None,
+    fetcher: Fetcher | None = None,
+    lock_held: bool = False,
+) -> IngestSummary:
+    """One ingest run over every enabled source. Returns the summary; never raises for a
+    failed feed or article (those are in the summary and in fetch_log).
+
+    Takes the database's ingest lock (:func:`adoptwatch.storage.db.ingest_lock`) unless the caller
+    says it holds it already (``lock_held``; the CLI takes it before starting Prefect).
+    """
+    steps = steps or IngestSteps()
+    progress = progress or NoProgress()
+    specs = load_sources(settings.sources)
+    if lock_held:
+        return await _run_locked(settings, steps, progress, specs, fetcher)
+    with ingest_lock(settings.db, wait=settings.ingest_wait):
+        return await _run_locked(settings, steps, progress, specs, fetcher)
+
+
+async def _run_locked(
+    settings: Settings,
+    steps: IngestSteps,
+    progress: Progress,
+    specs: Sequence[SourceSpec],
+    fetcher: Fetcher | None,
+) -> IngestSummary:
+    ctx = steps.prepare(settings, specs)
+    summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
+    summary.feeds_total = len(ctx.sources)
+    summary.sources_disabled_skipped = len(ctx.skipped_sources)
+
+    async with fetcher or Fetcher(settings) as f:
+        select = keep_new_entries(ctx.state.entries, settings.max_entries_per_feed)
+        outcomes = await steps.fetch_feeds(f, ctx.sources, progress, select)
+        for o in outcomes:
+            if o.failed:
+                summary.feeds_failed += 1
+                summary.failed_sources.append(
+                    {
+                        "source": o.source.name,
+                        "error_class": o.error_class or "",
+                        "error": o.error or "",
+                    }
+                )
+            elif o.unchanged:
+                summary.feeds_unchanged += 1
+            else:
+                summary.feeds_fetched += 1
+        summary.entries_backlog = sum(o.backlog for o in outcomes)
+        planned = plan_entries(
+            outcomes, ctx.state.entries, ctx.state.retry_entries, settings.max_entries_per_feed
+        )
+        summary.entries_new = sum(1 for p in planned if p.attempts == 0)
+        progress.stage("articles", len(planned))
+
+        # Failed feeds are final now; successful ones wait until their entries are stored.
+        failed_updates = [source_update(o) for o in outcomes if o.failed]
+        first = store.WriteBatch(source_updates=failed_updates)
+        first.fetches = fetch_rows(f.take_records(), ctx.run_id)
+        _tally(summary, steps.write(settings, first))
+
+        known_urls = dict(ctx.state.article_ids_by_url)
+        known_hashes = dict(ctx.state.article_ids_by_hash)
+
+        # Limits on what extraction accepts (see extract_pages), passed wherever it runs.
+        limits = {
+            "max_elements": settings.max_page_elements,
+            "max_chars": settings.max_article_chars,
+        }
+
+        def start_extract(pages: list[PageOutcome]) -> asyncio.Future[ProcessedBatch]:
+            if steps.dispatch_extract is None:
+                coro = asyncio.to_thread(
+                    steps.extract,
+                    pages,
+                    known_urls,
+                    known_hashes,
+                    settings.spacy_pipeline,
+                    **limits,
+                )
+            else:
+                coro = steps.dispatch_extract(
+                    pages, known_for(pages, known_urls), {}, settings.spacy_pipeline, **limits
+                )
+            return asyncio.ensure_future(coro)
+
+        async def store_batch(extracting: asyncio.Future[ProcessedBatch], urls: set[str]) -> None:
+            # In batch order: the first page of a story wins, as in a sequential run.
+            processed = deduplicate(await extracting, known_urls, known_hashes)
+            batch = build_write_batch(processed)
+            for url, source, error_class, error in processed.page_errors:
+                f.annotate(url, source, "article", error_class, error)
+            # This batch's page fetches (and robots.txt); later batches' pages stay until
+            # their content has been judged (annotate), so each row is written complete.
+            batch.fetches = fetch_rows(
+                f.take_records(lambda r: r.kind != "article" or r.url in urls), ctx.run_id
+            )
+            summary.articles_duplicate += len(processed.duplicates)
+            failures = processed.failed + processed.rejected
+            summary.articles_failed += len(failures)
+            summary.failed_articles.extend(
+                {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
+            )
+            result = await asyncio.to_thread(steps.write, settings, batch)
+            _tally(summary, result)
+
+        groups = interleave_hosts(group_by_url(planned).values())
+        batches = [
+            [e for group in part for e in group]
+            for part in chunks(groups, settings.write_batch_size)
+        ]
+        # Fetching stays in this event loop and runs a few batches ahead of extraction
+        # (CPU: a thread, or Dask workers); writes happen here, one batch at a time.
+        in_flight: collections.deque[tuple[asyncio.Future[ProcessedBatch], set[str]]] = (
+            collections.deque()
+        )
+        fetched = fetch_ahead(steps.fetch_pages, f, batches, progress)
+        try:
+            async with contextlib.aclosing(fetched):
+                async for pages in fetched:
+                    urls = {p.entries[0].url for p in pages}
+                    in_flight.append((start_extract(pages), urls))
+                    while len(in_flight) >= max(1, steps.extract_in_flight):
+                        await store_batch(*in_flight.popleft())
+            while in_flight:
+                await store_batch(*in_flight.popleft())
+        finally:
+            for pending, _urls in in_flight:
+                pending.cancel()
+
+        last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
+        last.fetches = fetch_rows(f.take_records(), ctx.run_id)
+        _tally(summary, steps.write(settings, last))
+
+    summary.finished_at = utcnow()
+    steps.finish(settings, summary)
+    return summary
+
+
+def _tally(summary: IngestSummary, result: store.WriteResult) -> None:
+    summary.articles_new += result.articles
+    summary.events_new += result.events
+    summary.mentions_new += result.mentions
+    summary.disabled_sources.extend(result.disabled_sources)
