@@ -33,9 +33,10 @@ install: $(STAMP)  ## Create .venv from uv.lock (hash-pinned)
 demo: $(STAMP)  ## Crawl the bundled fixture site offline and show the event log
 	$(VENV)/bin/adoptwatch demo
 
-lint: $(STAMP)  ## ruff check and format check
+lint: $(STAMP)  ## ruff check, format check, and the import layers (docs/architecture.md)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)  ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -48,4 +49,4 @@ bench: $(STAMP)  ## Run the benchmarks (prints figures against baselines)
 	$(VENV)/bin/python -m benchmarks
 
 clean:  ## Remove the venv, tools and caches (not data/)
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .prefect
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .prefect .import_linter_cache
