@@ -1,4 +1,4 @@
-"""The company gazetteer: known adopters, their aliases, and name normalisation.
+"""The company gazetteer: known adopters, their aliases and products, and name normalisation.
 
 Data lives in ``extractors/data/companies.toml``, validated on load (:class:`GazetteerError`).
 """
@@ -37,6 +37,7 @@ class Gazetteer:
     first_names: frozenset[str] = frozenset()
     places: frozenset[str] = frozenset()  # lower-cased
     ambiguous: frozenset[str] = frozenset()  # names that are also words: not sentence-initial
+    products: frozenset[str] = frozenset()  # lower-cased spellings of products ("siri", "alexa")
     _suffix_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     _automaton: object = field(default=None, repr=False)
@@ -108,6 +109,11 @@ class Gazetteer:
     def known(self, name: str) -> bool:
         return self.lookup(name) is not None
 
+    def is_product(self, spelling: str) -> bool:
+        """A product's spelling ("Siri", "Alexa"), not one of its owner's names: it normalises
+        to its owner all the same."""
+        return clean_name(spelling).lower() in self.products
+
     def is_place(self, name: str) -> bool:
         """A country, region, state or city: the small tagger calls many unknown company
         names GPE, so its label alone does not make a name a place."""
@@ -133,6 +139,7 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         raise GazetteerError(f"{source}: 'names' must be a list of non-empty strings")
     companies: dict[str, Company] = {}
     spellings: list[str] = []
+    products: set[str] = set()
     for name in names:
         companies.setdefault(name.lower(), Company(name))
         spellings.append(name)
@@ -141,7 +148,7 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         where = f"{source} [[company]] #{i + 1}"
         if not isinstance(row, dict):
             raise GazetteerError(f"{where}: must be a table")
-        unknown = set(row) - {"name", "aliases", "hosting"}
+        unknown = set(row) - {"name", "aliases", "products", "hosting"}
         if unknown:
             raise GazetteerError(f"{where}: unknown keys {sorted(unknown)}")
         name = row.get("name")
@@ -150,6 +157,9 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         aliases = row.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
             raise GazetteerError(f"{where} ({name}): 'aliases' must be a list of strings")
+        owned = row.get("products", [])
+        if not isinstance(owned, list) or not all(isinstance(p, str) and p for p in owned):
+            raise GazetteerError(f"{where} ({name}): 'products' must be a list of strings")
         hosting = row.get("hosting", False)
         if not isinstance(hosting, bool):
             raise GazetteerError(f"{where} ({name}): 'hosting' must be true or false")
@@ -157,9 +167,10 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         if name in seen_rows:
             raise GazetteerError(f"{where} ({name}): a second [[company]] with this name")
         seen_rows.add(name)
-        for key in (name, *aliases):
+        for key in (name, *aliases, *owned):
             companies[key.lower()] = company
             spellings.append(key)
+        products.update(p.lower() for p in owned)
     org_words = data.get("org_words", [])
     if not isinstance(org_words, list) or not all(isinstance(w, str) and w for w in org_words):
         raise GazetteerError(f"{source}: 'org_words' must be a list of strings")
@@ -179,6 +190,7 @@ def parse_gazetteer(data: dict[str, Any], source: str = "<gazetteer>") -> Gazett
         frozenset(first_names),
         frozenset(p.lower() for p in places),
         frozenset(ambiguous),
+        frozenset(products),
         _spellings=tuple(dict.fromkeys(spellings)),
     )
 

