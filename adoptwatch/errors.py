@@ -37,7 +37,8 @@ the code that raises it; the tree, drawn once, is here::
      ├── InvalidURL               adoptwatch.extractors.urls: not an absolute http(s) URL
      ├── CatalogError             adoptwatch.extractors.catalog: catalog.toml is malformed
      ├── GazetteerError           adoptwatch.extractors.adopters: companies.toml is malformed
-     ├── PatternError             adoptwatch.extractors.patterns: adoption.toml is malformed
+     ├── PairModelError           adoptwatch.extractors.pair_model: the trained claims model
+     │                            is missing or cannot run
      ├── DigestError              adoptwatch.digest
      │    ├── InvalidWeek         not an ISO week such as 2026-W48
      │    ├── InvalidAddress      not exactly one mailbox, or CR/LF in it

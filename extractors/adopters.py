@@ -109,6 +109,15 @@ class Gazetteer:
     def known(self, name: str) -> bool:
         return self.lookup(name) is not None
 
+    def as_written(self, name: str) -> str:
+        """The name as the text writes it, tidied: no "the", possessive or legal suffix
+        ("the Airbnb Inc.'s" -> "Airbnb"); a product's name gives its owner's."""
+        clean = clean_name(name)
+        if self.is_product(clean):
+            return self.normalise(clean)
+        assert self._suffix_re is not None
+        return self._suffix_re.sub("", clean).strip() or clean
+
     def is_product(self, spelling: str) -> bool:
         """A product's spelling ("Siri", "Alexa"), not one of its owner's names: it normalises
         to its owner all the same."""

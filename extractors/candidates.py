@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
-from extractors.catalog import Catalog, default_catalog, load_catalog
-from extractors.mentions import (
+from adoptwatch.extractors.adopters import Gazetteer, default_gazetteer, load_gazetteer
+from adoptwatch.extractors.catalog import Catalog, default_catalog, load_catalog
+from adoptwatch.extractors.mentions import (
     ModelMention,
     OrgMention,
     Pair,
@@ -29,7 +29,7 @@ from extractors.mentions import (
     model_mentions,
     org_mentions,
 )
-from extractors.sentences import split_sentences
+from adoptwatch.extractors.sentences import split_sentences
 
 WINDOW_KEY = "adoptwatch_window"
 # A window longer than this many sentences is cut (a list of 40 bullet points that each name
@@ -66,7 +66,7 @@ def windows(
     mentions = model_mentions(text, sentences, catalog)
     if not mentions:
         return []
-    from extractors.mentions import SentenceIndex
+    from adoptwatch.extractors.mentions import SentenceIndex
 
     where = SentenceIndex(sentences)
     focus = sorted({where.of(m.start) for m in mentions})

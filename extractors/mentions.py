@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from extractors.adopters import Gazetteer, clean_name
-from extractors.catalog import Catalog, Family, Vendor
+from adoptwatch.extractors.adopters import Gazetteer, clean_name
+from adoptwatch.extractors.catalog import Catalog, Family, Vendor
 
 # NER labels whose spans may be adopters: the small pipeline calls many company names
 # PRODUCT, GPE, PERSON or WORK_OF_ART, and public bodies are GPE or ORG.
@@ -53,17 +53,23 @@ _DESCRIPTIVE_NOUNS = (
 )
 # "the company", "the Seattle retailer", "this tech giant", "the Hangzhou-based firm"
 _DESCRIPTIVE = re.compile(
-    rf"\b(?:[Tt]he|[Tt]his|[Tt]hat|[Tt]hese|[Bb]oth)\s+(?:[\w’'.&-]+\s+){{0,3}}?"
+    rf"\b(?:[Tt]he|[Tt]his|[Tt]hese|[Bb]oth)\s+(?:[\w’'.&-]+\s+){{0,3}}?"
     rf"(?:{_DESCRIPTIVE_NOUNS})(?:s|es)?\b"
 )
 _PRONOUN = re.compile(r"\b(?:[Ii]t|[Ii]ts|[Tt]hey|[Tt]heir|[Ww]e|[Oo]ur|[Uu]s)\b")
 _FIRST_PERSON = frozenset({"we", "our", "us"})
 
 # Capitalised runs the tagger may have missed: "Cerence", "Volkwagen", "K2 Think".
+_CAPS_WORD = r"(?:[A-Z](?:[\w&.-]|['’](?![sS]\b))*[\w&]|[A-Z])"
 _CAPS_RUN = re.compile(
-    r"(?<![\w@#])(?:[A-Z][\w&.’'-]*[\w&]|[A-Z])(?:\s+(?:of\s+|&\s+|de\s+|for\s+)?"
-    r"(?:[A-Z][\w&.’'-]*[\w&]|[A-Z]|\d+))*"
+    rf"(?<![\w@#]){_CAPS_WORD}(?:\s+(?:of\s+|&\s+|de\s+|for\s+)?(?:{_CAPS_WORD}|\d+(?![\d,]*\s+[a-z])))*"
 )
+# Words that open a span without belonging to the name: "Both China Telecom", "Some Alibaba"
+_LEADING_WORDS = re.compile(
+    r"^(?:(?:[Bb]oth|[Ss]ome|[Mm]any|[Mm]ost|[Aa]ll|[Ee]ach|[Ee]very|[Oo]ther|[Aa]n?|[Tt]he|"
+    r"[Tt]his|[Tt]hat|[Tt]hese|[Tt]hose|[Ss]everal|[Oo]nly|[Ee]ven|[Aa]lso)\s+)+"
+)
+_POSSESSIVE_TAIL = re.compile(r"['’]s\b.*$", re.S)
 _NOT_NAMES = frozenset(
     """a an the this that these those it its they their we our us he she his her i my you your
     in on at by for from with to of and or but as if when while after before since during
@@ -74,23 +80,6 @@ _NOT_NAMES = frozenset(
     north south east west one two three four five six seven eight nine ten today yesterday
     tomorrow earlier later under over about why how what who where which while despite""".split()
 )
-
-# Capitalised words that start sentences without naming anything.
-_SENTENCE_STARTERS = frozenset(
-    """instead meanwhile therefore thus hence moreover furthermore additionally also yet still
-    now today recently earlier later separately similarly likewise overall ultimately indeed
-    notably specifically currently previously initially finally together dubbed according
-    following after before despite although though while with without under as since because
-    unlike like other others many some most several both each every all such what which who
-    whom how why when where here there nearly about around more less only just even early late
-    new big major top key last next first second third once soon so then thanks given amid
-    among beyond inside outside across against between during through within upon via per
-    detect build use using used create make made launch launched power powered run running
-    see read learn get find note please today's its it's that's there's here's we're they're
-    i'm you're let's don't can't won't isn't aren't wasn't weren't hasn't haven't hadn't
-    doesn't didn't shouldn't couldn't wouldn't""".split()
-)
-
 
 @dataclass(frozen=True)
 class ModelMention:
@@ -118,10 +107,41 @@ class OrgMention:
     surface: str  # as written
     name: str  # the organisation it names ("" for an anaphor nobody resolves)
     source: str  # "ner:ORG", "gazetteer", "vendor", "caps", "anaphor", "pronoun"
+    written: str = ""  # the name as written, tidied ("HHS"); a product gives its owner
+    kind: str = "name"  # what the classifier is told it is: see KINDS
 
     @property
     def anaphor(self) -> bool:
         return self.source in ("anaphor", "pronoun")
+
+
+# What an organisation mention is, in the words the classifier reads inside its mark.
+KINDS = {
+    "ner:ORG": "organisation",
+    "gazetteer": "organisation",
+    "vendor": "organisation",
+    "ner:PERSON": "person",
+    "ner:GPE": "place",
+    "ner:LOC": "place",
+    "ner:FAC": "place",
+    "ner:NORP": "group",
+    "ner:PRODUCT": "product",
+    "ner:WORK_OF_ART": "product",
+    "ner:EVENT": "event",
+    "ner:LAW": "law",
+    "caps": "name",
+    "anaphor": "reference",
+    "pronoun": "pronoun",
+}
+
+
+def kind_of(source: str, surface: str, gazetteer: Gazetteer) -> str:
+    if source not in ("anaphor", "pronoun"):
+        if gazetteer.is_product(surface):
+            return "product"
+        if gazetteer.known(surface):
+            return "organisation"
+    return KINDS.get(source, "name")
 
 
 @dataclass(frozen=True)
@@ -231,7 +251,14 @@ def org_mentions(
     spans: dict[tuple[int, int], tuple[str, str]] = {}
 
     def add(start: int, end: int, source: str) -> None:
-        while end > start and text[end - 1] in " ,.;:’'\"”)":
+        # "OCBC’s 30" -> "OCBC"; "Both China Telecom" -> "China Telecom"
+        tail = _POSSESSIVE_TAIL.search(text, start, end)
+        if tail is not None:
+            end = tail.start()
+        lead = _LEADING_WORDS.match(text[start:end])
+        if lead is not None and source != "gazetteer":
+            start += lead.end()
+        while end > start and text[end - 1] in " ,.;:’'\"”)(":
             end -= 1
         while start < end and text[start] in " \"“‘'(":
             start += 1
@@ -259,13 +286,22 @@ def org_mentions(
         first = words[0].lower().replace("’", "'").split("'")[0]
         if first in _NOT_NAMES:
             continue
-        if len(words) == 1 and _starts_sentence(text, m.start()) and (
-            first in _SENTENCE_STARTERS or first.endswith("ly")
-        ):
-            continue  # "Therefore, ...", "Internally, ..."
+        if len(words) == 1 and _starts_sentence(text, m.start()):
+            continue  # "Therefore, ...", "Companies like ...": a name there is one NER knows
         add(m.start(), m.end(), "caps")
     named = _drop_nested(
-        [OrgMention(s, e, text[s:e], name, src) for (s, e), (name, src) in spans.items()]
+        [
+            OrgMention(
+                s,
+                e,
+                text[s:e],
+                name,
+                src,
+                gazetteer.as_written(text[s:e]),
+                kind_of(src, text[s:e], gazetteer),
+            )
+            for (s, e), (name, src) in spans.items()
+        ]
     )
     out = list(named)
     title_orgs = list(earlier[-1:]) + _title_orgs(title, title_ents, gazetteer, catalog)
@@ -273,13 +309,15 @@ def org_mentions(
         if any(occupied[m.start() : m.end()]):
             continue
         name = _antecedent(m.start(), m.end(), named, title_orgs, text)
-        out.append(OrgMention(m.start(), m.end(), m.group(0), name, "anaphor"))
+        out.append(
+            OrgMention(m.start(), m.end(), m.group(0), name, "anaphor", name, "reference")
+        )
     for m in _PRONOUN.finditer(text):
         if m.group(0).lower() in _FIRST_PERSON:
             name = _first_person_org(text, m.start(), named, title_orgs)
         else:
             name = _antecedent(m.start(), m.end(), named, title_orgs, text)
-        out.append(OrgMention(m.start(), m.end(), m.group(0), name, "pronoun"))
+        out.append(OrgMention(m.start(), m.end(), m.group(0), name, "pronoun", name, "pronoun"))
     out = [o for o in out if o.name]
     out.sort(key=lambda o: (o.start, -o.end))
     return out
@@ -322,14 +360,33 @@ def _title_orgs(
     gazetteer: Gazetteer,
     catalog: Catalog,
 ) -> list[str]:
+    """Organisations a title names, in order: NER's, the gazetteer's, and capitalised runs
+    that are not a model ("Pellucid Labs moves support agents to Claude": Pellucid Labs)."""
+    if not title:
+        return []
+    models = model_mentions(title, [(0, len(title))], catalog)
+    taken = bytearray(len(title) + 1)
+    for m in models:
+        if not m.vendor_level:
+            taken[m.start : m.end] = b"\x01" * (m.end - m.start)
     names: list[tuple[int, str]] = []
+
+    def add(start: int, end: int) -> None:
+        if any(taken[start:end]):
+            return
+        name = _name_of(title[start:end], gazetteer, catalog)
+        if name:
+            names.append((start, name))
+
     for start, end, label in ents:
         if label in ANTECEDENT_LABELS:
-            name = _name_of(title[start:end], gazetteer, catalog)
-            if name:
-                names.append((start, name))
-    for start, _end, name in gazetteer.find(title):
-        names.append((start, name))
+            add(start, end)
+    for start, end, _name in gazetteer.find(title):
+        add(start, end)
+    for m in _CAPS_RUN.finditer(title):
+        words = m.group(0).split()
+        if len(words) > 1 or m.start() > 0:
+            add(m.start(), m.end())
     names.sort()
     return list(dict.fromkeys(n for _, n in names))
 
@@ -417,51 +474,80 @@ def candidate_pairs(
 
 ORG_MARK = "@"
 MODEL_MARK = "#"
-# Contexts longer than this are cut around the two mentions (the encoder reads 192 tokens).
-MAX_CONTEXT_CHARS = 700
+TYPED_MARKS = True
+# Contexts longer than this are cut around the model (the encoder reads 192 tokens).
+MAX_CONTEXT_CHARS = 800
 
 
 @dataclass(frozen=True)
-class MarkedPair:
-    """What the classifier reads: the context with ``@ org @`` and ``# model #`` marked, and
-    the character offsets of the two opening marks (the encoder pools the tokens there)."""
+class MarkedModel:
+    """What the classifier reads for one model mention: the context with the model between
+    ``# #`` and every organisation paired with it between ``@ @``; ``model_at`` and
+    ``org_at`` are the character offsets of the opening marks (the encoder pools the tokens
+    there), ``org_at[k]`` for ``pairs[k]`` (-1 when the cut left that organisation out)."""
 
     text: str
-    org_at: int
     model_at: int
+    org_at: tuple[int, ...]
+    pairs: tuple[Pair, ...]
 
 
-def marked_text(text: str, pair: Pair) -> MarkedPair:
-    """The pair's context with the organisation between ``@ @`` and the model between
-    ``# #``: typed punctuation marks, which a small encoder learns from few examples."""
-    start, end = pair.context
-    start = min(start, pair.org.start, pair.model.start)
-    end = max(end, pair.org.end, pair.model.end)
+def group_by_model(pairs: Sequence[Pair]) -> list[list[Pair]]:
+    """The pairs of each model mention, in text order."""
+    groups: dict[tuple[int, int], list[Pair]] = {}
+    for p in pairs:
+        groups.setdefault((p.model.start, p.model.end), []).append(p)
+    return [groups[k] for k in sorted(groups)]
+
+
+def marked_model(text: str, pairs: Sequence[Pair]) -> MarkedModel:
+    """Mark one model mention and the organisations of its ``pairs`` (all share the model):
+    ``# * model * GPT-4o #``, ``@ * organisation * Airbnb @`` (typed marks: the kind of
+    mention is a word the encoder reads).
+
+    One encoder pass then decides every pair of the model: the organisations' marks give
+    the pair representations. Nested organisation spans share the outer span's mark."""
+    model = pairs[0].model
+    start = min(p.context[0] for p in pairs)
+    end = max(p.context[1] for p in pairs)
     if end - start > MAX_CONTEXT_CHARS:
-        lo = min(pair.org.start, pair.model.start)
-        hi = max(pair.org.end, pair.model.end)
-        spare = max(0, MAX_CONTEXT_CHARS - (hi - lo)) // 2
-        start, end = max(start, lo - spare), min(end, hi + spare)
-    marks = sorted(
-        [
-            (pair.org.start, 1, "org"),
-            (pair.org.end, 0, f" {ORG_MARK}"),
-            (pair.model.start, 1, "model"),
-            (pair.model.end, 0, f" {MODEL_MARK}"),
-        ]
-    )
+        spare = max(0, MAX_CONTEXT_CHARS - (model.end - model.start)) // 2
+        start, end = max(start, model.start - spare), min(end, model.end + spare)
+    # organisation spans to mark: outermost, not overlapping the model, inside the cut
+    spans: list[tuple[int, int]] = []
+    for s, e in sorted({(p.org.start, p.org.end) for p in pairs}, key=lambda x: (x[0], -x[1])):
+        if s < start or e > end or (s < model.end and model.start < e):
+            continue
+        if spans and s < spans[-1][1]:
+            continue
+        spans.append((s, e))
+    kinds = {(p.org.start, p.org.end): p.org.kind for p in pairs}
+    model_kind = "vendor" if model.vendor_level else "model"
+    if TYPED_MARKS:
+        marks = [(model.start, 1, f"{MODEL_MARK} * {model_kind} *"), (model.end, 0, MODEL_MARK)]
+    else:
+        marks = [(model.start, 1, MODEL_MARK), (model.end, 0, MODEL_MARK)]
+    for s, e in spans:
+        opening = f"{ORG_MARK} * {kinds[(s, e)]} *" if TYPED_MARKS else ORG_MARK
+        marks += [(s, 1, opening), (e, 0, ORG_MARK)]
+    marks.sort(key=lambda m: (m[0], m[1]))  # a closing mark before an opening one at one offset
     out: list[str] = []
     length = 0
-    at = {"org": 0, "model": 0}
+    opened: dict[int, int] = {}
     pos = start
     for offset, opening, mark in marks:
         out.append(text[pos:offset])
         length += offset - pos
+        piece = f"{mark} " if opening else f" {mark}"
         if opening:
-            at[mark] = length
-            mark = f"{ORG_MARK if mark == 'org' else MODEL_MARK} "
-        out.append(mark)
-        length += len(mark)
+            opened[offset] = length
+        out.append(piece)
+        length += len(piece)
         pos = offset
     out.append(text[pos:end])
-    return MarkedPair("".join(out), at["org"], at["model"])
+    model_at = opened[model.start]
+    org_at = []
+    for p in pairs:
+        outer = next((s for s, e in spans if s <= p.org.start and p.org.end <= e), None)
+        org_at.append(opened[outer] if outer is not None else -1)
+    return MarkedModel("".join(out), model_at, tuple(org_at), tuple(pairs))

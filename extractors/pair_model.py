@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from extractors.mentions import MarkedPair
+from adoptwatch.errors import AdoptwatchError
+
+from adoptwatch.extractors.mentions import MarkedModel
 
 DEFAULT_MODEL_DIR = Path(__file__).with_name("data") / "claims_model"
 LABELS = ("adopts", "drops", "evaluates")
 
 
-class PairModelError(RuntimeError):
+class PairModelError(AdoptwatchError):
     """The model folder is missing or holds something this code cannot run."""
 
 
@@ -71,50 +73,69 @@ class PairModel:
     def version(self) -> str:
         return str(self.meta.get("version", "unversioned"))
 
-    def logits(self, pairs: list[MarkedPair], batch_size: int = 32) -> np.ndarray:
-        """Raw logits, shape (len(pairs), 3)."""
-        out = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
-        if not pairs:
-            return out
-        batch = encode(self.tokenizer, pairs)
-        order = sorted(range(len(pairs)), key=lambda i: len(batch[i][0]))
+    def logits(self, groups: list[MarkedModel], batch_size: int = 32) -> np.ndarray:
+        """Raw logits for every pair of every group, in order: shape (pairs, 3)."""
+        rows = encode(self.tokenizer, groups)
+        total = sum(len(g.pairs) for g in groups)
+        out = np.zeros((total, len(LABELS)), dtype=np.float32)
+        first = np.cumsum([0] + [len(g.pairs) for g in groups])
+        order = sorted(range(len(groups)), key=lambda i: len(rows[i].ids))
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
-            feed = pad([batch[i] for i in idx])
-            (logits,) = self.session.run(None, feed)
-            out[idx] = logits
+            (logits,) = self.session.run(None, pad([rows[i] for i in idx]))
+            k = 0
+            for i in idx:
+                n = len(groups[i].pairs)
+                out[first[i] : first[i] + n] = logits[k : k + n]
+                k += n
         return out
 
-    def probabilities(self, pairs: list[MarkedPair]) -> np.ndarray:
-        """Calibrated probabilities, shape (len(pairs), 3)."""
-        return 1.0 / (1.0 + np.exp(-self.logits(pairs) / self.temperature))
+    def probabilities(self, groups: list[MarkedModel]) -> np.ndarray:
+        """Calibrated probabilities for every pair of every group: shape (pairs, 3)."""
+        return 1.0 / (1.0 + np.exp(-self.logits(groups) / self.temperature))
 
 
-Encoded = tuple[list[int], int, int]
+@dataclass(frozen=True)
+class EncodedModel:
+    """One marked model mention as token ids, with the token positions of its marks."""
+
+    ids: list[int]
+    model_index: int
+    org_index: list[int]
 
 
-def encode(tokenizer: Any, pairs: list[MarkedPair]) -> list[Encoded]:
-    """Token ids and the positions of the two opening marks (0, the [CLS] token, when
-    truncation cut a mark off)."""
+def encode(tokenizer: Any, groups: list[MarkedModel]) -> list[EncodedModel]:
+    """Token ids and mark positions (0, the [CLS] token, for a mark the cut left out)."""
     out = []
-    for pair, enc in zip(pairs, tokenizer.encode_batch([p.text for p in pairs]), strict=True):
-        org = enc.char_to_token(pair.org_at)
-        model = enc.char_to_token(pair.model_at)
-        out.append((enc.ids, org if org is not None else 0, model if model is not None else 0))
+    for group, enc in zip(groups, tokenizer.encode_batch([g.text for g in groups]), strict=True):
+        model = enc.char_to_token(group.model_at) if group.model_at >= 0 else None
+        orgs = [enc.char_to_token(a) if a >= 0 else None for a in group.org_at]
+        out.append(
+            EncodedModel(
+                enc.ids, model if model is not None else 0, [o if o is not None else 0 for o in orgs]
+            )
+        )
     return out
 
 
-def pad(rows: list[Encoded]) -> dict[str, np.ndarray]:
-    """The model's inputs for a batch of encoded pairs."""
-    width = max(len(ids) for ids, _, _ in rows)
+def pad(rows: list[EncodedModel]) -> dict[str, np.ndarray]:
+    """The model's inputs for a batch: one row of tokens per model mention, one entry of
+    ``pair_row``/``org_index``/``model_index`` per pair."""
+    width = max(len(r.ids) for r in rows)
     ids = np.zeros((len(rows), width), dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
-    for row, (tokens, _, _) in enumerate(rows):
-        ids[row, : len(tokens)] = tokens
-        mask[row, : len(tokens)] = 1
+    pair_row, org_index, model_index = [], [], []
+    for row, r in enumerate(rows):
+        ids[row, : len(r.ids)] = r.ids
+        mask[row, : len(r.ids)] = 1
+        for o in r.org_index:
+            pair_row.append(row)
+            org_index.append(o)
+            model_index.append(r.model_index)
     return {
         "input_ids": ids,
         "attention_mask": mask,
-        "org_index": np.array([o for _, o, _ in rows], dtype=np.int64),
-        "model_index": np.array([m for _, _, m in rows], dtype=np.int64),
+        "pair_row": np.array(pair_row, dtype=np.int64),
+        "org_index": np.array(org_index, dtype=np.int64),
+        "model_index": np.array(model_index, dtype=np.int64),
     }

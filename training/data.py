@@ -14,17 +14,26 @@ the pair's organisation, and a model that matches the pair's model (see :mod:`tr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extractors.pair_model import LABELS
+from adoptwatch.extractors.pair_model import LABELS
 from training.match import model_match, org_match
 
 HERE = Path(__file__).resolve().parent
 CORRECTIONS = HERE / "label_corrections.jsonl"
 SELF_WRITTEN = HERE / "self_written"
-SHARED_REAL = HERE.parent.parent / "shared" / "claims" / "real"
+REAL_NAME = Path("shared") / "claims" / "real"
+
+
+def shared_real_dir() -> Path:
+    """``shared/claims/real`` in the nearest folder above the repository that has one (a
+    worktree's and CI's clone sit beside or below ``shared/``)."""
+    for parent in HERE.parents:
+        if (parent / REAL_NAME).is_dir():
+            return parent / REAL_NAME
+    return HERE.parent.parent / REAL_NAME
 
 
 @dataclass
@@ -82,8 +91,8 @@ def apply_corrections(records: list[Record], corrections: dict[str, dict]) -> in
     return changed
 
 
-def real_split(name: str, shared: Path = SHARED_REAL, corrected: bool = True) -> list[Record]:
-    path = shared / f"{name}.jsonl"
+def real_split(name: str, shared: Path | None = None, corrected: bool = True) -> list[Record]:
+    path = (shared or shared_real_dir()) / f"{name}.jsonl"
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: the labelled real sentences are not here; they live in ../shared/ "
@@ -102,22 +111,24 @@ def self_written(folder: Path = SELF_WRITTEN) -> list[Record]:
     return out
 
 
-def labels_for(claims: Iterable[dict], org_name: str, surface: str, family: str | None,
-               vendor: str, vendor_level: bool) -> list[float]:
-    """The multi-hot label of one candidate pair under the scorer's matching rules."""
+def labels_for(
+    claims: Iterable[dict],
+    org_names: Sequence[str],
+    surface: str,
+    family: str | None,
+    vendor: str,
+) -> list[float]:
+    """The multi-hot label of one candidate pair under the scorer's matching rules: a gold
+    claim counts when its adopter matches any of ``org_names`` (the name the organisation
+    resolves to, and the words as written) and its model matches the pair's model."""
     hot = [0.0] * len(LABELS)
     for c in claims:
         if c.get("relation") not in LABELS:
             continue
-        if not org_match(c["adopter"], org_name):
+        if not any(org_match(c["adopter"], name) for name in org_names):
             continue
         if not model_match(c["model"], surface, family, vendor if c.get("vendor_level") else None):
             continue
-        # a vendor-level candidate only stands for a vendor-level claim: "OpenAI" next to
-        # "GPT-4" is not the GPT-4 claim told twice
-        if vendor_level and not c.get("vendor_level") and not family:
-            if not model_match(c["model"], surface, None, None):
-                continue
         hot[LABELS.index(c["relation"])] = 1.0
     return hot
 

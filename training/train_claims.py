@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from extractors.adopters import default_gazetteer
-from extractors.candidates import WINDOW_KEY
-from extractors.catalog import default_catalog
-from extractors.claims_v2 import assemble, build_nlp
-from extractors.mentions import Pair, marked_text
-from extractors.pair_model import LABELS, encode, pad
+from adoptwatch.extractors.adopters import default_gazetteer
+from adoptwatch.extractors.candidates import WINDOW_KEY
+from adoptwatch.extractors.catalog import default_catalog
+from adoptwatch.extractors.claims import assemble, build_nlp
+from adoptwatch.extractors.mentions import group_by_model, marked_model
+from adoptwatch.extractors.pair_model import LABELS, EncodedModel, encode, pad
 from training.data import Record, apply_corrections, labels_for, read_corrections, real_split, self_written
 from training.match import score
 
@@ -48,17 +48,19 @@ def base_model_dir() -> Path:
 
 @dataclass
 class Example:
-    record: int  # index into the record list
-    doc: int  # index into the docs of that list
-    pair: int  # index into that doc's pairs
-    encoded: tuple[list[int], int, int]
-    label: list[float]
+    """One model mention of one window: one encoder pass, one decision per paired org."""
+
+    doc: int  # index into the docs
+    first_pair: int  # index of its first pair in that doc's pairs
+    encoded: EncodedModel
+    labels: list[list[float]]
     weight: float
+    record_labels: list[float]
 
 
 def build_docs(nlp, records: list[Record]) -> list:
     """Window docs with candidate pairs for every record, in record order."""
-    from extractors.claims_v2 import ClaimExtractor
+    from adoptwatch.extractors.claims import ClaimExtractor
 
     helper = ClaimExtractor.__new__(ClaimExtractor)
     helper.nlp = nlp
@@ -71,23 +73,44 @@ def build_docs(nlp, records: list[Record]) -> list:
 def examples_for(docs, records: list[Record], tokenizer, weight_of) -> list[Example]:
     out = []
     for d, doc in enumerate(docs):
-        window = doc.user_data[WINDOW_KEY]
-        record = records[window.index]
-        pairs: list[Pair] = doc._.aw_pairs or []
-        if not pairs:
-            continue
-        encoded = encode(tokenizer, [marked_text(doc.text, p) for p in pairs])
-        for k, pair in enumerate(pairs):
-            label = labels_for(
-                record.claims,
-                pair.org.name,
-                pair.model.surface,
-                pair.model.family.name if pair.model.family else None,
-                pair.model.vendor.name,
-                pair.model.vendor_level,
-            )
-            out.append(Example(window.index, d, k, encoded[k], label, weight_of(record)))
+        record = records[doc.user_data[WINDOW_KEY].index]
+        first = 0
+        groups = group_by_model(doc._.aw_pairs or [])
+        encoded = encode(tokenizer, [marked_model(doc.text, g) for g in groups])
+        for group, enc in zip(groups, encoded, strict=True):
+            labels = [
+                labels_for(
+                    record.claims,
+                    (p.org.name,) if p.org.anaphor else (p.org.name, p.org.surface),
+                    p.model.surface,
+                    p.model.family.name if p.model.family else None,
+                    p.model.vendor.name,
+                )
+                for p in group
+            ]
+            out.append(Example(d, first, enc, labels, weight_of(record), record_labels(record)))
+            first += len(group)
     return out
+
+
+RECORD_LABELS = (
+    "claim",
+    "vendor_own_model",
+    "comparison_or_ranking",
+    "investment",
+    "hosting",
+    "negation",
+    "hypothetical_or_plan",
+    "personal_use",
+    "unnamed_adopter_or_approval",
+    "ban_or_block",
+    "opinion",
+)
+
+
+def record_labels(record: Record) -> list[float]:
+    kinds = {"claim"} if record.claims else set(record.negative_type)
+    return [1.0 if k in kinds else 0.0 for k in RECORD_LABELS]
 
 
 def make_model(torch, base: Path):
@@ -105,13 +128,23 @@ def make_model(torch, base: Path):
                 torch.nn.Dropout(0.1),
                 torch.nn.Linear(hidden, len(LABELS)),
             )
+            # training only: what the whole record is (a claim or which kind of negative),
+            # read from the [CLS] token of each model mention's row
+            self.record_head = torch.nn.Linear(hidden, len(RECORD_LABELS))
+            self.with_record_head = False
 
-        def forward(self, input_ids, attention_mask, org_index, model_index):
+        def forward(self, input_ids, attention_mask, pair_row, org_index, model_index):
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
-            rows = torch.arange(states.shape[0])
             features = torch.cat(
-                [states[rows, org_index], states[rows, model_index], states[:, 0]], dim=-1
+                [
+                    states[pair_row, org_index],
+                    states[pair_row, model_index],
+                    states[pair_row, torch.zeros_like(pair_row)],
+                ],
+                dim=-1,
             )
+            if self.with_record_head:
+                return self.head(features), self.record_head(states[:, 0])
             return self.head(features)
 
     return PairClassifier()
@@ -122,31 +155,34 @@ def to_tensors(torch, rows):
     return {k: torch.from_numpy(v) for k, v in feed.items()}
 
 
-def predict(torch, model, examples: list[Example], batch_size: int = 64) -> np.ndarray:
+def predict(torch, model, examples: list[Example], batch_size: int = 32) -> list[np.ndarray]:
+    """Logits per example, shape (its pairs, 3)."""
     model.eval()
-    out = np.zeros((len(examples), len(LABELS)), dtype=np.float32)
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].encoded[0]))
+    with_record_head, model.with_record_head = model.with_record_head, False
+    out: list[np.ndarray] = [np.zeros((0, len(LABELS)))] * len(examples)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].encoded.ids))
     with torch.no_grad():
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
-            logits = model(**to_tensors(torch, [examples[i].encoded for i in idx]))
-            out[idx] = logits.numpy()
+            logits = model(**to_tensors(torch, [examples[i].encoded for i in idx])).numpy()
+            k = 0
+            for i in idx:
+                n = len(examples[i].labels)
+                out[i] = logits[k : k + n]
+                k += n
+    model.with_record_head = with_record_head
     return out
 
 
-def evaluate(docs, records: list[Record], examples: list[Example], logits: np.ndarray,
+def evaluate(docs, records: list[Record], examples: list[Example], logits: list[np.ndarray],
              temperature: float, thresholds: np.ndarray) -> dict:
     """Score the extractor's claims (assembled exactly as at run time) against gold."""
-    probs = 1.0 / (1.0 + np.exp(-logits / temperature))
-    per_doc: dict[int, list] = {}
-    for ex, p in zip(examples, probs, strict=True):
-        per_doc.setdefault(ex.doc, []).append((ex.pair, p))
-    for d, doc in enumerate(docs):
-        pairs = doc._.aw_pairs or []
-        scores = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
-        for k, p in per_doc.get(d, []):
-            scores[k] = p
-        doc._.aw_scores = scores
+    for doc in docs:
+        doc._.aw_scores = np.zeros((len(doc._.aw_pairs or []), len(LABELS)), dtype=np.float32)
+    for ex, lg in zip(examples, logits, strict=True):
+        docs[ex.doc]._.aw_scores[ex.first_pair : ex.first_pair + len(lg)] = 1.0 / (
+            1.0 + np.exp(-lg / temperature)
+        )
     by_record: dict[int, list] = {}
     for doc in docs:
         by_record.setdefault(doc.user_data[WINDOW_KEY].index, []).append(doc)
@@ -207,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-precision", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "2")))
     parser.add_argument("--limit", type=int, default=0, help="use only N training records")
+    parser.add_argument("--save-checkpoint", type=Path, default=None)
+    parser.add_argument(
+        "--record-weight", type=float, default=0.0,
+        help="weight of the auxiliary loss on what each record is (claim or negative type)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -241,13 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     weight = {"real": 1.0, "self-written": args.self_written_weight}
     train_ex = examples_for(train_docs, train_records, tokenizer, lambda r: weight[r.source])
     dev_ex = examples_for(dev_docs, dev, tokenizer, lambda r: 1.0)
-    pos = sum(1 for e in train_ex if any(e.label))
-    print(f"pairs: train {len(train_ex)} ({pos} positive), dev {len(dev_ex)} "
+    n_pairs = sum(len(e.labels) for e in train_ex)
+    pos = sum(1 for e in train_ex for label in e.labels if any(label))
+    print(f"train: {len(train_ex)} model mentions, {n_pairs} pairs ({pos} positive); dev "
+          f"{len(dev_ex)} model mentions, {sum(len(e.labels) for e in dev_ex)} pairs "
           f"[{time.time() - t0:.0f} s]", flush=True)
 
     model = make_model(torch, base)
+    model.with_record_head = bool(args.record_weight)
     encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
-    head_params = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimiser = torch.optim.AdamW(
         [{"params": encoder_params, "lr": args.lr}, {"params": head_params, "lr": args.lr * 20}],
         weight_decay=0.01,
@@ -261,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     history = []
     best_state, best_f1, best_epoch = None, -1.0, 0
-    dev_labels = np.array([e.label for e in dev_ex], dtype=np.float32)
+    dev_labels = np.array([label for e in dev_ex for label in e.labels], dtype=np.float32)
     for epoch in range(1, args.epochs + 1):
         model.train()
         t0 = time.time()
@@ -271,15 +315,23 @@ def main(argv: list[str] | None = None) -> int:
         chunks = [order[i : i + args.batch_size * 50] for i in range(0, len(order), args.batch_size * 50)]
         batches = []
         for chunk in chunks:
-            chunk.sort(key=lambda i: len(train_ex[i].encoded[0]))
+            chunk.sort(key=lambda i: len(train_ex[i].encoded.ids))
             batches += [chunk[i : i + args.batch_size] for i in range(0, len(chunk), args.batch_size)]
         rng.shuffle(batches)
         total = 0.0
         for b, idx in enumerate(batches, start=1):
             feed = to_tensors(torch, [train_ex[i].encoded for i in idx])
-            target = torch.tensor([train_ex[i].label for i in idx])
-            weights = torch.tensor([train_ex[i].weight for i in idx]).unsqueeze(1)
-            loss = (loss_fn(model(**feed), target) * weights).mean()
+            target = torch.tensor([label for i in idx for label in train_ex[i].labels])
+            weights = torch.tensor(
+                [train_ex[i].weight for i in idx for _ in train_ex[i].labels]
+            ).unsqueeze(1)
+            if args.record_weight:
+                logits, record_logits = model(**feed)
+                record_target = torch.tensor([train_ex[i].record_labels for i in idx])
+                record_loss = loss_fn(record_logits, record_target).mean()
+            else:
+                logits, record_loss = model(**feed), 0.0
+            loss = (loss_fn(logits, target) * weights).mean() + args.record_weight * record_loss
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -299,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     logits = predict(torch, model, dev_ex)
-    temperature = fit_temperature(logits, dev_labels)
+    if args.save_checkpoint:
+        torch.save(model.state_dict(), args.save_checkpoint)
+    temperature = fit_temperature(np.concatenate(logits), dev_labels)
     threshold, dev_metrics = choose_thresholds(dev_docs, dev, dev_ex, logits, temperature, args.min_precision)
     print(f"best epoch {best_epoch}; temperature {temperature}; threshold {threshold}: "
           f"dev P {dev_metrics['precision']:.3f} R {dev_metrics['recall']:.3f} F1 {dev_metrics['f1']:.3f}",
@@ -313,7 +367,13 @@ def main(argv: list[str] | None = None) -> int:
 
         staging = Path(tmp) / "model"
         staging.mkdir()
-        quantize_dynamic(str(fp32), str(staging / "model.onnx"), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(fp32),
+            str(staging / "model.onnx"),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gather"],
+        )
         shutil.copy(base / "tokenizer.json", staging / "tokenizer.json")
         meta = {
             "version": MODEL_VERSION,
@@ -332,10 +392,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         # the int8 model, scored through the run-time path, is what the figures describe
-        from extractors.pair_model import PairModel
+        from adoptwatch.extractors.pair_model import PairModel
 
         quantised = PairModel(staging)
-        q_logits = quantised.logits([marked_text(dev_docs[e.doc].text, (dev_docs[e.doc]._.aw_pairs or [])[e.pair]) for e in dev_ex]) if dev_ex else np.zeros((0, 3))
+        q_flat = quantised.logits(
+            [marked_model(dev_docs[e.doc].text, group_of(dev_docs[e.doc], e)) for e in dev_ex]
+        )
+        q_logits, k = [], 0
+        for e in dev_ex:
+            q_logits.append(q_flat[k : k + len(e.labels)])
+            k += len(e.labels)
         q_metrics = evaluate(dev_docs, dev, dev_ex, q_logits, temperature, np.full(3, threshold))
         meta["dev"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in q_metrics.items()}
         meta["dev_fp32"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in dev_metrics.items()}
@@ -349,10 +415,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def group_of(doc, example: Example) -> list:
+    pairs = doc._.aw_pairs or []
+    return pairs[example.first_pair : example.first_pair + len(example.labels)]
+
+
 def export_onnx(torch, model, examples: list[Example], path: Path) -> None:
     model.eval()
+    model.with_record_head = False
     sample = to_tensors(torch, [e.encoded for e in examples[:2]])
-    names = ["input_ids", "attention_mask", "org_index", "model_index"]
+    names = ["input_ids", "attention_mask", "pair_row", "org_index", "model_index"]
     torch.onnx.export(
         model,
         tuple(sample[n] for n in names),
@@ -362,9 +434,10 @@ def export_onnx(torch, model, examples: list[Example], path: Path) -> None:
         dynamic_axes={
             "input_ids": {0: "batch", 1: "tokens"},
             "attention_mask": {0: "batch", 1: "tokens"},
-            "org_index": {0: "batch"},
-            "model_index": {0: "batch"},
-            "logits": {0: "batch"},
+            "pair_row": {0: "pairs"},
+            "org_index": {0: "pairs"},
+            "model_index": {0: "pairs"},
+            "logits": {0: "pairs"},
         },
         opset_version=17,
         dynamo=False,
