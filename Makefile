@@ -15,7 +15,7 @@ export UV_PYTHON_PREFERENCE := only-system
 export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install demo test lint format train bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,8 +45,14 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 test: lint  ## Every check: lint, then the whole test suite
 	$(VENV)/bin/python -m pytest
 
+TRAIN_VENV := .venv-train
+
+train: | $(UV)  ## Rebuild the claims model from ../shared/claims/real (torch: about 3 GB, once)
+	UV_PROJECT_ENVIRONMENT=$(TRAIN_VENV) $(UV) sync --frozen --group train --python $(PYTHON)
+	$(TRAIN_VENV)/bin/python -m training.train_claims --out extractors/data/claims_model
+
 bench: $(STAMP)  ## Run the benchmarks (prints figures against baselines)
 	$(VENV)/bin/python -m benchmarks
 
 clean:  ## Remove the venv, tools and caches (not data/)
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .prefect .import_linter_cache
+	rm -rf $(VENV) $(TRAIN_VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .prefect .import_linter_cache

@@ -71,15 +71,139 @@ _LEADING_WORDS = re.compile(
 )
 _POSSESSIVE_TAIL = re.compile(r"['’]s\b.*$", re.S)
 _NOT_NAMES = frozenset(
-    """a an the this that these those it its they their we our us he she his her i my you your
-    in on at by for from with to of and or but as if when while after before since during
-    according however meanwhile also still now then there here last next first new other
-    monday tuesday wednesday thursday friday saturday sunday january february march april may
-    june july august september october november december mr ms mrs dr ceo cto cfo coo chief
-    president director chairman founder ai llm llms api apis gpu gpus ar vr ios android
-    north south east west one two three four five six seven eight nine ten today yesterday
-    tomorrow earlier later under over about why how what who where which while despite""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "they",
+        "their",
+        "we",
+        "our",
+        "us",
+        "he",
+        "she",
+        "his",
+        "her",
+        "i",
+        "my",
+        "you",
+        "your",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "to",
+        "of",
+        "and",
+        "or",
+        "but",
+        "as",
+        "if",
+        "when",
+        "while",
+        "after",
+        "before",
+        "since",
+        "during",
+        "according",
+        "however",
+        "meanwhile",
+        "also",
+        "still",
+        "now",
+        "then",
+        "there",
+        "here",
+        "last",
+        "next",
+        "first",
+        "new",
+        "other",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "mr",
+        "ms",
+        "mrs",
+        "dr",
+        "ceo",
+        "cto",
+        "cfo",
+        "coo",
+        "chief",
+        "president",
+        "director",
+        "chairman",
+        "founder",
+        "ai",
+        "llm",
+        "llms",
+        "api",
+        "apis",
+        "gpu",
+        "gpus",
+        "ar",
+        "vr",
+        "ios",
+        "android",
+        "north",
+        "south",
+        "east",
+        "west",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "today",
+        "yesterday",
+        "tomorrow",
+        "earlier",
+        "later",
+        "under",
+        "over",
+        "about",
+        "why",
+        "how",
+        "what",
+        "who",
+        "where",
+        "which",
+        "while",
+        "despite",
+    ]
 )
+
 
 @dataclass(frozen=True)
 class ModelMention:
@@ -218,7 +342,10 @@ def vendor_spans(text: str, catalog: Catalog) -> list[tuple[int, int, Vendor]]:
 
 def _owns_next_model(text: str, end: int, vendor: Vendor, mentions: list[ModelMention]) -> bool:
     """Is the vendor at ``end`` the possessor or prefix of its own model just after it?"""
-    gap = re.match(r"(?:['’]s)?\s+(?:(?:new|latest|own|open[- ]source|flagship|[\w-]+-based)\s+)?", text[end : end + 40])
+    gap = re.match(
+        r"(?:['’]s)?\s+(?:(?:new|latest|own|open[- ]source|flagship|[\w-]+-based)\s+)?",
+        text[end : end + 40],
+    )
     if gap is None:
         return False
     after = end + gap.end()
@@ -309,9 +436,7 @@ def org_mentions(
         if any(occupied[m.start() : m.end()]):
             continue
         name = _antecedent(m.start(), m.end(), named, title_orgs, text)
-        out.append(
-            OrgMention(m.start(), m.end(), m.group(0), name, "anaphor", name, "reference")
-        )
+        out.append(OrgMention(m.start(), m.end(), m.group(0), name, "anaphor", name, "reference"))
     for m in _PRONOUN.finditer(text):
         if m.group(0).lower() in _FIRST_PERSON:
             name = _first_person_org(text, m.start(), named, title_orgs)
@@ -401,14 +526,17 @@ def _antecedent(
     before = [
         o
         for o in named
-        if o.end <= start and (o.source.removeprefix("ner:") in ANTECEDENT_LABELS or not o.source.startswith("ner:"))
+        if o.end <= start
+        and (o.source.removeprefix("ner:") in ANTECEDENT_LABELS or not o.source.startswith("ner:"))
     ]
     if before:
         return before[-1].name
     # forward: "The ride-hailing company has ..., Lyft said"
     sentence_end = text.find(". ", end)
     sentence_end = len(text) if sentence_end < 0 else sentence_end
-    after = [o for o in named if o.start >= end and o.start < sentence_end and not o.source == "ner:PERSON"]
+    after = [
+        o for o in named if o.start >= end and o.start < sentence_end and o.source != "ner:PERSON"
+    ]
     if after:
         return after[0].name
     return title_orgs[0] if title_orgs else ""
@@ -464,17 +592,13 @@ def candidate_pairs(
                 continue  # a vendor using its own model is not an adoption
             first = max(0, min(os_, ms) - 1)
             last = max(os_, ms)
-            if sentences:
-                context = (sentences[first][0], sentences[last][1])
-            else:
-                context = (0, len(text))
+            context = (sentences[first][0], sentences[last][1]) if sentences else (0, len(text))
             out.append(Pair(org, model, context))
     return out
 
 
 ORG_MARK = "@"
 MODEL_MARK = "#"
-TYPED_MARKS = True
 # Contexts longer than this are cut around the model (the encoder reads 192 tokens).
 MAX_CONTEXT_CHARS = 800
 
@@ -523,13 +647,9 @@ def marked_model(text: str, pairs: Sequence[Pair]) -> MarkedModel:
         spans.append((s, e))
     kinds = {(p.org.start, p.org.end): p.org.kind for p in pairs}
     model_kind = "vendor" if model.vendor_level else "model"
-    if TYPED_MARKS:
-        marks = [(model.start, 1, f"{MODEL_MARK} * {model_kind} *"), (model.end, 0, MODEL_MARK)]
-    else:
-        marks = [(model.start, 1, MODEL_MARK), (model.end, 0, MODEL_MARK)]
+    marks = [(model.start, 1, f"{MODEL_MARK} * {model_kind} *"), (model.end, 0, MODEL_MARK)]
     for s, e in spans:
-        opening = f"{ORG_MARK} * {kinds[(s, e)]} *" if TYPED_MARKS else ORG_MARK
-        marks += [(s, 1, opening), (e, 0, ORG_MARK)]
+        marks += [(s, 1, f"{ORG_MARK} * {kinds[(s, e)]} *"), (e, 0, ORG_MARK)]
     marks.sort(key=lambda m: (m[0], m[1]))  # a closing mark before an opening one at one offset
     out: list[str] = []
     length = 0

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from adoptwatch.errors import AdoptwatchError
-
 from adoptwatch.extractors.mentions import MarkedModel
 
 DEFAULT_MODEL_DIR = Path(__file__).with_name("data") / "claims_model"
@@ -112,7 +111,9 @@ def encode(tokenizer: Any, groups: list[MarkedModel]) -> list[EncodedModel]:
         orgs = [enc.char_to_token(a) if a >= 0 else None for a in group.org_at]
         out.append(
             EncodedModel(
-                enc.ids, model if model is not None else 0, [o if o is not None else 0 for o in orgs]
+                enc.ids,
+                model if model is not None else 0,
+                [o if o is not None else 0 for o in orgs],
             )
         )
     return out

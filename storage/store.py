@@ -452,6 +452,17 @@ def article_texts(
     ]
 
 
+def article_titles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, str]:
+    """article_id -> title, for the articles that have one (the claims extractor reads it)."""
+    return dict(
+        con.execute(
+            "SELECT article_id, title FROM articles "
+            "WHERE list_contains(?, article_id) AND title IS NOT NULL",
+            [list(article_ids)],
+        ).fetchall()
+    )
+
+
 def article_pages(
     con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]
 ) -> dict[str, tuple[str, bytes | None]]:

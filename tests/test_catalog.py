@@ -22,7 +22,6 @@ from adoptwatch.extractors.catalog import (
     parse_catalog,
 )
 
-
 # --- the catalog ---------------------------------------------------------------------------
 
 

@@ -78,7 +78,9 @@ def test_pairs_over_the_threshold_become_claims_with_their_evidence(candidates) 
     claims = assemble(text, docs, np.full(3, 0.5))
     got = {(c.adopter, c.model, c.relation) for c in claims}
     assert got == {("Quillon Freight", "Qwen3", "adopts"), ("Quillon Freight", "ChatGPT", "drops")}
-    assert {c.evidence for c in claims} == {"Quillon Freight replaced ChatGPT with Qwen3 in its depots."}
+    assert {c.evidence for c in claims} == {
+        "Quillon Freight replaced ChatGPT with Qwen3 in its depots."
+    }
     assert all(c.sentence_index == 1 for c in claims)
     # the drop and the adoption by one adopter in one sentence are one switch
     assert len({c.switch for c in claims}) == 1 and claims[0].switch is not None

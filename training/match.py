@@ -22,7 +22,9 @@ def org_match(gold: str, predicted: str | None) -> bool:
     return bool(g and p) and (g == p or g in p or p in g)
 
 
-def model_match(gold: str, model: str | None, family: str | None, vendor: str | None = None) -> bool:
+def model_match(
+    gold: str, model: str | None, family: str | None, vendor: str | None = None
+) -> bool:
     g = norm_model(gold)
     for p in (norm_model(model), norm_model(family), norm_model(vendor)):
         if p and (p == g or g.startswith(p) or p.startswith(g)):
@@ -69,5 +71,12 @@ def score(gold: dict[str, dict], predicted: dict[str, list[dict]]) -> dict:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn,
-            "by_relation": per}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "by_relation": per,
+    }

@@ -33,7 +33,13 @@ from adoptwatch.extractors.catalog import default_catalog
 from adoptwatch.extractors.claims import assemble, build_nlp
 from adoptwatch.extractors.mentions import group_by_model, marked_model
 from adoptwatch.extractors.pair_model import LABELS, EncodedModel, encode, pad
-from training.data import Record, apply_corrections, labels_for, read_corrections, real_split, self_written
+from training.data import (
+    Record,
+    labels_for,
+    read_corrections,
+    real_split,
+    self_written,
+)
 from training.match import score
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "extractors" / "data" / "claims_model"
@@ -174,8 +180,14 @@ def predict(torch, model, examples: list[Example], batch_size: int = 32) -> list
     return out
 
 
-def evaluate(docs, records: list[Record], examples: list[Example], logits: list[np.ndarray],
-             temperature: float, thresholds: np.ndarray) -> dict:
+def evaluate(
+    docs,
+    records: list[Record],
+    examples: list[Example],
+    logits: list[np.ndarray],
+    temperature: float,
+    thresholds: np.ndarray,
+) -> dict:
     """Score the extractor's claims (assembled exactly as at run time) against gold."""
     for doc in docs:
         doc._.aw_scores = np.zeros((len(doc._.aw_pairs or []), len(LABELS)), dtype=np.float32)
@@ -245,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only N training records")
     parser.add_argument("--save-checkpoint", type=Path, default=None)
     parser.add_argument(
-        "--record-weight", type=float, default=0.0,
+        "--record-weight",
+        type=float,
+        default=0.0,
         help="weight of the auxiliary loss on what each record is (claim or negative type)",
     )
     args = parser.parse_args(argv)
@@ -266,8 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     extra = [] if args.no_self_written else self_written()
     if args.limit:
         train = train[: args.limit]
-    print(f"train {len(train)} real + {len(extra)} self-written records; dev {len(dev)}; "
-          f"{len(corrections)} label corrections", flush=True)
+    print(
+        f"train {len(train)} real + {len(extra)} self-written records; dev {len(dev)}; "
+        f"{len(corrections)} label corrections",
+        flush=True,
+    )
 
     base = base_model_dir()
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
@@ -284,9 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     dev_ex = examples_for(dev_docs, dev, tokenizer, lambda r: 1.0)
     n_pairs = sum(len(e.labels) for e in train_ex)
     pos = sum(1 for e in train_ex for label in e.labels if any(label))
-    print(f"train: {len(train_ex)} model mentions, {n_pairs} pairs ({pos} positive); dev "
-          f"{len(dev_ex)} model mentions, {sum(len(e.labels) for e in dev_ex)} pairs "
-          f"[{time.time() - t0:.0f} s]", flush=True)
+    print(
+        f"train: {len(train_ex)} model mentions, {n_pairs} pairs ({pos} positive); dev "
+        f"{len(dev_ex)} model mentions, {sum(len(e.labels) for e in dev_ex)} pairs "
+        f"[{time.time() - t0:.0f} s]",
+        flush=True,
+    )
 
     model = make_model(torch, base)
     model.with_record_head = bool(args.record_weight)
@@ -299,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.epochs * ((len(train_ex) + args.batch_size - 1) // args.batch_size)
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / max(1, steps - warmup))
+        optimiser,
+        lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / max(1, steps - warmup)),
     )
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
     rng = random.Random(args.seed)
@@ -312,11 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         # batches of similar length, in random order
         order = list(range(len(train_ex)))
         rng.shuffle(order)
-        chunks = [order[i : i + args.batch_size * 50] for i in range(0, len(order), args.batch_size * 50)]
+        chunks = [
+            order[i : i + args.batch_size * 50] for i in range(0, len(order), args.batch_size * 50)
+        ]
         batches = []
         for chunk in chunks:
             chunk.sort(key=lambda i: len(train_ex[i].encoded.ids))
-            batches += [chunk[i : i + args.batch_size] for i in range(0, len(chunk), args.batch_size)]
+            batches += [
+                chunk[i : i + args.batch_size] for i in range(0, len(chunk), args.batch_size)
+            ]
         rng.shuffle(batches)
         total = 0.0
         for b, idx in enumerate(batches, start=1):
@@ -339,13 +364,19 @@ def main(argv: list[str] | None = None) -> int:
             scheduler.step()
             total += float(loss)
             if b % 100 == 0:
-                print(f"  epoch {epoch} batch {b}/{len(batches)} loss {total / b:.4f} "
-                      f"[{time.time() - t0:.0f} s]", flush=True)
+                print(
+                    f"  epoch {epoch} batch {b}/{len(batches)} loss {total / b:.4f} "
+                    f"[{time.time() - t0:.0f} s]",
+                    flush=True,
+                )
         logits = predict(torch, model, dev_ex)
         m = evaluate(dev_docs, dev, dev_ex, logits, 1.0, np.full(3, 0.5))
         history.append({"epoch": epoch, "loss": total / len(batches), "dev_at_0.5": m})
-        print(f"epoch {epoch}: loss {total / len(batches):.4f} dev P {m['precision']:.3f} "
-              f"R {m['recall']:.3f} F1 {m['f1']:.3f} [{time.time() - t0:.0f} s]", flush=True)
+        print(
+            f"epoch {epoch}: loss {total / len(batches):.4f} dev P {m['precision']:.3f} "
+            f"R {m['recall']:.3f} F1 {m['f1']:.3f} [{time.time() - t0:.0f} s]",
+            flush=True,
+        )
         if m["f1"] > best_f1:
             best_f1, best_epoch = m["f1"], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -354,10 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_checkpoint:
         torch.save(model.state_dict(), args.save_checkpoint)
     temperature = fit_temperature(np.concatenate(logits), dev_labels)
-    threshold, dev_metrics = choose_thresholds(dev_docs, dev, dev_ex, logits, temperature, args.min_precision)
-    print(f"best epoch {best_epoch}; temperature {temperature}; threshold {threshold}: "
-          f"dev P {dev_metrics['precision']:.3f} R {dev_metrics['recall']:.3f} F1 {dev_metrics['f1']:.3f}",
-          flush=True)
+    threshold, dev_metrics = choose_thresholds(
+        dev_docs, dev, dev_ex, logits, temperature, args.min_precision
+    )
+    print(
+        f"best epoch {best_epoch}; temperature {temperature}; threshold {threshold}: "
+        f"dev P {dev_metrics['precision']:.3f} R {dev_metrics['recall']:.3f} "
+        f"F1 {dev_metrics['f1']:.3f}",
+        flush=True,
+    )
 
     out = args.out
     with tempfile.TemporaryDirectory() as tmp:
@@ -383,10 +419,16 @@ def main(argv: list[str] | None = None) -> int:
             "temperature": temperature,
             "thresholds": {label: threshold for label in LABELS},
             "training": {
-                "seed": args.seed, "epochs": args.epochs, "best_epoch": best_epoch, "lr": args.lr,
-                "batch_size": args.batch_size, "self_written_weight": args.self_written_weight,
-                "train_records_real": len(train), "train_records_self_written": len(extra),
-                "label_corrections": len(corrections), "train_pairs": len(train_ex),
+                "seed": args.seed,
+                "epochs": args.epochs,
+                "best_epoch": best_epoch,
+                "lr": args.lr,
+                "batch_size": args.batch_size,
+                "self_written_weight": args.self_written_weight,
+                "train_records_real": len(train),
+                "train_records_self_written": len(extra),
+                "label_corrections": len(corrections),
+                "train_pairs": len(train_ex),
                 "history": history,
             },
         }
@@ -404,10 +446,15 @@ def main(argv: list[str] | None = None) -> int:
             k += len(e.labels)
         q_metrics = evaluate(dev_docs, dev, dev_ex, q_logits, temperature, np.full(3, threshold))
         meta["dev"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in q_metrics.items()}
-        meta["dev_fp32"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in dev_metrics.items()}
+        meta["dev_fp32"] = {
+            k: round(v, 4) if isinstance(v, float) else v for k, v in dev_metrics.items()
+        }
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        print(f"int8 dev P {q_metrics['precision']:.3f} R {q_metrics['recall']:.3f} "
-              f"F1 {q_metrics['f1']:.3f}", flush=True)
+        print(
+            f"int8 dev P {q_metrics['precision']:.3f} R {q_metrics['recall']:.3f} "
+            f"F1 {q_metrics['f1']:.3f}",
+            flush=True,
+        )
         if out.exists():
             shutil.rmtree(out)
         shutil.copytree(staging, out)

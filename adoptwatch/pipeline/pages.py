@@ -175,8 +175,9 @@ def _extract_claims(batch: ProcessedBatch, extractor: Any) -> None:
     """Claims for every draft; a draft whose extraction raises becomes a failed entry
     (retried next run), and so do the entries of this batch that duplicate it."""
     texts = [d.article.text for d in batch.drafts]
+    titles = [d.article.title or "" for d in batch.drafts]
     try:
-        extractions = list(extractor.extract_many(texts))
+        extractions = list(extractor.extract_many(texts, titles))
     except Exception:
         extractions = []  # find the culprit(s) one article at a time, below
     if len(extractions) == len(batch.drafts):
@@ -186,7 +187,7 @@ def _extract_claims(batch: ProcessedBatch, extractor: Any) -> None:
     kept = []
     for draft in batch.drafts:
         try:
-            draft.extraction = extractor.extract(draft.article.text)
+            draft.extraction = extractor.extract(draft.article.text, draft.article.title or "")
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             batch.failed.extend((e, f"claims: {message}") for e in draft.entries)

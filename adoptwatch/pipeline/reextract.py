@@ -76,6 +76,7 @@ def reextract(
     for part in chunks(ids, batch_size):
         with read_session(settings.db, settings.db_lock_timeout) as con:
             rows = store.article_texts(con, part)
+            titles = store.article_titles(con, part)
             old = store.events_of_articles(con, part)
             pages = store.article_pages(con, part) if from_pages else {}
         texts: list[store.TextUpdate] = []
@@ -84,7 +85,9 @@ def reextract(
         now = utcnow()
         new_events, new_mentions = [], []
         for (article_id, url, _text, published_at), extraction in zip(
-            rows, extractor.extract_many(r[2] for r in rows), strict=True
+            rows,
+            extractor.extract_many((r[2] for r in rows), (titles.get(r[0], "") for r in rows)),
+            strict=True,
         ):
             events, mentions = extraction_rows(
                 article_id, url, published_at, extraction, extractor.version, now

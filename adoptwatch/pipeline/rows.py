@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from adoptwatch.extractors.claims import Extraction
+from adoptwatch.extractors.claims import Claim, Extraction
 from adoptwatch.fetch import FetchRecord
 from adoptwatch.pipeline.clock import utcnow
 from adoptwatch.pipeline.crawl import FeedOutcome, PageOutcome, PendingEntry
@@ -52,6 +52,11 @@ def event_key(article_id: str, adopter: str, model_family: str, relation: str) -
     """An event is (article, adopter, model family, relation), names compared casefolded:
     an article reporting one adoption twice is one event."""
     return (article_id, adopter.casefold(), model_family.casefold(), relation)
+
+
+def event_family(claim: Claim) -> str:
+    """The model family an event is filed under: the vendor's name when no model is named."""
+    return claim.vendor if claim.vendor_level else claim.model_family
 
 
 def event_id(key: EventKey) -> str:
@@ -101,11 +106,14 @@ def extraction_rows(
 ) -> tuple[list[EventRow], list[MentionRow]]:
     """Events and mentions of one article.
 
-    One event per (article, adopter, model family, relation): the most confident claim.
+    One event per (article, adopter, model family, relation): the most confident claim. A
+    claim that names only the vendor ("powered by OpenAI") is stored with the vendor's name
+    as its model family, so every view that groups by family shows it as the vendor.
     """
     best: dict[str, Any] = {}
     for claim in extraction.claims:
-        eid = event_id(event_key(article_id, claim.adopter, claim.model_family, claim.relation))
+        family = event_family(claim)
+        eid = event_id(event_key(article_id, claim.adopter, family, claim.relation))
         if eid not in best or claim.confidence > best[eid].confidence:
             best[eid] = claim
     events = []
@@ -121,7 +129,7 @@ def extraction_rows(
                 adopter=claim.adopter,
                 adopter_named=claim.adopter_named,
                 model=claim.model,
-                model_family=claim.model_family,
+                model_family=event_family(claim),
                 vendor=claim.vendor,
                 origin_country=claim.origin_country,
                 open_weights=claim.open_weights,
