@@ -6,14 +6,11 @@ Library errors become clean one-line messages here, at the edge, and nowhere els
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,6 +47,14 @@ class AdoptwatchGroup(click.Group):
             return super().invoke(ctx)
         except AdoptwatchError as exc:
             raise click.ClickException(_message(exc)) from exc
+
+
+class Stopped(click.ClickException):
+    """A command that ends early on purpose: one line and its own exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _message(exc: AdoptwatchError) -> str:
@@ -276,16 +281,6 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
 # --- query --------------------------------------------------------------------------
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
 @main.command()
 @click.argument("sql")
 @db_option
@@ -295,35 +290,37 @@ def _json_value(value: Any) -> Any:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="Output format: a table, CSV with a header row, or JSON (a list of row objects).",
+    help="Output format: a table (at most query_max_rows rows), CSV with a header row, or "
+    "JSON (a list of row objects); CSV and JSON stream every row.",
 )
 @pass_state
 def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
     """Run SQL over the event log (read-only) and print the result.
 
     Tables: adoption_events, model_mentions, articles, feed_entries, sources, fetch_log,
-    runs. The database opens read-only, so a query cannot change the data; while an
-    ingest is writing, the query waits for its short write to finish.
+    runs, digest_log. The database opens read-only with no file access, so a query can
+    neither change the data nor read or write other files; while an ingest is writing,
+    the query waits for its short write to finish.
+
+    Limits (settings): query_timeout seconds (then exit status 2), query_memory_limit,
+    query_max_rows for the table. Ctrl-C stops a query (exit status 130).
 
     Example: adoptwatch query "SELECT adopter, model FROM adoption_events LIMIT 5"
     """
-
-    from adoptwatch.storage import store
-    from adoptwatch.storage.db import read_session
+    from adoptwatch.query_view import print_query
+    from adoptwatch.storage.sandbox import QueryCancelled, QueryTimeout
 
     settings = state.settings(db=db)
-    with read_session(settings.db, settings.db_lock_timeout, sandbox=True) as con:
-        result = store.run_query(con, sql)
-    out = sys.stdout
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
-    elif fmt == "json":
-        click.echo(json.dumps(result.as_dicts(), default=_json_value, ensure_ascii=False, indent=1))
-    else:
-        Console().print(_result_table(result))
-        err_console.print(f"{len(result.rows)} row(s)", style="dim")
+    try:
+        print_query(settings, sql, fmt, err=err_console)
+    except QueryTimeout as exc:
+        raise Stopped(str(exc), exit_code=2) from exc
+    except (QueryCancelled, KeyboardInterrupt) as exc:
+        raise Stopped("the query was stopped (Ctrl-C); nothing changed", 130) from exc
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nothing to flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
 
 
 # --- extract --------------------------------------------------------------------------
@@ -751,6 +748,7 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     Running it twice changes nothing.
     """
     from adoptwatch.demo import DEMO_PORT, run_demo
+    from adoptwatch.query_view import result_table
 
     settings = state.settings()
     console = Console()
@@ -768,7 +766,7 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     )
     for example, rows in result.examples:
         console.print()
-        console.print(_result_table(rows, title=example.title))
+        console.print(result_table(rows.columns, rows.rows, title=example.title))
         console.print(
             Syntax(textwrap.dedent(example.sql).strip(), "sql", theme="ansi_dark", word_wrap=True)
         )
@@ -784,15 +782,6 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
         f" in a browser, or {digest_result.eml_path} in a mail client.",
         highlight=False,
     )
-
-
-def _result_table(result: Any, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in result.columns:
-        table.add_column(column, overflow="fold")
-    for row in result.rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    return table
 
 
 if __name__ == "__main__":  # pragma: no cover
