@@ -10,9 +10,9 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.console import Console
@@ -326,87 +326,80 @@ def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
 # --- extract --------------------------------------------------------------------------
 
 
-def _claim_dict(claim: Any) -> dict[str, Any]:
-    return {
-        "adopter": claim.adopter,
-        "model": claim.model,
-        "model_family": claim.model_family,
-        "vendor": claim.vendor,
-        "origin_country": claim.origin_country,
-        "relation": claim.relation,
-        "confidence": round(float(claim.confidence), 4),
-        "evidence": claim.evidence,
-    }
-
-
-def _jsonl_batches(stream: TextIO, size: int) -> Iterator[list[tuple[Any, str | None, str | None]]]:
-    """(id, text, error) per input line, in batches, so output streams as input arrives."""
-    batch: list[tuple[Any, str | None, str | None]] = []
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError('expected an object with a "text" string')
-            batch.append((item.get("id"), item["text"], None))
-        except ValueError as exc:
-            batch.append((None, None, f"line {number}: {exc}"))
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @main.command()
 @click.option(
     "--jsonl",
     is_flag=True,
-    help='Read JSON lines {"id": ..., "text": ...} on stdin; write one line per input, in '
-    'order: {"id": ..., "claims": [...]}.',
+    help='Read JSON lines {"id": ..., "text": ..., "title": ...} (title optional) on stdin; '
+    'write one line per input line, in order: {"id": ..., "claims": [...]}, or '
+    '{"id": ..., "error": "..."} for a line that cannot be read. Exit status 1 when any '
+    "line failed.",
 )
 @click.argument("text", required=False)
 @pass_state
 def extract(state: CliState, jsonl: bool, text: str | None) -> None:
-    """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl)."""
+    """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl).
+
+    Texts longer than max_article_chars are refused. With --jsonl every line stands on
+    its own: a bad line (not UTF-8, not JSON, no "text", too long, too deep) gives an
+    error line in its place and the run goes on; the exit status is 1 when any line
+    failed, 0 when none did.
+    """
     from adoptwatch.extractors.claims import get_extractor
+    from adoptwatch.pipeline.extract_lines import extract_lines
+    from adoptwatch.query_view import result_table
 
     settings = state.settings()
+    if not jsonl:
+        text = _one_text(text, settings.max_article_chars)
     extractor = get_extractor(settings.spacy_pipeline)
     if jsonl:
-        out = sys.stdout
-        for batch in _jsonl_batches(sys.stdin, size=64):
-            texts = [t for _, t, err in batch if err is None and t is not None]
-            results = iter(extractor.extract_many(texts))
-            for item_id, _t, error in batch:
-                if error is not None:
-                    record: dict[str, Any] = {"id": item_id, "claims": [], "error": error}
-                else:
-                    claims = next(results).claims
-                    record = {"id": item_id, "claims": [_claim_dict(c) for c in claims]}
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+        tally = extract_lines(
+            extractor, sys.stdin.buffer, sys.stdout.buffer, settings.max_article_chars
+        )
+        if tally.failed:
+            first = "; ".join(tally.failures)
+            raise Stopped(
+                f"{tally.failed} of {tally.lines} line(s) failed (their error lines are in "
+                f"the output), first: {first}"[:1000],
+                exit_code=1,
+            )
         return
+    assert text is not None
+    claims = extractor.extract(text).claims
+    rows = [
+        (c.adopter, c.relation, c.model, c.model_family, c.vendor, c.origin_country,
+         f"{c.confidence:.2f}")
+        for c in claims
+    ]  # fmt: skip
+    columns = ("adopter", "relation", "model", "family", "vendor", "origin", "conf")
+    title = f"{len(claims)} claim(s) — extractor {extractor.version}"
+    Console().print(result_table(columns, rows, title=title))
+
+
+def _one_text(text: str | None, max_chars: int) -> str:
+    """The text to extract from, from the argument or stdin, checked like a JSON line's."""
     if text is None:
         if sys.stdin.isatty():
             raise click.UsageError("give TEXT, pipe text on stdin, or use --jsonl")
-        text = sys.stdin.read()
-    claims = extractor.extract(text).claims
-    table = Table(title=f"{len(claims)} claim(s) — extractor {extractor.version}")
-    for column in ("adopter", "relation", "model", "family", "vendor", "origin", "conf"):
-        table.add_column(column)
-    for c in claims:
-        table.add_row(
-            c.adopter,
-            c.relation,
-            c.model,
-            c.model_family,
-            c.vendor,
-            c.origin_country,
-            f"{c.confidence:.2f}",
+        raw = sys.stdin.buffer.read(4 * max_chars + 1)  # UTF-8: at most 4 bytes a character
+        if len(raw) > 4 * max_chars:
+            raise click.ClickException(
+                f"the text is over max_article_chars ({max_chars:,} characters); split it"
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"stdin is not UTF-8 text (byte {exc.start})") from None
+    if len(text) > max_chars:
+        raise click.ClickException(
+            f"the text is over max_article_chars ({max_chars:,} characters); split it"
         )
-    Console().print(table)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.ClickException("the text is not valid Unicode (a lone surrogate)") from None
+    return text
 
 
 # --- reextract ---------------------------------------------------------------------------
