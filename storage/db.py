@@ -96,7 +96,13 @@ def write_session(
     Keep the body short: every other process is locked out until it returns.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder of {path}: {exc.strerror}; point --db / "
+            "ADOPTWATCH_DB at a file in a writable folder"
+        ) from None
     con = _connect(path, read_only=False, lock_timeout=lock_timeout)
     try:
         migrate(con)
@@ -157,8 +163,14 @@ def ingest_lock(db_path: Path | str, wait: float = 0.0) -> Iterator[None]:
     never leaves a stale lock behind.
     """
     lock_path = ingest_lock_path(db_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the ingest lock {lock_path} beside the database: "
+            f"{exc.strerror}; point --db / ADOPTWATCH_DB at a file in a writable folder"
+        ) from None
     try:
         deadline = time.monotonic() + wait
         while True:
