@@ -5,7 +5,6 @@ Library errors become clean one-line messages here, at the edge, and nowhere els
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -153,22 +152,18 @@ def _progress_bar(console: Console) -> Progress:
 
 
 def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
-    """Run the Prefect ingest flow in this process with a progress display."""
-    from adoptwatch.storage.db import ingest_lock
+    """Run the Prefect ingest flow in this process with a progress display
+    (:func:`adoptwatch.ingest_run.run_flow_ingest`)."""
+    from adoptwatch.ingest_run import IngestInterrupted, run_flow_ingest
 
-    # The ingest lock is taken first, before Prefect is even imported, so that a second
-    # ingest of the same database gets a clean message at once (or waits, with --wait)
-    # instead of a failed flow run.
-    with ingest_lock(settings.db, wait=settings.ingest_wait):
-        from adoptwatch.flows.ingest import ingest_flow
+    def say(text: str) -> None:
+        err_console.print(text, highlight=False, markup=False, soft_wrap=True)
 
+    try:
         with _progress_bar(err_console) as bar:
-            coro = ingest_flow(
-                settings=settings,
-                progress=None if quiet else RichProgress(bar),
-                lock_held=True,
-            )
-            return asyncio.run(coro)  # type: ignore[arg-type]
+            return run_flow_ingest(settings, None if quiet else RichProgress(bar), say)
+    except IngestInterrupted as exc:
+        raise Stopped(str(exc), 128 + exc.signum) from None
 
 
 # --- ingest -------------------------------------------------------------------------
@@ -269,6 +264,12 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
             f"[yellow]feed failed[/] {failure['source']}: "
             f"[bold]{failure['error_class']}[/] {failure['error']}",
             markup=True,
+            highlight=False,
+        )
+    for run_id in summary.get("runs_closed", []):
+        console.print(
+            f"[yellow]closed run {run_id}[/]: a killed ingest left it open; it is marked "
+            "interrupted in the runs table",
             highlight=False,
         )
     for name in summary.get("disabled_sources", []):

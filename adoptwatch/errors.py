@@ -58,6 +58,8 @@ the code that raises it; the tree, drawn once, is here::
      │                            be reached or started, or has no workers
      ├── ServeError               adoptwatch.serve: the Prefect server could not start, or
      │                            PREFECT_API_URL does not answer
+     ├── IngestInterrupted        adoptwatch.ingest_run: SIGTERM or Ctrl-C stopped an ingest
+     │                            (the run row is closed as interrupted)
      └── DemoError                adoptwatch.demo: the demo site cannot be served
 
 ``tests/test_architecture.py`` checks that this drawing names every subclass.

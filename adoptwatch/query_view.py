@@ -2,23 +2,20 @@
 ``query_max_rows`` rows, with every value's control characters defused for the terminal.
 
 The SQL runs in the sandbox of :mod:`adoptwatch.storage.sandbox` (read-only, no files,
-bounded memory, a deadline); Ctrl-C and SIGTERM stop it through :func:`stop_on_signals`.
+bounded memory, a deadline); Ctrl-C and SIGTERM stop the query, not the process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import json
 import math
-import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from types import FrameType
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -27,6 +24,7 @@ from rich.text import Text
 
 from adoptwatch.plain_text import escape_controls
 from adoptwatch.settings import Settings
+from adoptwatch.signals import handling
 from adoptwatch.storage.sandbox import QueryLimits, StreamedResult, query_session
 
 FORMATS = ("table", "csv", "json")
@@ -133,22 +131,6 @@ def first_rows(result: StreamedResult, limit: int) -> tuple[list[tuple[Any, ...]
     return kept, False
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
-    """While inside, SIGINT (Ctrl-C) and SIGTERM call ``stop`` instead of ending the
-    process with a traceback at a random point."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop("cancelled")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def print_query(
     settings: Settings,
     sql: str,
@@ -168,7 +150,8 @@ def print_query(
     )
     with (
         query_session(settings.db, settings.db_lock_timeout, limits) as session,
-        stop_on_signals(session.stop),
+        # Ctrl-C and SIGTERM interrupt the query instead of the process.
+        handling(lambda signum, frame: session.stop("cancelled")),
     ):
         result = session.stream(sql)
         if fmt == "csv":
