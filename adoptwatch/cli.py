@@ -575,16 +575,20 @@ def sources_list(ctx: click.Context, db: Path | None = None) -> None:
 
 
 def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) -> None:
+    from adoptwatch.pipeline.sources import source_name
+    from adoptwatch.plain_text import clean_text
     from adoptwatch.storage import store
     from adoptwatch.storage.db import write_session
 
     state: CliState = ctx.find_object(CliState)
     settings = state.settings(db=db or ctx.meta.get("db"))
+    name = source_name(name)  # as the sources file's names are stored
     with write_session(settings.db, settings.db_lock_timeout) as con:
         found = store.set_source_enabled(con, name, enabled)
     if not found:
         raise click.ClickException(
-            f"no source named {name!r} in {settings.db}; `adoptwatch sources` lists them"
+            f"no source named {clean_text(name, 80)!r} in {settings.db}; "
+            "`adoptwatch sources` lists them"
         )
     click.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
 
