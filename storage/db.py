@@ -54,17 +54,6 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
-# For connections that run SQL a user typed: besides read-only (no change to the
-# database), no file access (ATTACH of new files, COPY TO, read_csv of local files), no
-# extension installs, and no way to switch any of that back on.
-SANDBOX_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
-
-
 def _connect(
     path: Path, read_only: bool, lock_timeout: float, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -113,13 +102,12 @@ def write_session(
 
 @contextlib.contextmanager
 def read_session(
-    path: Path | str, lock_timeout: float = 30.0, sandbox: bool = False
+    path: Path | str, lock_timeout: float = 30.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database read-only, waiting while a writer holds it.
 
-    ``sandbox`` also shuts off file access and configuration changes (:data:`SANDBOX_CONFIG`),
-    for SQL a user typed. Close the session promptly: while it is open, the ingest
-    cannot write.
+    For SQL a user typed, seal the connection too (:func:`adoptwatch.storage.sandbox.seal`).
+    Close the session promptly: while it is open, the ingest cannot write.
     """
     path = Path(path)
     if not path.exists():
@@ -127,12 +115,7 @@ def read_session(
             f"no database at {path}; run `adoptwatch ingest` (or `adoptwatch demo`) first, "
             "or point --db / ADOPTWATCH_DB at an existing file"
         )
-    con = _connect(
-        path,
-        read_only=True,
-        lock_timeout=lock_timeout,
-        config=SANDBOX_CONFIG if sandbox else None,
-    )
+    con = _connect(path, read_only=True, lock_timeout=lock_timeout)
     try:
         yield con
     finally:
