@@ -10,7 +10,9 @@ sealed before the first statement (:func:`seal`):
   and data path) only those may be read;
 * no spilling: ``temp_directory`` is empty, and ``memory_limit`` bounds the query;
 * no extension installs or loads, no progress bar unless asked (it would corrupt csv
-  and json), and the configuration locked so no statement can undo any of this.
+  and json), and the configuration locked so no statement can undo any of this;
+* reading statements only (:data:`READING_STATEMENTS`): COPY, EXPORT, ATTACH and the
+  like are refused before they run, on any backend.
 
 :func:`seal` works on any open connection, after whatever attaching the backend needs,
 so the same limits hold for a DuckDB file and for a lake. A :class:`QuerySession`
@@ -88,6 +90,21 @@ def seal(
         con.execute(statement)
 
 
+# Statement kinds a query may hold: reads. Everything else (COPY, EXPORT, ATTACH, LOAD,
+# SET, CREATE, INSERT ...) is refused before it runs, whatever the backend would allow:
+# a lake's data path must stay readable, so the file system cannot be switched off there.
+# (MULTI is what PIVOT becomes.)
+READING_STATEMENTS = frozenset(
+    {
+        duckdb.StatementType.SELECT,
+        duckdb.StatementType.EXPLAIN,
+        duckdb.StatementType.PRAGMA,
+        duckdb.StatementType.CALL,
+        duckdb.StatementType.MULTI,
+    }
+)
+
+
 @dataclass
 class StreamedResult:
     """A result's column names, and its rows in batches as DuckDB produces them."""
@@ -147,8 +164,19 @@ class QuerySession:
         return QueryError(_first_line(exc))
 
     def stream(self, sql: str, batch_rows: int = 10_000) -> StreamedResult:
-        """Run one statement; its rows come in batches of ``batch_rows`` as they are
-        read, so a large result is never held whole. Errors are :class:`QueryError`."""
+        """Run ``sql`` (reading statements only, see :data:`READING_STATEMENTS`); the last
+        statement's rows come in batches of ``batch_rows`` as they are read, so a large
+        result is never held whole. Errors are :class:`QueryError`."""
+        try:
+            kinds = [s.type for s in self._con.extract_statements(sql)]
+        except duckdb.Error as exc:
+            raise self._error(exc) from exc
+        refused = sorted({k.name for k in kinds} - {k.name for k in READING_STATEMENTS})
+        if refused:
+            raise QueryError(
+                "adoptwatch query is read-only: it runs SELECT (and EXPLAIN, PRAGMA, CALL) "
+                f"statements, not {', '.join(refused)}"
+            )
         try:
             cursor = self._con.execute(sql)
         except duckdb.Error as exc:

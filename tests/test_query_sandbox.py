@@ -18,8 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from adoptwatch.storage.db import QueryError
+from adoptwatch.storage.sandbox import QueryLimits, query_session, seal
 from tests.test_cli import seed
 
 ADOPTWATCH = str(Path(sys.executable).with_name("adoptwatch"))
@@ -222,3 +225,45 @@ def test_json_and_csv_output_never_carry_a_progress_bar(db: Path) -> None:
                 ["bar", "n"],
                 ["False", "20000000000"],
             ]
+
+
+# --- the seal on its own, and with readable paths (a lake's data) ------------------------
+
+
+def test_the_seal_alone_refuses_file_access(db: Path) -> None:
+    """Below the statement check: the sealed connection itself writes and reads nothing."""
+    spill = db.parent / f"{db.name}.tmp"
+    spill.mkdir()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        seal(con, QueryLimits())
+        for sql in (
+            f"COPY (SELECT 42) TO '{spill}/x.csv'",
+            f"ATTACH '{spill}/new.duckdb' (READ_WRITE)",
+            f"SELECT * FROM read_blob('{db}')",
+            "SET lock_configuration = false",
+        ):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+        assert con.execute("SELECT count(*) FROM adoption_events").fetchall() == [(1,)]
+    finally:
+        con.close()
+    assert list(spill.iterdir()) == []
+
+
+def test_readable_paths_are_read_and_nothing_else(db: Path, tmp_path: Path) -> None:
+
+    data = tmp_path / "lake-data"
+    data.mkdir()
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 7 AS x) TO '{data}/part.parquet' (FORMAT parquet)")
+    with query_session(db, 5, QueryLimits(), readable=[data]) as session:
+        rows = session.stream(f"SELECT x FROM read_parquet('{data}/*.parquet')")
+        assert [r for batch in rows.batches for r in batch] == [(7,)]
+        for sql in (
+            f"COPY (SELECT 1) TO '{data}/evil.parquet' (FORMAT parquet)",
+            "SELECT * FROM read_text('/etc/hostname')",
+        ):
+            with pytest.raises(QueryError):
+                list(session.stream(sql).batches)
+    assert [p.name for p in data.iterdir()] == ["part.parquet"]
