@@ -67,15 +67,18 @@ def start_and_wait_for_pages(
     ``pages`` article pages; returns the process and its server's pid."""
     before = len(article_requests(site))
     proc = sites.start_ingest(config, None, log)
-    record = server_record_path(db)
     deadline = time.monotonic() + 240
     while len(article_requests(site)) - before < pages:
         assert proc.poll() is None, log.with_suffix(".err").read_text()[-3000:]
         assert time.monotonic() < deadline, "the ingest never reached its article pages"
         time.sleep(0.02)
-    server_pid = json.loads(record.read_text())["pid"]
-    assert alive(server_pid)
-    return proc, server_pid
+    [server] = [
+        child
+        for child in psutil.Process(proc.pid).children()
+        if "prefect.server.api.server:create_app" in " ".join(child.cmdline())
+    ]
+    assert json.loads(server_record_path(db).read_text())["pid"] == server.pid
+    return proc, server.pid
 
 
 def runs(db: Path) -> list[tuple]:
