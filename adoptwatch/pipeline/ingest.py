@@ -173,13 +173,14 @@ async def _run_locked(
     summary.runs_closed = ctx.closed_runs
     try:
         await _crawl(settings, steps, progress, ctx, summary, fetcher)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        # Stopped (SIGTERM, Ctrl-C): the batch being written has committed; the run
-        # row says how far it got.
-        _close_early(settings, summary, "interrupted", "stopped by a signal (SIGTERM, Ctrl-C)")
-        raise
     except Exception as exc:
         _close_early(settings, summary, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    except BaseException:
+        # Stopped: cancelled (the CLI on SIGTERM or Ctrl-C), KeyboardInterrupt, or
+        # Prefect's TerminationSignal in a worker's run. The batch being written has
+        # committed; the run row says how far it got.
+        _close_early(settings, summary, "interrupted", "stopped by a signal (SIGTERM, Ctrl-C)")
         raise
     summary.finished_at = utcnow()
     steps.finish(settings, summary)
