@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from adoptwatch.storage.db import QueryError
+from adoptwatch.storage.db import QueryError, write_session
 from adoptwatch.storage.sandbox import QueryLimits, query_session, seal
 from tests.test_cli import seed
 
@@ -173,6 +173,26 @@ def test_ctrl_c_or_sigterm_stop_a_query_with_one_line(db: Path, signum: int) -> 
         proc.kill()
     assert proc.returncode == 130, err
     assert "stopped" in one_clean_line(err)
+
+
+def test_a_write_waiting_behind_a_long_query_gets_through(db: Path) -> None:
+    """The query holds the file open; its deadline, shorter than the writer's patience
+    (db_lock_timeout), frees it."""
+    proc = subprocess.Popen(
+        [ADOPTWATCH, "query", "SELECT count(*) FROM range(1000000000000)", "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(query_timeout="2"),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while str(db) not in open_fds(proc.pid):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        with write_session(db, lock_timeout=20) as con:
+            con.execute("INSERT INTO runs (run_id, started_at) VALUES ('after', now())")
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2 and "query_timeout" in one_clean_line(err)
 
 
 # --- case 2: the sandbox writes nothing and reads nothing else ------------------------------
