@@ -31,6 +31,8 @@ the code that raises it; the tree, drawn once, is here::
      │    ├── DatabaseMissing     read of a database that does not exist yet
      │    ├── IngestAlreadyRunning  another ingest holds the ingest lock
      │    └── QueryError          DuckDB refused a statement (``adoptwatch query``)
+     │         ├── QueryTimeout   adoptwatch.storage.sandbox: it ran past query_timeout
+     │         └── QueryCancelled adoptwatch.storage.sandbox: stopped on request (Ctrl-C)
      ├── FeedParseError           adoptwatch.extractors.feeds: not an RSS or Atom feed
      │    └── UnsafeFeed          the feed declares XML entities
      ├── ArticleExtractionError   adoptwatch.extractors.article: the page holds no article text
@@ -56,6 +58,8 @@ the code that raises it; the tree, drawn once, is here::
      │                            be reached or started, or has no workers
      ├── ServeError               adoptwatch.serve: the Prefect server could not start, or
      │                            PREFECT_API_URL does not answer
+     ├── IngestInterrupted        adoptwatch.ingest_run: SIGTERM or Ctrl-C stopped an ingest
+     │                            (the run row is closed as interrupted)
      └── DemoError                adoptwatch.demo: the demo site cannot be served
 
 ``tests/test_architecture.py`` checks that this drawing names every subclass.

@@ -54,17 +54,6 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
-# For connections that run SQL a user typed: besides read-only (no change to the
-# database), no file access (ATTACH of new files, COPY TO, read_csv of local files), no
-# extension installs, and no way to switch any of that back on.
-SANDBOX_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
-
-
 def _connect(
     path: Path, read_only: bool, lock_timeout: float, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -96,7 +85,13 @@ def write_session(
     Keep the body short: every other process is locked out until it returns.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder of {path}: {exc.strerror}; point --db / "
+            "ADOPTWATCH_DB at a file in a writable folder"
+        ) from None
     con = _connect(path, read_only=False, lock_timeout=lock_timeout)
     try:
         migrate(con)
@@ -107,13 +102,12 @@ def write_session(
 
 @contextlib.contextmanager
 def read_session(
-    path: Path | str, lock_timeout: float = 30.0, sandbox: bool = False
+    path: Path | str, lock_timeout: float = 30.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database read-only, waiting while a writer holds it.
 
-    ``sandbox`` also shuts off file access and configuration changes (:data:`SANDBOX_CONFIG`),
-    for SQL a user typed. Close the session promptly: while it is open, the ingest
-    cannot write.
+    For SQL a user typed, seal the connection too (:func:`adoptwatch.storage.sandbox.seal`).
+    Close the session promptly: while it is open, the ingest cannot write.
     """
     path = Path(path)
     if not path.exists():
@@ -121,12 +115,7 @@ def read_session(
             f"no database at {path}; run `adoptwatch ingest` (or `adoptwatch demo`) first, "
             "or point --db / ADOPTWATCH_DB at an existing file"
         )
-    con = _connect(
-        path,
-        read_only=True,
-        lock_timeout=lock_timeout,
-        config=SANDBOX_CONFIG if sandbox else None,
-    )
+    con = _connect(path, read_only=True, lock_timeout=lock_timeout)
     try:
         yield con
     finally:
@@ -157,8 +146,14 @@ def ingest_lock(db_path: Path | str, wait: float = 0.0) -> Iterator[None]:
     never leaves a stale lock behind.
     """
     lock_path = ingest_lock_path(db_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the ingest lock {lock_path} beside the database: "
+            f"{exc.strerror}; point --db / ADOPTWATCH_DB at a file in a writable folder"
+        ) from None
     try:
         deadline = time.monotonic() + wait
         while True:

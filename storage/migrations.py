@@ -187,6 +187,18 @@ MIGRATIONS: list[Migration] = [
         ORDER BY 3;
         """,
     ),
+    Migration(
+        4,
+        "runs_status",
+        """
+        -- How each ingest run ended: running (or its process died: the next run closes
+        -- it), completed, interrupted (SIGTERM, Ctrl-C, or closed by the next run after
+        -- the process died) or failed.
+        ALTER TABLE runs ADD COLUMN status VARCHAR;
+        UPDATE runs SET status = CASE WHEN finished_at IS NULL THEN 'running'
+                                      ELSE 'completed' END;
+        """,
+    ),
 ]
 
 

@@ -411,16 +411,47 @@ def write_batch(
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime) -> None:
-    con.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", [run_id, started_at])
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')",
+        [run_id, started_at],
+    )
 
 
 def finish_run(
-    con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime, summary: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    finished_at: datetime,
+    summary: dict[str, Any],
+    status: str = "completed",
 ) -> None:
     con.execute(
-        "UPDATE runs SET finished_at = ?, summary = ? WHERE run_id = ?",
-        [finished_at, json.dumps(summary, default=str), run_id],
+        "UPDATE runs SET finished_at = ?, summary = ?, status = ? WHERE run_id = ?",
+        [finished_at, json.dumps(summary, default=str), status, run_id],
     )
+
+
+def close_abandoned_runs(
+    con: duckdb.DuckDBPyConnection, closed_by: str
+) -> list[tuple[str, datetime]]:
+    """Close, as interrupted, every run still open: the caller holds the ingest lock, so
+    their processes are gone (killed). A run's end is its last trace (its last fetch, or
+    its start). Returns (run_id, started_at) of each."""
+    rows = con.execute(
+        """
+        UPDATE runs SET
+            status = 'interrupted',
+            finished_at = greatest(
+                started_at,
+                (SELECT max(f.fetched_at) FROM fetch_log f WHERE f.run_id = runs.run_id)),
+            summary = json_object(
+                'interrupted', 'the process ended without closing its run (killed?)',
+                'closed_by_run', ?::VARCHAR)
+        WHERE finished_at IS NULL
+        RETURNING run_id, started_at
+        """,
+        [closed_by],
+    ).fetchall()
+    return sorted((r[0], r[1]) for r in rows)
 
 
 # --- re-extraction -------------------------------------------------------------

@@ -54,6 +54,8 @@ class RunContext:
     sources: list[SourceState]  # enabled sources to fetch this run
     skipped_sources: list[str]  # disabled ones
     state: store.CrawlState
+    # Runs a killed ingest left open, closed as interrupted by this one.
+    closed_runs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -76,16 +78,20 @@ class IngestSummary:
     failed_sources: list[dict[str, str]] = field(default_factory=list)
     failed_articles: list[dict[str, str]] = field(default_factory=list)
     disabled_sources: list[str] = field(default_factory=list)
+    runs_closed: list[str] = field(default_factory=list)  # left open by killed runs
+    interrupted: str | None = None  # why the run stopped early (a signal), if it did
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(self).items()}
 
 
 def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
-    """Register sources, open a run, and read what earlier runs already stored."""
+    """Close the runs a killed ingest left open, register sources, open a run, and read
+    what earlier runs already stored. The caller holds the ingest lock."""
     now = utcnow()
     run_id = uuid.uuid4().hex
     with write_session(settings.db, settings.db_lock_timeout) as con:
+        closed = store.close_abandoned_runs(con, closed_by=run_id)
         store.sync_sources(con, specs, now)
         store.start_run(con, run_id, now)
         state = store.load_crawl_state(con, settings.max_article_attempts)
@@ -97,6 +103,7 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
         sources=[s for s in listed if s.enabled],
         skipped_sources=sorted(s.name for s in listed if not s.enabled and s.name in names),
         state=state,
+        closed_runs=[run for run, _started in closed],
     )
 
 
@@ -105,9 +112,11 @@ def write(settings: Settings, batch: store.WriteBatch) -> store.WriteResult:
         return store.write_batch(con, batch, settings.max_consecutive_failures)
 
 
-def finish_run(settings: Settings, summary: IngestSummary) -> None:
+def finish_run(settings: Settings, summary: IngestSummary, status: str = "completed") -> None:
     with write_session(settings.db, settings.db_lock_timeout) as con:
-        store.finish_run(con, summary.run_id, summary.finished_at or utcnow(), summary.as_dict())
+        store.finish_run(
+            con, summary.run_id, summary.finished_at or utcnow(), summary.as_dict(), status
+        )
 
 
 @dataclass
@@ -161,7 +170,41 @@ async def _run_locked(
     summary = IngestSummary(run_id=ctx.run_id, started_at=ctx.started_at)
     summary.feeds_total = len(ctx.sources)
     summary.sources_disabled_skipped = len(ctx.skipped_sources)
+    summary.runs_closed = ctx.closed_runs
+    try:
+        await _crawl(settings, steps, progress, ctx, summary, fetcher)
+    except Exception as exc:
+        _close_early(settings, summary, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    except BaseException:
+        # Stopped: cancelled (the CLI on SIGTERM or Ctrl-C), KeyboardInterrupt, or
+        # Prefect's TerminationSignal in a worker's run. The batch being written has
+        # committed; the run row says how far it got.
+        _close_early(settings, summary, "interrupted", "stopped by a signal (SIGTERM, Ctrl-C)")
+        raise
+    summary.finished_at = utcnow()
+    steps.finish(settings, summary)
+    return summary
 
+
+def _close_early(settings: Settings, summary: IngestSummary, status: str, why: str) -> None:
+    # The plain function, not the task: Prefect is tearing the flow down. Should the
+    # write fail too, the next run closes the row (store.close_abandoned_runs).
+    summary.finished_at = utcnow()
+    summary.interrupted = why
+    with contextlib.suppress(Exception):
+        finish_run(settings, summary, status)
+
+
+async def _crawl(
+    settings: Settings,
+    steps: IngestSteps,
+    progress: Progress,
+    ctx: RunContext,
+    summary: IngestSummary,
+    fetcher: Fetcher | None,
+) -> None:
+    """Fetch, extract and write, batch by batch, tallying into ``summary``."""
     async with fetcher or Fetcher(settings) as f:
         select = keep_new_entries(ctx.state.entries, settings.max_entries_per_feed)
         outcomes = await steps.fetch_feeds(f, ctx.sources, progress, select)
@@ -234,7 +277,14 @@ async def _run_locked(
             summary.failed_articles.extend(
                 {"source": e.source, "url": e.url, "error": err} for e, err in failures[:50]
             )
-            result = await asyncio.to_thread(steps.write, settings, batch)
+            # Shielded: when the run is stopped, the batch being written commits (or
+            # rolls back) before the run row is closed, never half-way.
+            writing = asyncio.ensure_future(asyncio.to_thread(steps.write, settings, batch))
+            try:
+                result = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                _tally(summary, await writing)
+                raise
             _tally(summary, result)
 
         groups = interleave_hosts(group_by_url(planned).values())
@@ -264,10 +314,6 @@ async def _run_locked(
         last = store.WriteBatch(source_updates=[source_update(o) for o in outcomes if not o.failed])
         last.fetches = fetch_rows(f.take_records(), ctx.run_id)
         _tally(summary, steps.write(settings, last))
-
-    summary.finished_at = utcnow()
-    steps.finish(settings, summary)
-    return summary
 
 
 def _tally(summary: IngestSummary, result: store.WriteResult) -> None:
