@@ -36,7 +36,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # when the machine is busy.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-DEFAULT_DEMO_DB = Path("data/demo.duckdb")
+DEFAULT_DEMO_DB = "data/demo.duckdb"
 
 err_console = Console(stderr=True)
 
@@ -87,8 +87,21 @@ pass_state = click.make_pass_decorator(CliState)
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="DuckDB file (default: data/adoptwatch.duckdb, or $ADOPTWATCH_DB).",
+        metavar="PATH|URL",
+        help="The event log: a DuckDB file, or a DuckLake (ducklake:sqlite:PATH, "
+        "ducklake:postgres:dbname=... host=... port=... user=...). Default: "
+        "data/adoptwatch.duckdb, or $ADOPTWATCH_DB.",
+    )(func)
+
+
+def lake_data_path_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lake-data-path",
+        "lake_data_path",
+        metavar="DIR",
+        help="Where a new DuckLake keeps its Parquet files (a directory every writer "
+        "reaches); default: $ADOPTWATCH_LAKE_DATA_PATH, or PATH.files/ beside a SQLite "
+        "catalog. An existing lake knows its own.",
     )(func)
 
 
@@ -176,6 +189,7 @@ def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
     help="Sources file ([[sources]] with name, url, tags; default: sources.toml).",
 )
 @db_option
+@lake_data_path_option
 @click.option(
     "--allow-network",
     "allow_networks",
@@ -210,7 +224,8 @@ def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
 def ingest(
     state: CliState,
     sources: Path | None,
-    db: Path | None,
+    db: str | None,
+    lake_data_path: str | None,
     allow_networks: tuple[str, ...],
     wait: float | None,
     dask_address: str | None,
@@ -233,7 +248,12 @@ def ingest(
     elif dask_workers:
         dask = {"dask_address": "", "dask_workers": dask_workers}
     settings = state.settings(
-        sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait, **dask
+        sources=sources,
+        db=db,
+        lake_data_path=lake_data_path,
+        allow_networks=allow_networks,
+        ingest_wait=wait,
+        **dask,
     )
     summary = _run_flow_ingest(settings)
     if as_json:
@@ -298,7 +318,7 @@ def _json_value(value: Any) -> Any:
     help="Output format: a table, CSV with a header row, or JSON (a list of row objects).",
 )
 @pass_state
-def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
+def query(state: CliState, sql: str, db: str | None, fmt: str) -> None:
     """Run SQL over the event log (read-only) and print the result.
 
     Tables: adoption_events, model_mentions, articles, feed_entries, sources, fetch_log,
@@ -428,7 +448,7 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 def reextract(
-    state: CliState, db: Path | None, include_current: bool, from_pages: bool, as_json: bool
+    state: CliState, db: str | None, include_current: bool, from_pages: bool, as_json: bool
 ) -> None:
     """Re-run the current claims extractor over stored article text (no re-crawl).
 
@@ -499,7 +519,7 @@ def reextract(
 def digest(
     state: CliState,
     week: str | None,
-    db: Path | None,
+    db: str | None,
     recipients: tuple[str, ...],
     dry_run: Path | None,
     force: bool,
@@ -536,7 +556,7 @@ def digest(
 @main.group(invoke_without_command=True)
 @db_option
 @click.pass_context
-def sources(ctx: click.Context, db: Path | None) -> None:
+def sources(ctx: click.Context, db: str | None) -> None:
     """List sources with their health; `sources enable NAME` re-enables one."""
     ctx.ensure_object(CliState)
     ctx.meta["db"] = db
@@ -547,7 +567,7 @@ def sources(ctx: click.Context, db: Path | None) -> None:
 @sources.command("list")
 @db_option
 @click.pass_context
-def sources_list(ctx: click.Context, db: Path | None = None) -> None:
+def sources_list(ctx: click.Context, db: str | None = None) -> None:
     """List sources: enabled, consecutive failures, last status and error."""
     from adoptwatch.storage import store
     from adoptwatch.storage.db import read_session
@@ -583,13 +603,13 @@ def sources_list(ctx: click.Context, db: Path | None = None) -> None:
     Console().print(table)
 
 
-def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) -> None:
+def _set_enabled(ctx: click.Context, name: str, db: str | None, enabled: bool) -> None:
     from adoptwatch.storage import store
     from adoptwatch.storage.db import write_session
 
     state: CliState = ctx.find_object(CliState)
     settings = state.settings(db=db or ctx.meta.get("db"))
-    with write_session(settings.db, settings.db_lock_timeout) as con:
+    with write_session(settings.db, settings.db_lock_timeout, settings.lake_data_path) as con:
         found = store.set_source_enabled(con, name, enabled)
     if not found:
         raise click.ClickException(
@@ -602,7 +622,7 @@ def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) 
 @click.argument("name")
 @db_option
 @click.pass_context
-def sources_enable(ctx: click.Context, name: str, db: Path | None) -> None:
+def sources_enable(ctx: click.Context, name: str, db: str | None) -> None:
     """Re-enable a source (and reset its failure counter)."""
     _set_enabled(ctx, name, db, True)
 
@@ -611,7 +631,7 @@ def sources_enable(ctx: click.Context, name: str, db: Path | None) -> None:
 @click.argument("name")
 @db_option
 @click.pass_context
-def sources_disable(ctx: click.Context, name: str, db: Path | None) -> None:
+def sources_disable(ctx: click.Context, name: str, db: str | None) -> None:
     """Stop fetching a source until it is enabled again."""
     _set_enabled(ctx, name, db, False)
 
@@ -734,16 +754,17 @@ def deployments(state: CliState, write_to: Path | None, check: Path | None) -> N
 @main.command()
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH|URL",
     default=DEFAULT_DEMO_DB,
     show_default=True,
-    help="DuckDB file for the demo (kept apart from your real event log).",
+    help="DuckDB file or DuckLake URL for the demo (kept apart from your real event log).",
 )
+@lake_data_path_option
 @click.option(
     "--port", type=int, default=None, help="Loopback port for the fixture site (default 8931)."
 )
 @pass_state
-def demo(state: CliState, db: Path, port: int | None) -> None:
+def demo(state: CliState, db: str, lake_data_path: str | None, port: int | None) -> None:
     """Crawl the bundled fixture site offline with the real ingest flow and show results.
 
     Starts an HTTP server on 127.0.0.1 over adoptwatch/demo_site, runs the ingest flow
@@ -751,8 +772,9 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     Running it twice changes nothing.
     """
     from adoptwatch.demo import DEMO_PORT, run_demo
+    from adoptwatch.storage.lake import locate
 
-    settings = state.settings()
+    settings = state.settings(lake_data_path=lake_data_path)
     console = Console()
     console.print("[bold]adoptwatch demo[/]: crawling the bundled fixture site on loopback …")
     result = run_demo(
@@ -774,11 +796,14 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
         )
     console.print(
         f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
-        " (or open the file with any DuckDB client)."
+        " (or open it with any DuckDB client)."
     )
     from adoptwatch.digest import demo_digest
 
-    digest_result = demo_digest(settings.replace(db=db), db.with_name("demo-digest.eml"))
+    location = locate(db, settings.lake_data_path)
+    # Beside the demo's file; for a lake, beside its catalog (or in data/).
+    beside = Path(location.target) if location.kind != "postgres" else Path("data/demo")
+    digest_result = demo_digest(settings.replace(db=db), beside.with_name("demo-digest.eml"))
     console.print(
         f"\nThe digest of {digest_result.week} (not sent): open [bold]{digest_result.html_path}[/]"
         f" in a browser, or {digest_result.eml_path} in a mail client.",

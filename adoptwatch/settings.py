@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,10 +54,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=ENV_PREFIX)
 
     # storage
-    db: Path
+    db: str  # a file path, or a DuckLake URL (storage.lake)
+    lake_data_path: str
     db_lock_timeout: float
     ingest_wait: float
     write_batch_size: int
+    lease_seconds: float
+    maintain_cron: str
+    keep_snapshots_days: float
     # crawl
     sources: Path
     user_agent: str
@@ -120,6 +125,8 @@ class Settings(BaseSettings):
     @classmethod
     def _plain_values(cls, value: Any, info: Any) -> Any:
         kind = cls.model_fields[info.field_name].annotation
+        if kind is str and isinstance(value, Path):
+            return str(value)  # db: a file path given as a Path
         if kind is bool and isinstance(value, str):
             return value.strip().lower() or False  # an empty variable is false
         if kind in (int, float) and isinstance(value, bool):
@@ -146,6 +153,12 @@ class Settings(BaseSettings):
             raise ValueError("per_host_concurrency and max_concurrency must be at least 1")
         if self.write_batch_size < 1:
             raise ValueError("write_batch_size must be at least 1")
+        if not str(self.db).strip():
+            raise ValueError("db must name a DuckDB file or a ducklake: URL")
+        if self.lease_seconds <= 0:
+            raise ValueError("lease_seconds must be more than 0")
+        if self.keep_snapshots_days < 0:
+            raise ValueError("keep_snapshots_days must be 0 or more")
         if self.dask_workers < 0:
             raise ValueError("dask_workers must be 0 (no local Dask cluster) or more")
         if self.dask_address and self.dask_workers:
@@ -176,6 +189,8 @@ class Settings(BaseSettings):
         out = self.as_dict()
         if out.get("smtp_password"):
             out["smtp_password"] = "********"
+        # A PostgreSQL conninfo in db may carry a password.
+        out["db"] = re.sub(r"(password=)\S+", r"\1********", str(out["db"]))
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 

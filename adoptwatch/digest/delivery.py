@@ -44,8 +44,9 @@ class PreparedDigest:
     sender: Address
     recipients: list[Address]
     already_sent: list[dict[str, Any]]  # earlier 'sent' rows of this week in digest_log
-    db: Path
+    db: str  # a file path or a DuckLake URL
     lock_timeout: float = 30.0
+    data_path: str = ""  # the lake's, where db is one
 
     @property
     def subject(self) -> str:
@@ -113,7 +114,14 @@ def prepare_digest(
         already = digest_sql.digest_log(con, week=week.label, status="sent")
     message = compose_message(digest, sender, to, now=now)
     return PreparedDigest(
-        digest, message, sender, to, already, Path(settings.db), settings.db_lock_timeout
+        digest,
+        message,
+        sender,
+        to,
+        already,
+        settings.db,
+        settings.db_lock_timeout,
+        settings.lake_data_path,
     )
 
 
@@ -262,7 +270,7 @@ def _record(
         attempted_at=attempted_at,
         sent_at=sent_at,
     )
-    with write_session(prepared.db, prepared.lock_timeout) as con:
+    with write_session(prepared.db, prepared.lock_timeout, prepared.data_path) as con:
         digest_sql.record_digest(con, row)
 
 
