@@ -13,8 +13,11 @@ lake is created at the newest version in one step: the migrations run in an in-m
 DuckDB, and each table is created in the lake from the columns they left (types,
 NOT NULL, defaults; DuckLake takes no default on a list column), with the rows they
 inserted. A lake made at an older version gets the newer migrations' own SQL, so a
-migration must be plain DDL that DuckLake accepts (``ALTER TABLE ... ADD COLUMN``,
-``CREATE TABLE`` without keys), or carry a ``lake_sql`` of its own.
+migration must be plain DDL that DuckLake accepts, or carry a ``lake_sql`` of its own:
+``CREATE TABLE`` without keys; ``ALTER TABLE ... ADD COLUMN`` with no constraint and
+a literal default only (``vendor_level BOOLEAN DEFAULT 'false'``, the boolean as a
+string: ``DEFAULT false`` is refused as an expression). tests/test_lake.py runs such a
+migration on both backends.
 """
 
 from __future__ import annotations

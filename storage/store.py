@@ -654,8 +654,11 @@ def write_batch(
 
 
 def _as_duplicate(entry: EntryRow, twins: Mapping[str, str]) -> EntryRow:
-    """A stored entry whose article was stored first by another writer points there."""
-    if entry.status != "stored" or entry.article_id not in twins:
+    """A stored entry whose text another writer stored first under another URL points
+    there, as a duplicate (the same URL stored first: the entry led to that article)."""
+    if entry.status != "stored" or twins.get(entry.article_id or "", entry.article_id) == (
+        entry.article_id
+    ):
         return entry
     return dataclasses.replace(entry, status="duplicate", article_id=twins[entry.article_id])
 
