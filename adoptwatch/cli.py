@@ -636,6 +636,91 @@ def sources_disable(ctx: click.Context, name: str, db: str | None) -> None:
     _set_enabled(ctx, name, db, False)
 
 
+# --- upkeep ---------------------------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@lake_data_path_option
+@click.option(
+    "--keep-snapshots-days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Expire DuckLake snapshots older than this many days (default: keep_snapshots_days, "
+    "7). Time travel reaches back this far.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def maintain(
+    state: CliState,
+    db: str | None,
+    lake_data_path: str | None,
+    keep_snapshots_days: float | None,
+    as_json: bool,
+) -> None:
+    """Compact a DuckLake: merge small files, expire old snapshots, delete unused files.
+
+    Every ingest write adds a few small files; run this now and then (the maintain
+    deployment does, daily by default: maintain_cron). Writers and readers may go on
+    meanwhile. On a DuckDB file it checkpoints.
+    """
+    from adoptwatch.pipeline.maintain import run_maintenance
+
+    settings = state.settings(
+        db=db, lake_data_path=lake_data_path, keep_snapshots_days=keep_snapshots_days
+    )
+    with err_console.status("maintaining the event log …"):
+        report = run_maintenance(settings)
+    if as_json:
+        click.echo(json.dumps(vars(report), indent=2))
+        return
+    click.echo(
+        f"files read by the current snapshot: {report.files_before} before, "
+        f"{report.files_after} after; {report.snapshots_expired} snapshot(s) expired, "
+        f"{report.files_deleted} file(s) deleted"
+    )
+
+
+@main.command()
+@click.option("--from", "source", required=True, metavar="PATH|URL", help="The event log to copy.")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="PATH|URL",
+    help="A new, empty DuckDB file or DuckLake to copy it into.",
+)
+@lake_data_path_option
+@click.option("--json", "as_json", is_flag=True, help="Print the rows copied as JSON.")
+@pass_state
+def migrate(
+    state: CliState, source: str, target: str, lake_data_path: str | None, as_json: bool
+) -> None:
+    """Copy a whole event log between backends (a DuckDB file, a DuckLake on SQLite or
+    PostgreSQL), in one transaction, then check that every table has as many rows.
+
+    Stop ingests of the source first. Example:
+    adoptwatch migrate --from data/adoptwatch.duckdb --to "ducklake:postgres:dbname=adoptwatch
+    host=db.internal user=adoptwatch" --lake-data-path /mnt/lake/
+    """
+    from adoptwatch.pipeline.maintain import migrate_log
+
+    settings = state.settings(lake_data_path=lake_data_path)
+    with err_console.status(f"copying {source} …"):
+        copied = migrate_log(
+            source, target, settings.lake_data_path, lock_timeout=settings.db_lock_timeout
+        )
+    if as_json:
+        click.echo(json.dumps(copied, indent=2))
+        return
+    table = Table(title=f"copied into {target}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in copied.items():
+        table.add_row(name, str(rows))
+    Console().print(table)
+
+
 # --- schedules --------------------------------------------------------------------------------
 
 

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     dask_workers: int
     # schedules (adoptwatch serve, prefect.yaml)
     ingest_cron: str
+    ingest_concurrency: int
     digest_cron: str
     serve_port: int
     # digest
@@ -166,6 +167,8 @@ class Settings(BaseSettings):
                 "dask_address and dask_workers exclude each other: use a running Dask "
                 "cluster, or start a local one"
             )
+        if self.ingest_concurrency < 1:
+            raise ValueError("ingest_concurrency must be at least 1")
         if not 0 < self.serve_port < 65536:
             raise ValueError(f"serve_port must be a TCP port (1-65535), got {self.serve_port}")
         return self

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from adoptwatch.storage.db import QueryError, atomic
+from adoptwatch.storage.leases import renew_leases
 from adoptwatch.storage.records import (
     ArticleRow,
     EntryRow,
@@ -454,102 +455,6 @@ def article_ids_for_urls(
     return dict(rows)
 
 
-# --- source leases (several ingest runs at once) -----------------------------------
-
-
-@dataclass(frozen=True)
-class Lease:
-    run_id: str
-    holder: str  # host:pid
-    source: str | None  # None: the run itself
-    expires_at: datetime
-
-
-def _live_leases(
-    con: duckdb.DuckDBPyConnection, now: datetime, is_dead: Callable[[str], bool]
-) -> list[Lease]:
-    """Leases still held; expired ones and those of dead processes are deleted."""
-    leases = [
-        Lease(*r)
-        for r in con.execute(
-            "SELECT run_id, holder, source, expires_at FROM ingest_leases"
-        ).fetchall()
-    ]
-    gone = sorted({x.run_id for x in leases if x.expires_at <= now or is_dead(x.holder)})
-    if gone:
-        con.execute("DELETE FROM ingest_leases WHERE list_contains(?, run_id)", [gone])
-    return [x for x in leases if x.run_id not in gone]
-
-
-def register_run(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    holder: str,
-    started_at: datetime,
-    expires_at: datetime,
-) -> None:
-    """Open a run: its row in ``runs``, and its lease (other runs count it)."""
-
-    def work(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", [run_id, started_at])
-        con.execute(
-            "INSERT INTO ingest_leases (run_id, holder, source, expires_at) VALUES (?, ?, NULL, ?)",
-            [run_id, holder, expires_at],
-        )
-
-    atomic(con, work)
-
-
-def claim_sources(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    holder: str,
-    candidates: Sequence[str],
-    since: datetime,
-    now: datetime,
-    expires_at: datetime,
-    is_dead: Callable[[str], bool],
-) -> list[str]:
-    """Lease this run's fair share of ``candidates`` (in their order): the sources no
-    live run holds and nobody fetched since ``since``, divided by the live runs."""
-
-    def work(con: duckdb.DuckDBPyConnection) -> list[str]:
-        live = _live_leases(con, now, is_dead)
-        held = {x.source for x in live if x.source is not None}
-        fetched = {
-            r[0]
-            for r in con.execute(
-                "SELECT name FROM sources WHERE last_fetched_at >= ?", [since]
-            ).fetchall()
-        }
-        free = [c for c in candidates if c not in held and c not in fetched]
-        runs = len({x.run_id for x in live} | {run_id})
-        share = free[: -(-len(free) // runs)] if free else []
-        if share:
-            con.executemany(
-                "INSERT INTO ingest_leases (run_id, holder, source, expires_at) "
-                "VALUES (?, ?, ?, ?)",
-                [[run_id, holder, name, expires_at] for name in share],
-            )
-        return share
-
-    return list(atomic(con, work))
-
-
-def _renew_leases(con: duckdb.DuckDBPyConnection, run_id: str, expires_at: datetime) -> None:
-    con.execute("UPDATE ingest_leases SET expires_at = ? WHERE run_id = ?", [expires_at, run_id])
-
-
-def release_sources(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Give back every source this run holds (it keeps its own lease)."""
-    atomic(
-        con,
-        lambda c: c.execute(
-            "DELETE FROM ingest_leases WHERE run_id = ? AND source IS NOT NULL", [run_id]
-        ),
-    )
-
-
 # --- the ingest write ------------------------------------------------------------
 
 
@@ -647,7 +552,7 @@ def write_batch(
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
         if batch.run_id and batch.leases_until:
-            _renew_leases(con, batch.run_id, batch.leases_until)
+            renew_leases(con, batch.run_id, batch.leases_until)
         return result
 
     return atomic(con, work)

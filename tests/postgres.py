@@ -34,9 +34,11 @@ def find_bindir() -> Path | None:
     if initdb:
         candidates.append(str(Path(initdb).resolve().parent))
     for directory in candidates:
-        if directory and (Path(directory) / "initdb").is_file() and (
-            Path(directory) / "pg_ctl"
-        ).is_file():
+        if (
+            directory
+            and (Path(directory) / "initdb").is_file()
+            and (Path(directory) / "pg_ctl").is_file()
+        ):
             return Path(directory)
     return None
 

@@ -117,9 +117,8 @@ def test_writes_are_idempotent_and_readers_see_them(lake: tuple[str, str]) -> No
             "model_mentions": 0,
             "feed_entries": 2,
         }
-        entries = dict(
-            con.execute("SELECT entry_key, status || ' ' || article_id FROM feed_entries").fetchall()
-        )
+        sql = "SELECT entry_key, status || ' ' || article_id FROM feed_entries"
+        entries = dict(con.execute(sql).fetchall())
         assert entries == {"k1": "stored a1", "k2": "duplicate a1"}
         assert con.execute("SELECT adopter FROM first_adoptions").fetchall() == [("Globex",)]
 
@@ -204,17 +203,15 @@ def test_a_later_migration_runs_on_lakes_and_files(
     for db in (url, file):
         with write_session(db, data_path=data) as con:
             assert migrations.current_version(con) == later.version
-            assert con.execute("SELECT vendor_level FROM adoption_events").fetchall() == [
-                (False,)
-            ]
+            assert con.execute("SELECT vendor_level FROM adoption_events").fetchall() == [(False,)]
 
 
 def test_bad_lake_urls_and_missing_lakes_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(LakeError, match="ducklake:sqlite:PATH"):
         locate("ducklake:mysql:x")
-    with pytest.raises(DatabaseMissing, match="adoptwatch ingest"):
-        with read_session(f"ducklake:sqlite:{tmp_path / 'none.sqlite'}"):
-            pass
+    missing = f"ducklake:sqlite:{tmp_path / 'none.sqlite'}"
+    with pytest.raises(DatabaseMissing, match="adoptwatch ingest"), read_session(missing):
+        pass
     assert extension_file("ducklake").is_file()
     assert locate("ducklake:postgres:dbname=x password=secret").describe() == (
         "ducklake:postgres:dbname=x"
@@ -223,6 +220,6 @@ def test_bad_lake_urls_and_missing_lakes_say_what_to_do(tmp_path: Path) -> None:
 
 def test_a_postgres_lake_needs_a_data_path(postgres: Any) -> None:
     conninfo = postgres.create_database("lake_without_data_path")
-    with pytest.raises(LakeError, match="lake_data_path"):
-        with write_session(f"ducklake:postgres:{conninfo}"):
-            pass
+    lake = f"ducklake:postgres:{conninfo}"
+    with pytest.raises(LakeError, match="lake_data_path"), write_session(lake):
+        pass

@@ -12,7 +12,7 @@ stored only after all of its new entries are, so a crash part-way means the next
 fetches the feed again and finishes the work; entries already stored are skipped.
 
 Several runs at once (a DuckLake on PostgreSQL): each run leases its share of the
-sources (``store.claim_sources``: those no live run holds, divided by the live runs),
+sources (``storage.leases``: those no live run holds, divided by the live runs),
 crawls them as one round, gives them back and claims again until none is left, so a
 source is fetched by one run at a time. A lease is renewed with every write and lapses
 after ``lease_seconds``, or at once for a process gone from this host, so a killed
@@ -54,7 +54,7 @@ from adoptwatch.pipeline.progress import NoProgress, Progress
 from adoptwatch.pipeline.rows import ProcessedBatch, build_write_batch, fetch_rows, source_update
 from adoptwatch.pipeline.sources import load_sources
 from adoptwatch.settings import Settings
-from adoptwatch.storage import store
+from adoptwatch.storage import leases, store
 from adoptwatch.storage.db import ingest_lock, read_session, write_session
 from adoptwatch.storage.lake import locate
 from adoptwatch.storage.records import SourceSpec, SourceState
@@ -136,7 +136,7 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
     holder = _holder()
     with _write_session(settings) as con:
         store.sync_sources(con, specs, now)
-        store.register_run(con, run_id, holder, now, _lease_end(settings))
+        leases.register_run(con, run_id, holder, now, _lease_end(settings))
         states = store.source_states(con)
     names = {s.name for s in specs}
     listed = [states[n] for n in (s.name for s in specs) if n in states]
@@ -160,12 +160,12 @@ def claim_round(settings: Settings, ctx: RunContext) -> RunContext:
     ctx.done.update(s.name for s in ctx.sources)
     with _write_session(settings) as con:
         if ctx.sources:
-            store.release_sources(con, ctx.run_id)
+            leases.release_sources(con, ctx.run_id)
         # Start the walk at a place of the run's own, so that runs claiming at the same
         # moment reach for different sources first.
         todo = [c for c in ctx.candidates if c not in ctx.done]
         offset = int(ctx.run_id, 16) % len(todo) if todo else 0
-        claimed = store.claim_sources(
+        claimed = leases.claim_sources(
             con,
             ctx.run_id,
             ctx.holder,
