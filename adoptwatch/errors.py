@@ -32,6 +32,8 @@ the code that raises it; the tree, drawn once, is here::
      │    ├── IngestAlreadyRunning  another ingest holds the ingest lock
      │    ├── WriteConflict       other DuckLake writers kept committing first for the
      │    │                       whole timeout (the write was rolled back whole)
+     │    ├── SendInProgress      adoptwatch.storage.digest: another run is sending this
+     │    │                       week's digest now
      │    └── QueryError          DuckDB refused a statement (``adoptwatch query``)
      ├── LakeError                adoptwatch.storage.lake: a DuckLake URL, data path or
      │                            extension is wrong or missing, or the lake cannot be

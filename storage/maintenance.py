@@ -137,7 +137,7 @@ def copy_log(
                 ).fetchall()
             ]
             names = ", ".join(columns)
-            reader = source.execute(f"SELECT {names} FROM {table}").fetch_record_batch(batch_rows)
+            reader = source.execute(f"SELECT {names} FROM {table}").to_arrow_reader(batch_rows)
             for part in reader:
                 con.register("_migrate_rows", pa.Table.from_batches([part]))
                 try:

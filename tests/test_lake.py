@@ -8,6 +8,7 @@ commit; these tests show that the writes still store each thing once.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -223,3 +224,47 @@ def test_a_postgres_lake_needs_a_data_path(postgres: Any) -> None:
     lake = f"ducklake:postgres:{conninfo}"
     with pytest.raises(LakeError, match="lake_data_path"), write_session(lake):
         pass
+
+
+def test_two_machines_never_both_send_a_week(lake: tuple[str, str]) -> None:
+    """The digest's once-a-week rule across machines: two runs claim the same week at
+    the same moment; one gets it, the other is refused (and a sent week is not
+    claimed again)."""
+    from datetime import timedelta
+
+    from adoptwatch.storage import digest as digest_sql
+
+    url, data = lake
+    with write_session(url, data_path=data):
+        pass
+
+    def row(digest_id: str, status: str = "sending") -> digest_sql.DigestLogRow:
+        return digest_sql.DigestLogRow(
+            digest_id, "2026-W47", NOW.date(), NOW.date(), "UTC", ("a@example.com",), (),
+            "b@example.com", "s", f"<{digest_id}@x>", "smtp", status, None, None, False, 0, 0,
+            NOW, None,
+        )  # fmt: skip
+
+    outcomes: dict[str, str] = {}
+
+    def claim(digest_id: str) -> None:
+        with write_session(url, 30, data) as con:
+            try:
+                digest_sql.claim_week(con, row(digest_id), False, NOW - timedelta(minutes=15))
+                outcomes[digest_id] = "claimed"
+            except digest_sql.SendInProgress:
+                outcomes[digest_id] = "refused"
+
+    threads = [threading.Thread(target=claim, args=(d,)) for d in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes.values()) == ["claimed", "refused"]
+    winner = next(d for d, o in outcomes.items() if o == "claimed")
+    with write_session(url, 30, data) as con:
+        digest_sql.record_digest(con, dataclasses.replace(row(winner), status="sent"))
+        # The week is sent: a later claim gets the sent row back and writes nothing.
+        again = digest_sql.claim_week(con, row("three"), False, NOW - timedelta(minutes=15))
+        assert [r["digest_id"] for r in again] == [winner]
+        assert [r["status"] for r in digest_sql.digest_log(con)] == ["sent"]
