@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from adoptwatch.errors import AdoptwatchError
-from adoptwatch.storage.lake import Location, connect_lake, locate
+from adoptwatch.storage.lake import Location, connect_lake, locate, migrated_lakes
 from adoptwatch.storage.migrations import migrate
 
 T = TypeVar("T")
@@ -139,7 +139,11 @@ def write_session(
     if location.is_lake:
         con = connect_lake(location, read_only=False)
         try:
-            migrate(con, lake=True, retry=lambda work: atomic(con, work, lock_timeout, fence=False))
+            if location not in migrated_lakes:  # once per process: each check asks the catalog
+                migrate(
+                    con, lake=True, retry=lambda work: atomic(con, work, lock_timeout, fence=False)
+                )
+                migrated_lakes.add(location)
             yield con
         finally:
             con.close()

@@ -166,6 +166,9 @@ def _prepare_sqlite_catalog(path: Path) -> None:
 # connection with its own transactions, seeing the lake's newest snapshot when it starts.
 _instances: dict[tuple[Location, bool], duckdb.DuckDBPyConnection] = {}
 _instances_lock = threading.Lock()
+# Lakes this process brought to the newest schema (storage.db.write_session): a lake's
+# schema only moves forward, so later sessions need not ask the catalog again.
+migrated_lakes: set[Location] = set()
 
 
 def connect_lake(
@@ -195,6 +198,7 @@ def close_lakes() -> None:
         for instance in _instances.values():
             instance.close()
         _instances.clear()
+        migrated_lakes.clear()
 
 
 def _open(

@@ -76,10 +76,12 @@ def maintain(
         con.execute("CHECKPOINT")
         return report
     report.files_before = sum(lake_files(con).values())
+    # In this order: rows inlined in the catalog out to files, files that carry deletions
+    # rewritten without them, then the (now clean) small files merged.
     for step in (
         f"CALL ducklake_flush_inlined_data('{LAKE_ALIAS}')",
-        f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')",
         f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}')",
+        f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')",
     ):
         atomic(con, lambda c, sql=step: c.execute(sql).fetchall(), timeout, fence=False)
     expired = atomic(

@@ -24,7 +24,7 @@ from adoptwatch.storage.db import (
     read_session,
     write_session,
 )
-from adoptwatch.storage.lake import LakeError, extension_file, locate
+from adoptwatch.storage.lake import LakeError, close_lakes, extension_file, locate
 from adoptwatch.storage.records import ArticleRow, EntryRow, EventRow, MentionRow
 
 NOW = datetime(2026, 11, 20, 12)
@@ -201,6 +201,7 @@ def test_a_later_migration_runs_on_lakes_and_files(
         "ALTER TABLE adoption_events ADD COLUMN vendor_level BOOLEAN DEFAULT 'false'",
     )
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, later])
+    close_lakes()  # as a new process would: this one remembers the lake as migrated
     for db in (url, file):
         with write_session(db, data_path=data) as con:
             assert migrations.current_version(con) == later.version
