@@ -445,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1_000_000,
         help="stored articles for the crawl-state load (1,000,000)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["writes", "crawl_state", "rollups"],
+        action="append",
+        help="run only this part (repeatable)",
+    )
     parser.add_argument("--quick", action="store_true", help="200,000 events, 3 batches")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -456,11 +462,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="adoptwatch-storage-") as tmp_name:
         tmp = Path(tmp_name)
-        figures = {
-            "writes": bench_writes(tmp, args.batches, args.bulk_events, args.baseline_batches),
-            "crawl_state": bench_crawl_state(tmp, args.state_articles),
-            "rollups": bench_rollups(args.db or tmp / "events.duckdb", args.events, args.repeat),
+        parts = {
+            "writes": lambda: bench_writes(
+                tmp, args.batches, args.bulk_events, args.baseline_batches
+            ),
+            "crawl_state": lambda: bench_crawl_state(tmp, args.state_articles),
+            "rollups": lambda: bench_rollups(
+                args.db or tmp / "events.duckdb", args.events, args.repeat
+            ),
         }
+        figures = {name: run() for name, run in parts.items() if name in (args.only or parts)}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
