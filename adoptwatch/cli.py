@@ -9,6 +9,7 @@ import asyncio
 import csv
 import json
 import os
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -880,7 +881,7 @@ def demo(state: CliState, db: str, lake_data_path: str | None, port: int | None)
             Syntax(textwrap.dedent(example.sql).strip(), "sql", theme="ansi_dark", word_wrap=True)
         )
     console.print(
-        f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
+        f'\nAsk your own questions: [bold]adoptwatch query --db {shlex.quote(db)} "SELECT ..."[/]'
         " (or open it with any DuckDB client)."
     )
     from adoptwatch.digest import demo_digest
