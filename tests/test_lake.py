@@ -269,3 +269,21 @@ def test_two_machines_never_both_send_a_week(lake: tuple[str, str]) -> None:
         again = digest_sql.claim_week(con, row("three"), False, NOW - timedelta(minutes=15))
         assert [r["digest_id"] for r in again] == [winner]
         assert [r["status"] for r in digest_sql.digest_log(con)] == ["sent"]
+
+
+def test_a_file_written_by_duckdb_2_says_how_to_convert_it(tmp_path: Path) -> None:
+    """DuckDB 1.5.5 (pinned for its DuckLake extensions) cannot open files DuckDB 2.0.1
+    wrote; the error points at the README's conversion recipe instead of a format number."""
+    import shutil
+
+    from adoptwatch.storage.db import StorageError
+
+    fixture = Path(__file__).parent / "fixtures" / "duckdb2" / "written-by-2.0.1.duckdb"
+    db = tmp_path / "old.duckdb"
+    shutil.copy(fixture, db)
+    for session in (read_session, write_session):
+        with pytest.raises(StorageError, match="Files written by DuckDB 2"), session(db):
+            pass
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "### Files written by DuckDB 2" in readme
+    assert db.read_bytes() == fixture.read_bytes()  # left as it was
