@@ -136,6 +136,7 @@ def run_case(
         "per_host_delay": 0.02,
         "per_host_concurrency": 4,
         "db_lock_timeout": 120.0,
+        "ingest_concurrency": writers,
     }
     with write_session(db, data_path=data_path):
         pass  # the schema, so that the reader has tables from its first query

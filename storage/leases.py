@@ -1,12 +1,14 @@
 """Source leases: several ingest runs writing one DuckLake divide the sources.
 
 A run registers itself (a row with source NULL), then leases its fair share of the
-sources no live run holds and nobody fetched since it started: the free ones divided by
-the live runs. Every write renews its rows; rows past ``expires_at``, or of a process
-gone from this host (``is_dead``), are deleted by the next claim, so a killed run's
-sources come free. All of it runs in :func:`~adoptwatch.storage.db.atomic` transactions,
-so two claims never overlap. Exactly-once does not rest on this (see
-:mod:`adoptwatch.storage.store`): leases keep two runs from fetching one source at once.
+sources no live run holds and nobody fetched since the runs overlapping it began: the free
+ones divided by the live runs, or by the runs expected at once (``ingest_concurrency``)
+when more, and claims again when it is done with them. Every write renews its rows; rows past
+``expires_at``, or of a process gone from this host (``is_dead``), are deleted by the
+next claim, so a killed run's sources come free. All of it runs in
+:func:`~adoptwatch.storage.db.atomic` transactions, so two claims never overlap.
+Exactly-once does not rest on this (see :mod:`adoptwatch.storage.store`): leases keep
+two runs from fetching one source at once.
 """
 
 from __future__ import annotations
@@ -68,25 +70,28 @@ def claim_sources(
     run_id: str,
     holder: str,
     candidates: Sequence[str],
-    since: datetime,
     now: datetime,
     expires_at: datetime,
     is_dead: Callable[[str], bool],
+    expected_runs: int = 1,
 ) -> list[str]:
     """Lease this run's fair share of ``candidates`` (in their order): the sources no
-    live run holds and nobody fetched since ``since``, divided by the live runs."""
+    live run holds and nobody fetched since the runs overlapping this one began (runs
+    that overlap in time crawl each source once between them), divided by the live runs,
+    or by ``expected_runs`` when more (runs that start a little later still find work)."""
 
     def work(con: duckdb.DuckDBPyConnection) -> list[str]:
         live = _live_leases(con, now, is_dead)
         held = {x.source for x in live if x.source is not None}
+        began = _round_began(con, sorted({x.run_id for x in live} | {run_id}), now)
         fetched = {
             r[0]
             for r in con.execute(
-                "SELECT name FROM sources WHERE last_fetched_at >= ?", [since]
+                "SELECT name FROM sources WHERE last_fetched_at >= ?", [began]
             ).fetchall()
         }
         free = [c for c in candidates if c not in held and c not in fetched]
-        runs = len({x.run_id for x in live} | {run_id})
+        runs = max(len({x.run_id for x in live} | {run_id}), expected_runs)
         share = free[: -(-len(free) // runs)] if free else []
         if share:
             con.executemany(
@@ -97,6 +102,20 @@ def claim_sources(
         return share
 
     return list(atomic(con, work))
+
+
+def _round_began(con: duckdb.DuckDBPyConnection, live: list[str], now: datetime) -> datetime:
+    """When the runs overlapping this one, directly or through each other, began: the
+    live runs, and every run that ended after the earliest of them began, and so on."""
+    began = now
+    while True:
+        earlier = con.execute(
+            "SELECT min(started_at) FROM runs WHERE list_contains(?, run_id) OR finished_at >= ?",
+            [live, began],
+        ).fetchall()[0][0]
+        if earlier is None or earlier >= began:
+            return began
+        began = earlier
 
 
 def renew_leases(con: duckdb.DuckDBPyConnection, run_id: str, expires_at: datetime) -> None:

@@ -12,7 +12,8 @@ stored only after all of its new entries are, so a crash part-way means the next
 fetches the feed again and finishes the work; entries already stored are skipped.
 
 Several runs at once (a DuckLake on PostgreSQL): each run leases its share of the
-sources (``storage.leases``: those no live run holds, divided by the live runs),
+sources (``storage.leases``: those no live run holds, divided by the live runs or by
+``ingest_concurrency``, whichever is more),
 crawls them as one round, gives them back and claims again until none is left, so a
 source is fetched by one run at a time. A lease is renewed with every write and lapses
 after ``lease_seconds``, or at once for a process gone from this host, so a killed
@@ -170,10 +171,10 @@ def claim_round(settings: Settings, ctx: RunContext) -> RunContext:
             ctx.run_id,
             ctx.holder,
             todo[offset:] + todo[:offset],
-            since=ctx.started_at,
             now=utcnow(),
             expires_at=_lease_end(settings),
             is_dead=_holder_is_dead,
+            expected_runs=settings.ingest_concurrency,
         )
         state = store.load_crawl_state(con, settings.max_article_attempts, claimed)
     order = {name: i for i, name in enumerate(ctx.candidates)}
