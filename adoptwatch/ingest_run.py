@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -38,6 +40,7 @@ from adoptwatch.pipeline.sources import load_sources
 from adoptwatch.settings import Settings
 from adoptwatch.signals import handling
 from adoptwatch.storage.db import ingest_lock, ingest_lock_path
+from adoptwatch.storage.lake import locate
 
 Say = Callable[[str], None]
 
@@ -50,9 +53,25 @@ class IngestInterrupted(AdoptwatchError):
         self.signum = signum
 
 
-def server_record_path(db: Path | str) -> Path:
-    """Where the running ingest notes its temporary Prefect server (beside the lock)."""
-    return ingest_lock_path(db).with_suffix(".server")
+def server_record_path(db: Path | str, pid: int | None = None) -> Path:
+    """Where the running ingest notes its temporary Prefect server: beside the ingest
+    lock (a file, a SQLite-catalog lake: one ingest at a time). A PostgreSQL-catalog lake
+    takes several ingests at once and has no local file: each ingest (``pid``, this
+    process by default) notes its own in the temporary folder."""
+    location = locate(db)
+    if not location.multi_writer:
+        return ingest_lock_path(location.path).with_suffix(".server")
+    key = hashlib.sha256(location.url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"adoptwatch-{key}.{pid or os.getpid()}.server"
+
+
+def _leftover_records(db: Path | str) -> list[Path]:
+    """The records an earlier ingest of ``db`` may have left behind."""
+    own = server_record_path(db)
+    if not locate(db).multi_writer:
+        return [own]
+    prefix = own.name.rsplit(".", 2)[0]
+    return sorted(p for p in own.parent.glob(f"{prefix}.*.server") if p != own)
 
 
 def _same_process(record: dict[str, Any]) -> psutil.Process | None:
@@ -66,16 +85,29 @@ def _same_process(record: dict[str, Any]) -> psutil.Process | None:
         return None
 
 
+def _ingest_alive(record: dict[str, Any]) -> bool:
+    try:
+        return psutil.pid_exists(int(record["ingest_pid"]))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def reap_leftovers(db: Path | str, timeout: float = 10.0) -> str | None:
-    """Stop the temporary Prefect server a killed ingest of ``db`` left running. Call it
+    """Stop the temporary Prefect servers killed ingests of ``db`` left running. Call it
     holding the ingest lock. Returns what was done, or None when nothing was left."""
-    path = server_record_path(db)
+    notes = [note for path in _leftover_records(db) if (note := _reap(path, timeout))]
+    return "; ".join(notes) or None
+
+
+def _reap(path: Path, timeout: float) -> str | None:
     try:
         record = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
         record = {}
+    if isinstance(record, dict) and _ingest_alive(record):
+        return None  # a PostgreSQL-catalog lake: another ingest, still running
     process = _same_process(record) if isinstance(record, dict) else None
     path.unlink(missing_ok=True)
     if process is None:

@@ -52,6 +52,8 @@ PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=Fal
 Count = Annotated[int, Field(ge=0)]
 PositiveCount = Annotated[int, Field(ge=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Up to a century: further back than any snapshot, and no date arithmetic overflows.
+Days = Annotated[float, Field(ge=0, le=36_500, allow_inf_nan=False)]
 # DuckDB's memory_limit: a size with a unit (percentages of RAM are not accepted: the
 # point is a bound that does not grow with the machine).
 MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(K|M|G|T)i?B\s*$", re.IGNORECASE)
@@ -67,10 +69,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=ENV_PREFIX)
 
     # storage
-    db: Path
+    db: str  # a file path, or a DuckLake URL (storage.lake)
+    lake_data_path: str
     db_lock_timeout: Seconds
     ingest_wait: Seconds
     write_batch_size: PositiveCount
+    lease_seconds: PositiveSeconds
+    maintain_cron: str
+    keep_snapshots_days: Days
     # adoptwatch query
     query_timeout: Seconds
     query_memory_limit: str
@@ -104,6 +110,7 @@ class Settings(BaseSettings):
     dask_workers: Count
     # schedules (adoptwatch serve, prefect.yaml)
     ingest_cron: str
+    ingest_concurrency: PositiveCount
     digest_cron: str
     serve_port: Port
     # digest
@@ -138,6 +145,8 @@ class Settings(BaseSettings):
     @classmethod
     def _plain_values(cls, value: Any, info: Any) -> Any:
         kind = cls.model_fields[info.field_name].annotation
+        if kind is str and isinstance(value, Path):
+            return str(value)  # db: a file path given as a Path
         if kind is bool and isinstance(value, str):
             return value.strip().lower() or False  # an empty variable is false
         if kind in (int, float) and isinstance(value, bool):
@@ -179,6 +188,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        if not str(self.db).strip():
+            raise ValueError("db must name a DuckDB file or a ducklake: URL")
         if self.dask_address and self.dask_workers:
             raise ValueError(
                 "dask_address and dask_workers exclude each other: use a running Dask "
@@ -205,6 +216,8 @@ class Settings(BaseSettings):
         out = self.as_dict()
         if out.get("smtp_password"):
             out["smtp_password"] = "********"
+        # A PostgreSQL conninfo in db may carry a password.
+        out["db"] = re.sub(r"(password=)\S+", r"\1********", str(out["db"]))
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 

@@ -15,14 +15,20 @@ sealed before the first statement (:func:`seal`):
   like are refused before they run, on any backend.
 
 :func:`seal` works on any open connection, after whatever attaching the backend needs,
-so the same limits hold for a DuckDB file and for a lake. A :class:`QuerySession`
-stops the query at its deadline (``timeout``) or when asked to (Ctrl-C), and hands the
-result over in batches of rows, never whole.
+so the same limits hold for a DuckDB file and for a lake. A lake is opened on an
+instance of its own (its extensions loaded from their installed files before the seal,
+never installed), attached read-only, and only its data path stays readable; the
+DuckLake functions that change a lake (:data:`LAKE_CHANGING_FUNCTIONS`) are refused too,
+since some write Parquet files into the data path before the read-only commit fails.
+
+A :class:`QuerySession` stops the query at its deadline (``timeout``) or when asked to
+(Ctrl-C), and hands the result over in batches of rows, never whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ from typing import Any
 import duckdb
 
 from adoptwatch.storage.db import QueryError, read_session
+from adoptwatch.storage.lake import Location, lake_data_path, locate
 
 
 class QueryTimeout(QueryError):
@@ -70,9 +77,9 @@ def seal(
         "SET autoload_known_extensions = false",
     ]
     if readable:
-        paths = [str(Path(p).resolve()) for p in readable]
-        folders = [p for p in paths if Path(p).is_dir()]
-        files = [p for p in paths if not Path(p).is_dir()]
+        paths = [str(p) if "://" in str(p) else str(Path(p).resolve()) for p in readable]
+        folders = [p for p in paths if "://" in p or Path(p).is_dir()]
+        files = [p for p in paths if p not in folders]
         statements += [
             f"SET allowed_directories = [{', '.join(map(_literal, folders))}]",
             f"SET allowed_paths = [{', '.join(map(_literal, files))}]",
@@ -105,6 +112,42 @@ READING_STATEMENTS = frozenset(
 )
 
 
+# DuckLake's functions that change a lake or write into its data path (merging and
+# rewriting write new Parquet files before the commit on a read-only attach fails).
+# Reading ones (ducklake_snapshots, ducklake_table_changes ...) stay allowed.
+LAKE_CHANGING_FUNCTIONS = frozenset(
+    {
+        "ducklake_add_data_files",
+        "ducklake_cleanup_old_files",
+        "ducklake_commit",
+        "ducklake_delete_orphaned_files",
+        "ducklake_expire_snapshots",
+        "ducklake_flush_inlined_data",
+        "ducklake_merge_adjacent_files",
+        "ducklake_rewrite_data_files",
+        "ducklake_set_commit_message",
+        "ducklake_set_option",
+    }
+)
+# Table functions that run SQL given as text, where a name could be spelled in pieces.
+_SQL_FROM_TEXT = re.compile(r"\bquery(_table)?\s*\(", re.IGNORECASE)
+
+
+def _lake_refusal(sql: str) -> str | None:
+    """Why ``sql`` may not run over a lake, or None. Names are looked for with quotes,
+    spaces, commas and ``||`` taken out, so a name in a string in pieces is found too."""
+    flat = re.sub(r"[\s'\"|,]", "", sql.lower())
+    named = sorted(name for name in LAKE_CHANGING_FUNCTIONS if name in flat)
+    if named:
+        return (
+            f"adoptwatch query only reads: it does not run {', '.join(named)} (the lake's "
+            "upkeep is `adoptwatch maintain`)"
+        )
+    if _SQL_FROM_TEXT.search(sql):
+        return "adoptwatch query over a DuckLake does not run SQL given as text (query())"
+    return None
+
+
 @dataclass
 class StreamedResult:
     """A result's column names, and its rows in batches as DuckDB produces them."""
@@ -117,9 +160,10 @@ class QuerySession:
     """One sealed read-only connection with a deadline. :meth:`stop` may be called from
     another thread or a signal handler; the query then ends with :class:`QueryCancelled`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, timeout: float) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, timeout: float, lake: bool = False) -> None:
         self._con = con
         self._timeout = timeout
+        self._lake = lake
         self._reason: str | None = None
         self._timer: threading.Timer | None = None
 
@@ -177,6 +221,9 @@ class QuerySession:
                 "adoptwatch query is read-only: it runs SELECT (and EXPLAIN, PRAGMA, CALL) "
                 f"statements, not {', '.join(refused)}"
             )
+        refusal = _lake_refusal(sql) if self._lake else None
+        if refusal:
+            raise QueryError(refusal)
         try:
             cursor = self._con.execute(sql)
         except duckdb.Error as exc:
@@ -205,16 +252,20 @@ def _first_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def query_session(
-    path: Path | str,
+    db: Path | str | Location,
     lock_timeout: float,
     limits: QueryLimits,
     readable: Sequence[str | Path] = (),
 ) -> Iterator[QuerySession]:
-    """Open the event log read-only (waiting while an ingest writes), seal it (``readable``:
-    see :func:`seal`), and start the query's clock; everything is closed on the way out."""
-    with read_session(path, lock_timeout) as con:
+    """Open the event log read-only (a file: waiting while an ingest writes; a lake: on an
+    instance of its own, its data path readable too), seal it (``readable``: see
+    :func:`seal`), and start the query's clock; everything is closed on the way out."""
+    location = db if isinstance(db, Location) else locate(db)
+    with read_session(location, lock_timeout, private=True) as con:
+        if location.is_lake:
+            readable = [*readable, lake_data_path(con)]
         seal(con, limits, readable)
-        session = QuerySession(con, limits.timeout)
+        session = QuerySession(con, limits.timeout, lake=location.is_lake)
         session._start_clock()
         try:
             yield session

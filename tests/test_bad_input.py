@@ -242,6 +242,8 @@ ARGS = {
     ("digest",): ["--to", "team@example.com"],
     ("sources", "enable"): ["a"],
     ("sources", "disable"): ["a"],
+    # Never reached: the settings are checked first (nothing is created).
+    ("migrate",): ["--from", "never-read.duckdb", "--to", "never-written.duckdb"],
 }
 
 

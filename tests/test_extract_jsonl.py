@@ -9,13 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from adoptwatch.pipeline.extract_lines import extract_lines
+from tests import peak_rss
 
 ADOPTWATCH = str(Path(sys.executable).with_name("adoptwatch"))
 GOOD = {"id": "good", "text": "Airbnb replaced ChatGPT with Qwen in its support agent."}
@@ -31,18 +30,12 @@ def run_extract(stdin: Path, timeout: float = 180) -> tuple[int, list[dict], str
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADOPTWATCH_")}
     out, err = stdin.with_suffix(".out"), stdin.with_suffix(".err")
     with stdin.open("rb") as i, out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen([ADOPTWATCH, "extract", "--jsonl"], stdin=i, stdout=o, stderr=e,
-                                env=env)  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while not (waited := os.wait4(proc.pid, os.WNOHANG))[0]:
-            if time.monotonic() > deadline:
-                proc.kill()
-                waited = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-    _, status, usage = waited
+        status, peak_mib = peak_rss.run_measured(
+            [ADOPTWATCH, "extract", "--jsonl"], stdin.with_suffix(".rss"), timeout,
+            stdin=i, stdout=o, stderr=e, env=env,
+        )  # fmt: skip
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    return os.waitstatus_to_exitcode(status), records, err.read_text(), usage.ru_maxrss / 1024
+    return status, records, err.read_text(), peak_mib
 
 
 def claims(record: dict) -> set[tuple[str, str, str]]:

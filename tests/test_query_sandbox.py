@@ -23,6 +23,7 @@ import pytest
 
 from adoptwatch.storage.db import QueryError, write_session
 from adoptwatch.storage.sandbox import QueryLimits, query_session, seal
+from tests import peak_rss
 from tests.test_cli import seed
 
 ADOPTWATCH = str(Path(sys.executable).with_name("adoptwatch"))
@@ -37,27 +38,13 @@ def run_measured(
     args: list[str], tmp_path: Path, timeout: float = 120, **settings: str
 ) -> tuple[int, str, str, float]:
     """Run the command with stdout and stderr in files; returns (status, stdout, stderr,
-    peak RSS in MiB, as the kernel counted it for that process)."""
+    peak RSS in MiB of that process alone, see tests/peak_rss.py)."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen(args, stdout=o, stderr=e, env=env(**settings))
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return (
-        proc.returncode,
-        out.read_text(errors="replace"),
-        err.read_text(errors="replace"),
-        usage.ru_maxrss / 1024,
-    )
+        status, peak_mib = peak_rss.run_measured(
+            args, tmp_path / "peak-rss", timeout, stdout=o, stderr=e, env=env(**settings)
+        )
+    return status, out.read_text(errors="replace"), err.read_text(errors="replace"), peak_mib
 
 
 def query(db: Path, sql: str, *args: str, timeout: float = 120, **settings: str):

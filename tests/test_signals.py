@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from adoptwatch.ingest_run import server_record_path
+from adoptwatch.ingest_run import reap_leftovers, server_record_path
 from adoptwatch.pipeline.ingest import run_ingest
 from adoptwatch.settings import load_settings
 from adoptwatch.site_server import SiteServer
@@ -141,3 +143,37 @@ def test_after_sigkill_the_next_run_reaps_the_server_and_the_run_row(
         (summary["run_id"], "completed", True),
     ]
     assert events(db) == reference
+
+
+def test_ingests_of_a_postgres_lake_note_their_servers_apart(tmp_path: Path) -> None:
+    """Several ingests write one PostgreSQL-catalog lake at once and there is no file to
+    note a server beside: each notes its own in the temporary folder, and the next ingest
+    stops only the servers of ingests that are gone."""
+    url = f"ducklake:postgres:dbname=x{tmp_path.name} host=127.0.0.1 user=u password=secret"
+    assert server_record_path(url).parent == Path(tempfile.gettempdir())
+    assert server_record_path(url) != server_record_path(url, pid=1)
+    assert "secret" not in str(server_record_path(url))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    servers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+               for _ in range(2)]  # fmt: skip
+    running_ingest = os.getppid()  # alive: pytest's parent
+    records = {}
+    for server, ingest_pid in zip(servers, [running_ingest, int(gone.stdout)], strict=True):
+        records[ingest_pid] = server_record_path(url, pid=ingest_pid)
+        created = psutil.Process(server.pid).create_time()
+        records[ingest_pid].write_text(
+            json.dumps({"pid": server.pid, "create_time": created, "ingest_pid": ingest_pid})
+        )
+    try:
+        note = reap_leftovers(url)
+        assert note and f"(process {servers[1].pid})" in note
+        assert servers[1].wait(timeout=30) is not None
+        assert servers[0].poll() is None, "the server of a running ingest was stopped"
+        assert records[running_ingest].exists() and not records[int(gone.stdout)].exists()
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+        for record in records.values():
+            record.unlink(missing_ok=True)

@@ -97,7 +97,7 @@ def reextract(
             )
             new_events.extend(events)
             new_mentions.extend(mentions)
-        with write_session(settings.db, settings.db_lock_timeout) as con:
+        with write_session(settings.db, settings.db_lock_timeout, settings.lake_data_path) as con:
             store.replace_extraction(
                 con, part, new_events, new_mentions, extractor.version, texts=texts
             )

@@ -1,4 +1,5 @@
-"""The ``adoptwatch`` command: a thin shell over plain functions.
+"""The ``adoptwatch`` command group and most of its commands: a thin shell over plain
+functions (the commands over the stored event log are in :mod:`adoptwatch.cli.event_log`).
 
 Library errors become clean one-line messages here, at the edge, and nowhere else.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable
@@ -32,7 +34,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # when the machine is busy.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-DEFAULT_DEMO_DB = Path("data/demo.duckdb")
+DEFAULT_DEMO_DB = "data/demo.duckdb"
 
 err_console = Console(stderr=True)
 
@@ -91,8 +93,21 @@ pass_state = click.make_pass_decorator(CliState)
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="DuckDB file (default: data/adoptwatch.duckdb, or $ADOPTWATCH_DB).",
+        metavar="PATH|URL",
+        help="The event log: a DuckDB file, or a DuckLake (ducklake:sqlite:PATH, "
+        "ducklake:postgres:dbname=... host=... port=... user=...). Default: "
+        "data/adoptwatch.duckdb, or $ADOPTWATCH_DB.",
+    )(func)
+
+
+def lake_data_path_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lake-data-path",
+        "lake_data_path",
+        metavar="DIR",
+        help="Where a new DuckLake keeps its Parquet files (a directory every writer "
+        "reaches); default: $ADOPTWATCH_LAKE_DATA_PATH, or PATH.files/ beside a SQLite "
+        "catalog. An existing lake knows its own.",
     )(func)
 
 
@@ -176,6 +191,7 @@ def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
     help="Sources file ([[sources]] with name, url, tags; default: sources.toml).",
 )
 @db_option
+@lake_data_path_option
 @click.option(
     "--allow-network",
     "allow_networks",
@@ -210,7 +226,8 @@ def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
 def ingest(
     state: CliState,
     sources: Path | None,
-    db: Path | None,
+    db: str | None,
+    lake_data_path: str | None,
     allow_networks: tuple[str, ...],
     wait: float | None,
     dask_address: str | None,
@@ -233,7 +250,12 @@ def ingest(
     elif dask_workers:
         dask = {"dask_address": "", "dask_workers": dask_workers}
     settings = state.settings(
-        sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait, **dask
+        sources=sources,
+        db=db,
+        lake_data_path=lake_data_path,
+        allow_networks=allow_networks,
+        ingest_wait=wait,
+        **dask,
     )
     summary = _run_flow_ingest(settings)
     if as_json:
@@ -295,7 +317,7 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     "JSON (a list of row objects); CSV and JSON stream every row.",
 )
 @pass_state
-def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
+def query(state: CliState, sql: str, db: str | None, fmt: str) -> None:
     """Run SQL over the event log (read-only) and print the result.
 
     Tables: adoption_events, model_mentions, articles, feed_entries, sources, fetch_log,
@@ -419,7 +441,7 @@ def _one_text(text: str | None, max_chars: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 def reextract(
-    state: CliState, db: Path | None, include_current: bool, from_pages: bool, as_json: bool
+    state: CliState, db: str | None, include_current: bool, from_pages: bool, as_json: bool
 ) -> None:
     """Re-run the current claims extractor over stored article text (no re-crawl).
 
@@ -490,7 +512,7 @@ def reextract(
 def digest(
     state: CliState,
     week: str | None,
-    db: Path | None,
+    db: str | None,
     recipients: tuple[str, ...],
     dry_run: Path | None,
     force: bool,
@@ -519,96 +541,6 @@ def digest(
     style = {"sent": "green", "skipped": "yellow", "dry-run": "cyan"}[result.status]
     console.print(f"[bold {style}]{result.status}[/] {result.subject}", highlight=False)
     console.print(result.detail, highlight=False)
-
-
-# --- sources -------------------------------------------------------------------------------
-
-
-@main.group(invoke_without_command=True)
-@db_option
-@click.pass_context
-def sources(ctx: click.Context, db: Path | None) -> None:
-    """List sources with their health; `sources enable NAME` re-enables one."""
-    ctx.ensure_object(CliState)
-    ctx.meta["db"] = db
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(sources_list)
-
-
-@sources.command("list")
-@db_option
-@click.pass_context
-def sources_list(ctx: click.Context, db: Path | None = None) -> None:
-    """List sources: enabled, consecutive failures, last status and error."""
-    from adoptwatch.storage import store
-    from adoptwatch.storage.db import read_session
-
-    state: CliState = ctx.find_object(CliState)
-    settings = state.settings(db=db or ctx.meta.get("db"))
-    with read_session(settings.db, settings.db_lock_timeout) as con:
-        rows = store.list_sources(con)
-    table = Table(title=f"{len(rows)} source(s)")
-    for column in (
-        "name",
-        "enabled",
-        "failures",
-        "status",
-        "last fetched",
-        "articles",
-        "last error",
-    ):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        error = " ".join(x for x in (r["last_error_class"], r["last_error"]) if x)
-        if not r["enabled"] and r["disabled_reason"]:
-            error = f"{r['disabled_reason']}; {error}" if error else r["disabled_reason"]
-        table.add_row(
-            r["name"],
-            "yes" if r["enabled"] else "[red]no[/]",
-            str(r["consecutive_failures"]),
-            "" if r["last_status"] is None else str(r["last_status"]),
-            "" if r["last_fetched_at"] is None else r["last_fetched_at"].isoformat(" ", "seconds"),
-            str(r["articles"]),
-            error[:200],
-        )
-    Console().print(table)
-
-
-def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) -> None:
-    from adoptwatch.pipeline.sources import source_name
-    from adoptwatch.plain_text import clean_text
-    from adoptwatch.storage import store
-    from adoptwatch.storage.db import write_session
-
-    state: CliState = ctx.find_object(CliState)
-    settings = state.settings(db=db or ctx.meta.get("db"))
-    name = source_name(name)  # as the sources file's names are stored
-    with write_session(settings.db, settings.db_lock_timeout) as con:
-        found = store.set_source_enabled(con, name, enabled)
-    if not found:
-        raise click.ClickException(
-            f"no source named {clean_text(name, 80)!r} in {settings.db}; "
-            "`adoptwatch sources` lists them"
-        )
-    click.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
-
-
-@sources.command("enable")
-@click.argument("name")
-@db_option
-@click.pass_context
-def sources_enable(ctx: click.Context, name: str, db: Path | None) -> None:
-    """Re-enable a source (and reset its failure counter)."""
-    _set_enabled(ctx, name, db, True)
-
-
-@sources.command("disable")
-@click.argument("name")
-@db_option
-@click.pass_context
-def sources_disable(ctx: click.Context, name: str, db: Path | None) -> None:
-    """Stop fetching a source until it is enabled again."""
-    _set_enabled(ctx, name, db, False)
 
 
 # --- schedules --------------------------------------------------------------------------------
@@ -729,16 +661,17 @@ def deployments(state: CliState, write_to: Path | None, check: Path | None) -> N
 @main.command()
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH|URL",
     default=DEFAULT_DEMO_DB,
     show_default=True,
-    help="DuckDB file for the demo (kept apart from your real event log).",
+    help="DuckDB file or DuckLake URL for the demo (kept apart from your real event log).",
 )
+@lake_data_path_option
 @click.option(
     "--port", type=int, default=None, help="Loopback port for the fixture site (default 8931)."
 )
 @pass_state
-def demo(state: CliState, db: Path, port: int | None) -> None:
+def demo(state: CliState, db: str, lake_data_path: str | None, port: int | None) -> None:
     """Crawl the bundled fixture site offline with the real ingest flow and show results.
 
     Starts an HTTP server on 127.0.0.1 over adoptwatch/demo_site, runs the ingest flow
@@ -747,8 +680,9 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     """
     from adoptwatch.demo import DEMO_PORT, run_demo
     from adoptwatch.query_view import result_table
+    from adoptwatch.storage.lake import locate
 
-    settings = state.settings()
+    settings = state.settings(lake_data_path=lake_data_path)
     console = Console()
     console.print("[bold]adoptwatch demo[/]: crawling the bundled fixture site on loopback …")
     result = run_demo(
@@ -769,12 +703,15 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
             Syntax(textwrap.dedent(example.sql).strip(), "sql", theme="ansi_dark", word_wrap=True)
         )
     console.print(
-        f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
-        " (or open the file with any DuckDB client)."
+        f'\nAsk your own questions: [bold]adoptwatch query --db {shlex.quote(db)} "SELECT ..."[/]'
+        " (or open it with any DuckDB client)."
     )
     from adoptwatch.digest import demo_digest
 
-    digest_result = demo_digest(settings.replace(db=db), db.with_name("demo-digest.eml"))
+    location = locate(db, settings.lake_data_path)
+    # Beside the demo's file; for a lake, beside its catalog (or in data/).
+    beside = Path(location.target) if location.kind != "postgres" else Path("data/demo")
+    digest_result = demo_digest(settings.replace(db=db), beside.with_name("demo-digest.eml"))
     console.print(
         f"\nThe digest of {digest_result.week} (not sent): open [bold]{digest_result.html_path}[/]"
         f" in a browser, or {digest_result.eml_path} in a mail client.",
