@@ -36,13 +36,13 @@ class DemoResult:
     base_url: str
 
 
-def demo_settings(settings: Settings, db: Path, sources: Path) -> Settings:
+def demo_settings(settings: Settings, db: Path | str, sources: Path) -> Settings:
     return settings.replace(db=db, sources=sources, **DEMO_OVERRIDES).allowing([LOOPBACK])
 
 
 def run_demo(
     settings: Settings,
-    db: Path,
+    db: Path | str,
     run_ingest: Callable[[Settings], dict[str, Any]],
     site: Path = DEMO_SITE,
     port: int = DEMO_PORT,

@@ -30,7 +30,16 @@ the code that raises it; the tree, drawn once, is here::
      │    ├── DatabaseBusy        the file stayed locked for the whole timeout
      │    ├── DatabaseMissing     read of a database that does not exist yet
      │    ├── IngestAlreadyRunning  another ingest holds the ingest lock
+     │    ├── WriteConflict       other DuckLake writers kept committing first for the
+     │    │                       whole timeout (the write was rolled back whole)
+     │    ├── SendInProgress      adoptwatch.storage.digest: another run is sending this
+     │    │                       week's digest now
      │    └── QueryError          DuckDB refused a statement (``adoptwatch query``)
+     │         ├── QueryTimeout   adoptwatch.storage.sandbox: it ran past query_timeout
+     │         └── QueryCancelled adoptwatch.storage.sandbox: stopped on request (Ctrl-C)
+     ├── LakeError                adoptwatch.storage.lake: a DuckLake URL, data path or
+     │                            extension is wrong or missing, or the lake cannot be
+     │                            attached
      ├── FeedParseError           adoptwatch.extractors.feeds: not an RSS or Atom feed
      │    └── UnsafeFeed          the feed declares XML entities
      ├── ArticleExtractionError   adoptwatch.extractors.article: the page holds no article text
@@ -57,6 +66,8 @@ the code that raises it; the tree, drawn once, is here::
      │                            be reached or started, or has no workers
      ├── ServeError               adoptwatch.serve: the Prefect server could not start, or
      │                            PREFECT_API_URL does not answer
+     ├── IngestInterrupted        adoptwatch.ingest_run: SIGTERM or Ctrl-C stopped an ingest
+     │                            (the run row is closed as interrupted)
      └── DemoError                adoptwatch.demo: the demo site cannot be served
 
 ``tests/test_architecture.py`` checks that this drawing names every subclass.

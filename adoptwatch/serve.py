@@ -23,13 +23,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
 
 from adoptwatch.errors import AdoptwatchError
+from adoptwatch.signals import handling, raise_keyboard_interrupt
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -208,14 +208,8 @@ def sigterm_as_keyboard_interrupt() -> Iterator[None]:
     """Until Prefect's runner installs its own handler, SIGTERM stops us like Ctrl-C
     does, so that ``finally`` blocks (stopping the server) run."""
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
+    with handling(raise_keyboard_interrupt, [signal.SIGTERM]):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_deployments(

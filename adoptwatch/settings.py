@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +43,21 @@ USER_FILE = "adoptwatch.toml"
 
 Strings = Annotated[tuple[str, ...], NoDecode]  # from the environment: comma-separated
 
+# Ranges, checked before anything starts: a negative cap or a NaN deadline would
+# otherwise make every fetch fail with a confusing message (and count towards
+# disabling every source). Durations stop at about 11 days so that no sleep overflows.
+MAX_SECONDS = 1_000_000.0
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+PositiveCount = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+# Up to a century: further back than any snapshot, and no date arithmetic overflows.
+Days = Annotated[float, Field(ge=0, le=36_500, allow_inf_nan=False)]
+# DuckDB's memory_limit: a size with a unit (percentages of RAM are not accepted: the
+# point is a bound that does not grow with the machine).
+MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(K|M|G|T)i?B\s*$", re.IGNORECASE)
+
 
 class SettingsError(AdoptwatchError):
     """A settings file or variable is missing, malformed or names an unknown key."""
@@ -53,52 +69,61 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=ENV_PREFIX)
 
     # storage
-    db: Path
-    db_lock_timeout: float
-    ingest_wait: float
-    write_batch_size: int
+    db: str  # a file path, or a DuckLake URL (storage.lake)
+    lake_data_path: str
+    db_lock_timeout: Seconds
+    ingest_wait: Seconds
+    write_batch_size: PositiveCount
+    lease_seconds: PositiveSeconds
+    maintain_cron: str
+    keep_snapshots_days: Days
+    # adoptwatch query
+    query_timeout: Seconds
+    query_memory_limit: str
+    query_max_rows: PositiveCount
     # crawl
     sources: Path
     user_agent: str
-    request_deadline: float
-    connect_timeout: float
-    read_timeout: float
-    max_body_bytes: int
-    max_page_bytes: int
-    max_redirects: int
-    max_retries: int
-    retry_backoff: float
-    max_retry_after: float
-    per_host_concurrency: int
-    per_host_delay: float
-    max_concurrency: int
+    request_deadline: PositiveSeconds
+    connect_timeout: PositiveSeconds
+    read_timeout: PositiveSeconds
+    max_body_bytes: PositiveCount
+    max_page_bytes: PositiveCount
+    max_redirects: Count
+    max_retries: Count
+    retry_backoff: Seconds
+    max_retry_after: Seconds
+    per_host_concurrency: PositiveCount
+    per_host_delay: Seconds
+    max_concurrency: PositiveCount
     respect_robots: bool
-    max_entries_per_feed: int
-    max_article_attempts: int
+    max_entries_per_feed: PositiveCount
+    max_article_attempts: PositiveCount
     allow_networks: Strings
-    max_consecutive_failures: int
+    max_consecutive_failures: Count
     # extraction
-    max_page_elements: int
-    max_article_chars: int
+    max_page_elements: PositiveCount
+    max_article_chars: PositiveCount
     spacy_pipeline: str
     # scale-out (adoptwatch ingest --dask-address / --dask-workers)
     dask_address: str
-    dask_workers: int
+    dask_workers: Count
     # schedules (adoptwatch serve, prefect.yaml)
     ingest_cron: str
+    ingest_concurrency: PositiveCount
     digest_cron: str
-    serve_port: int
+    serve_port: Port
     # digest
     digest_timezone: str
     smtp_host: str
-    smtp_port: int
+    smtp_port: Port
     smtp_starttls: bool
     smtp_ssl: bool
     smtp_user: str
     # Never printed, and left out when the settings are serialised (Prefect stores flow
     # parameters): the only way to the password is the attribute.
     smtp_password: str = Field(repr=False, exclude=True)
-    smtp_timeout: float
+    smtp_timeout: PositiveSeconds
     mail_from: str
     mail_to: Strings
     email_credentials_block: str
@@ -120,6 +145,8 @@ class Settings(BaseSettings):
     @classmethod
     def _plain_values(cls, value: Any, info: Any) -> Any:
         kind = cls.model_fields[info.field_name].annotation
+        if kind is str and isinstance(value, Path):
+            return str(value)  # db: a file path given as a Path
         if kind is bool and isinstance(value, str):
             return value.strip().lower() or False  # an empty variable is false
         if kind in (int, float) and isinstance(value, bool):
@@ -140,21 +167,34 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("query_memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if not MEMORY_SIZE.match(value):
+            raise ValueError(
+                f"query_memory_limit: {value[:40]!r} is not a size such as 1GB or 500MiB"
+            )
+        return value.strip()
+
+    @field_validator("user_agent")
+    @classmethod
+    def _header_value(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(
+                "user_agent: must be one line of text without control characters, "
+                f"got {value[:80]!r}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.per_host_concurrency < 1 or self.max_concurrency < 1:
-            raise ValueError("per_host_concurrency and max_concurrency must be at least 1")
-        if self.write_batch_size < 1:
-            raise ValueError("write_batch_size must be at least 1")
-        if self.dask_workers < 0:
-            raise ValueError("dask_workers must be 0 (no local Dask cluster) or more")
+        if not str(self.db).strip():
+            raise ValueError("db must name a DuckDB file or a ducklake: URL")
         if self.dask_address and self.dask_workers:
             raise ValueError(
                 "dask_address and dask_workers exclude each other: use a running Dask "
                 "cluster, or start a local one"
             )
-        if not 0 < self.serve_port < 65536:
-            raise ValueError(f"serve_port must be a TCP port (1-65535), got {self.serve_port}")
         return self
 
     def replace(self, **changes: Any) -> Settings:
@@ -176,6 +216,8 @@ class Settings(BaseSettings):
         out = self.as_dict()
         if out.get("smtp_password"):
             out["smtp_password"] = "********"
+        # A PostgreSQL conninfo in db may carry a password.
+        out["db"] = re.sub(r"(password=)\S+", r"\1********", str(out["db"]))
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 
@@ -224,12 +266,33 @@ def _validated(values: Mapping[str, Any], origins: Mapping[str, str]) -> Setting
             raise SettingsError(message) from None
         key = str(error["loc"][0])
         if message.startswith(f"{key}:"):  # a validator's own message names the key
-            raise SettingsError(message) from None
+            raise SettingsError(f"{origins.get(key, 'settings')}: {message}") from None
         expected = _EXPECTED.get(Settings.model_fields[key].annotation, "valid")
+        limits = {k: _number(v) for k, v in error.get("ctx", {}).items()}
+        rule = _RULES.get(error["type"], "").format(**limits)
         raise SettingsError(
-            f"{origins.get(key, 'settings')}: {key} must be {expected}, "
-            f"got {error.get('input', values.get(key))!r}"
+            f"{origins.get(key, 'settings')}: {key} must be {expected}{rule}, "
+            f"got {_shown(error.get('input', values.get(key)))}"
         ) from None
+
+
+# pydantic's error types for the ranges above, as the end of "KEY must be a number ...".
+_RULES = {
+    "greater_than": " more than {gt}",
+    "greater_than_equal": " of at least {ge}",
+    "less_than_equal": " of at most {le}",
+    "finite_number": " (finite, not nan or inf)",
+}
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut short: a value can be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -239,6 +302,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data: dict[str, Any] = TomlConfigSettingsSource(Settings, toml_file=path).toml_data
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"settings file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         raise SettingsError(

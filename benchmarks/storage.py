@@ -297,17 +297,27 @@ from adoptwatch.storage import store
 from adoptwatch.storage.db import read_session
 with read_session(sys.argv[1]) as con:
     con.execute("SET enable_progress_bar = false")
+    # A feed of 100 entries, half of them stored before, and their 100 article links.
+    stored = [r[0] for r in con.execute(
+        "SELECT entry_key FROM feed_entries WHERE source = 'source-1' LIMIT 50").fetchall()]
+    keys = stored + [f"new-{i}" for i in range(100 - len(stored))]
+    urls = [k.removesuffix("#entry") for k in keys]
     began = time.perf_counter()
     state = store.load_crawl_state(con, 3)
+    known = store.stored_entry_keys(con, "source-1", keys)
+    ids = store.article_ids_for_urls(con, urls)
     took = time.perf_counter() - began
 peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1])
-print(json.dumps({"seconds": took, "entries": len(state.entries), "maxrss_bytes": peak * 1024}))
+held = len(state.retry_entries) + len(known) + len(ids)
+print(json.dumps({"seconds": took, "entries": held, "maxrss_bytes": peak * 1024}))
 """
 
 
 def bench_crawl_state(tmp: Path, articles: int) -> dict[str, Any]:
-    """What an ingest loads before its first request, on a database holding ``articles``
-    articles and their feed entries; time and peak memory of a process doing only that."""
+    """What an ingest reads of earlier runs for one feed of 100 entries (the sources and
+    retries, which of its keys are stored, which of its links are stored articles), on a
+    database holding ``articles`` articles and their feed entries; time and peak memory
+    of a process doing only that."""
     db = tmp / "history.duckdb"
     with write_session(db) as con:
         synthetic.generate_crawl_history(con, articles)
@@ -327,7 +337,8 @@ def bench_crawl_state(tmp: Path, articles: int) -> dict[str, Any]:
         runs[name] = json.loads(done.stdout)
     grown = runs["history"]["maxrss_bytes"] - runs["empty"]["maxrss_bytes"]
     print(
-        f"\ncrawl state: {runs['history']['entries']:,} feed entries and articles loaded in "
+        f"\ncrawl state for one feed of 100: {runs['history']['entries']:,} stored entries and "
+        "articles found in "
         f"{runs['history']['seconds']:.2f}s, {grown / 2**20:.0f} MiB more peak memory "
         f"than on an empty database  [{before}]"
     )
@@ -434,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1_000_000,
         help="stored articles for the crawl-state load (1,000,000)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["writes", "crawl_state", "rollups"],
+        action="append",
+        help="run only this part (repeatable)",
+    )
     parser.add_argument("--quick", action="store_true", help="200,000 events, 3 batches")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -445,11 +462,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="adoptwatch-storage-") as tmp_name:
         tmp = Path(tmp_name)
-        figures = {
-            "writes": bench_writes(tmp, args.batches, args.bulk_events, args.baseline_batches),
-            "crawl_state": bench_crawl_state(tmp, args.state_articles),
-            "rollups": bench_rollups(args.db or tmp / "events.duckdb", args.events, args.repeat),
+        parts = {
+            "writes": lambda: bench_writes(
+                tmp, args.batches, args.bulk_events, args.baseline_batches
+            ),
+            "crawl_state": lambda: bench_crawl_state(tmp, args.state_articles),
+            "rollups": lambda: bench_rollups(
+                args.db or tmp / "events.duckdb", args.events, args.repeat
+            ),
         }
+        figures = {name: run() for name, run in parts.items() if name in (args.only or parts)}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0

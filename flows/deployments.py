@@ -89,7 +89,7 @@ def _cron(key: str, value: str, timezone: str) -> str | None:
 
 
 def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
-    """The three deployments, scheduled by ``settings``."""
+    """The four deployments, scheduled by ``settings``."""
     timezone = settings.digest_timezone
     return [
         DeploymentSpec(
@@ -108,7 +108,7 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
             },
             cron=_cron("ingest_cron", settings.ingest_cron, timezone),
             timezone=timezone,
-            concurrency_limit=1,
+            concurrency_limit=settings.ingest_concurrency,
         ),
         DeploymentSpec(
             name="digest",
@@ -128,6 +128,17 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
             "(no re-crawl). Not scheduled: run it after upgrading the extractor.",
             parameters={"config": None, "db": None, "include_current": False},
             timezone=timezone,
+        ),
+        DeploymentSpec(
+            name="maintain",
+            flow_module="adoptwatch.flows.maintain",
+            flow_function="maintain_flow",
+            description="Compact a DuckLake event log: merge small files, expire old "
+            "snapshots, delete unused files (a DuckDB file: checkpoint).",
+            parameters={"config": None, "db": None},
+            cron=_cron("maintain_cron", settings.maintain_cron, timezone),
+            timezone=timezone,
+            concurrency_limit=1,
         ),
     ]
 

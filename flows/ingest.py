@@ -6,7 +6,8 @@ steps and this module hands it the same plain functions wrapped as Prefect tasks
 Retries: HTTP retries (timeouts, connection errors, 5xx, 429 with Retry-After) happen
 per request inside the fetcher, which alone knows Retry-After and per-host politeness;
 404s and parse errors are never retried. Task-level retries cover the one transient
-failure a task itself can hit: the database file being held by another process.
+failure a task itself can hit: the database file being held by another process, or on
+a DuckLake, other writers committing first for longer than ``db_lock_timeout``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from adoptwatch.flows import run_settings
 from adoptwatch.pipeline import crawl, ingest, pages, rows
 from adoptwatch.pipeline.progress import Progress
 from adoptwatch.settings import Settings
-from adoptwatch.storage.db import DatabaseBusy
+from adoptwatch.storage.db import DatabaseBusy, WriteConflict
 
 
 def retry_if_database_busy(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only when the DuckDB file was locked by another process."""
+    """Retry only when the DuckDB file was locked by another process, or other writers
+    of a DuckLake kept committing first."""
     try:
         state.result()
-    except DatabaseBusy:
+    except (DatabaseBusy, WriteConflict):
         return True
     except Exception:
         return False
@@ -48,6 +50,7 @@ DB_TASK_OPTIONS: dict[str, Any] = {
 }
 
 prepare_run = task(name="prepare-run", **DB_TASK_OPTIONS)(ingest.prepare_run)
+claim_round = task(name="claim-sources", **DB_TASK_OPTIONS)(ingest.claim_round)
 fetch_feeds = task(name="fetch-feeds", cache_policy=NO_CACHE)(crawl.fetch_feeds)
 fetch_pages = task(name="fetch-articles", cache_policy=NO_CACHE)(crawl.fetch_pages)
 extract_pages = task(name="extract-articles", cache_policy=NO_CACHE)(pages.extract_pages)
@@ -56,6 +59,7 @@ finish_run = task(name="finish-run", **DB_TASK_OPTIONS)(ingest.finish_run)
 
 PREFECT_STEPS = ingest.IngestSteps(
     prepare=prepare_run,
+    claim=claim_round,
     fetch_feeds=fetch_feeds,
     fetch_pages=fetch_pages,
     extract=extract_pages,

@@ -1,13 +1,24 @@
-"""Opening the DuckDB file: short write sessions, patient readers, one ingest at a time.
+"""Opening the event log: a DuckDB file or a DuckLake, the same sessions for both.
 
-DuckDB lets one process open a database file read-write, and while it does no other
-process can open the file at all, not even read-only. So:
+A DuckDB file (the default): DuckDB lets one process open it read-write, and while it
+does no other process can open it at all, not even read-only. So:
 
 * writers hold the file only for short write transactions (:func:`write_session`);
 * readers (:func:`read_session`) retry for ``lock_timeout`` seconds when the file is
   busy, which a short write never outlasts;
 * a whole ingest run also takes :func:`ingest_lock`, an advisory lock on a file beside
   the database, so two ingests never interleave their writes.
+
+A DuckLake (``ducklake:sqlite:PATH``, ``ducklake:postgres:CONNINFO``, see
+:mod:`adoptwatch.storage.lake`): readers attach it read-only and never wait (snapshot
+isolation); writers never lock anyone out. DuckLake lets concurrent inserts into one
+table both commit, and there are no PRIMARY KEY or UNIQUE constraints, so the ingest's
+write transactions go through :func:`atomic`, which also updates the one row of
+``write_fence``: two writes that overlap in time then conflict at commit, the later one
+is rolled back and runs again on the newer snapshot, where its anti-joins see what the
+other wrote. Writes are short and the slow work (fetching, extraction) happens outside
+them, so serialising commits costs little. On a SQLite catalog the ingest lock also
+holds, one writer at a time (README: the SQLite catalog).
 
 The errors (:class:`StorageError` and its subclasses) are drawn in :mod:`adoptwatch.errors`.
 """
@@ -19,14 +30,17 @@ import fcntl
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from adoptwatch.errors import AdoptwatchError
+from adoptwatch.storage.lake import Location, connect_lake, locate, migrated_lakes
 from adoptwatch.storage.migrations import migrate
+
+T = TypeVar("T")
 
 
 class StorageError(AdoptwatchError):
@@ -49,20 +63,28 @@ class QueryError(StorageError):
     """DuckDB refused a statement a user typed (a syntax error, a write, file access)."""
 
 
+class WriteConflict(StorageError):
+    """Concurrent writers kept conflicting for longer than the timeout (DuckLake)."""
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
-# For connections that run SQL a user typed: besides read-only (no change to the
-# database), no file access (ATTACH of new files, COPY TO, read_csv of local files), no
-# extension installs, and no way to switch any of that back on.
-SANDBOX_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
+def _is_newer_format(exc: BaseException) -> bool:
+    return "created with an newer version of DuckDB" in str(exc) or (
+        "Trying to read a database file with version number" in str(exc)
+    )
+
+
+def _newer_format_message(path: Path) -> str:
+    return (
+        f"{path} was written by a newer DuckDB (2.x) than this adoptwatch uses "
+        f"({duckdb.__version__}, the version its DuckLake extensions are built for); "
+        "convert it once with DuckDB 2.x to the 1.5 storage format, as the README says "
+        "under 'Files written by DuckDB 2'"
+    )
 
 
 def _connect(
@@ -74,6 +96,8 @@ def _connect(
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.Error as exc:
+            if _is_newer_format(exc):
+                raise StorageError(_newer_format_message(path)) from exc
             if not _is_lock_conflict(exc):
                 raise StorageError(f"cannot open {path}: {exc}") from exc
             if time.monotonic() >= deadline:
@@ -87,16 +111,40 @@ def _connect(
             delay = min(delay * 1.6, 0.5)
 
 
+def _lake(db: Path | str | Location, data_path: str) -> Location:
+    return db if isinstance(db, Location) else locate(db, data_path)
+
+
 @contextlib.contextmanager
 def write_session(
-    path: Path | str, lock_timeout: float = 30.0
+    db: Path | str | Location, lock_timeout: float = 30.0, data_path: str = ""
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database read-write (creating and migrating it), yield, close.
+    """Open the event log read-write (creating and migrating it), yield, close.
 
-    Keep the body short: every other process is locked out until it returns.
+    ``db`` is a file path or a DuckLake URL (``data_path``: the lake's data path). Keep
+    the body short on a file: every other process is locked out until it returns.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    location = _lake(db, data_path)
+    if location.is_lake:
+        con = connect_lake(location, read_only=False)
+        try:
+            if location not in migrated_lakes:  # once per process: each check asks the catalog
+                migrate(
+                    con, lake=True, retry=lambda work: atomic(con, work, lock_timeout, fence=False)
+                )
+                migrated_lakes.add(location)
+            yield con
+        finally:
+            con.close()
+        return
+    path = location.path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder of {path}: {exc.strerror}; point --db / "
+            "ADOPTWATCH_DB at a file in a writable folder"
+        ) from None
     con = _connect(path, read_only=False, lock_timeout=lock_timeout)
     try:
         migrate(con)
@@ -107,30 +155,44 @@ def write_session(
 
 @contextlib.contextmanager
 def read_session(
-    path: Path | str, lock_timeout: float = 30.0, sandbox: bool = False
+    db: Path | str | Location,
+    lock_timeout: float = 30.0,
+    data_path: str = "",
+    private: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database read-only, waiting while a writer holds it.
+    """Open the event log read-only; on a file, wait while a writer holds it.
 
-    ``sandbox`` also shuts off file access and configuration changes (:data:`SANDBOX_CONFIG`),
-    for SQL a user typed. Close the session promptly: while it is open, the ingest
-    cannot write.
+    For SQL a user typed, seal the connection too (:func:`adoptwatch.storage.sandbox.seal`),
+    on a ``private`` one: a lake session is otherwise a cursor of the process's shared
+    instance, whose settings a seal would change for every session. Close the session
+    promptly: while it is open on a file, the ingest cannot write (a lake reader blocks
+    nobody and sees one snapshot throughout).
     """
-    path = Path(path)
+    location = _lake(db, data_path)
+    if location.is_lake:
+        if location.kind == "sqlite" and not location.path.exists():
+            raise DatabaseMissing(_missing_message(location.path))
+        con = connect_lake(location, read_only=True, private=private)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    path = location.path
     if not path.exists():
-        raise DatabaseMissing(
-            f"no database at {path}; run `adoptwatch ingest` (or `adoptwatch demo`) first, "
-            "or point --db / ADOPTWATCH_DB at an existing file"
-        )
-    con = _connect(
-        path,
-        read_only=True,
-        lock_timeout=lock_timeout,
-        config=SANDBOX_CONFIG if sandbox else None,
-    )
+        raise DatabaseMissing(_missing_message(path))
+    con = _connect(path, read_only=True, lock_timeout=lock_timeout)
     try:
         yield con
     finally:
         con.close()
+
+
+def _missing_message(path: Path) -> str:
+    return (
+        f"no database at {path}; run `adoptwatch ingest` (or `adoptwatch demo`) first, "
+        "or point --db / ADOPTWATCH_DB at an existing file or DuckLake"
+    )
 
 
 @contextlib.contextmanager
@@ -144,21 +206,91 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def _is_write_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    # DuckLake's optimistic check at commit; a SQLite catalog busy with another commit.
+    return "Transaction conflict" in text or "database is locked" in text
+
+
+def atomic(
+    con: duckdb.DuckDBPyConnection,
+    work: Callable[[duckdb.DuckDBPyConnection], T],
+    timeout: float = 60.0,
+    fence: bool = True,
+) -> T:
+    """Run ``work(con)`` in one transaction that commits whole or not at all, and again
+    on a fresh snapshot when a concurrent writer got there first.
+
+    ``fence``: also update ``write_fence`` (migration 5), so that any two overlapping
+    writes conflict (DuckLake lets overlapping inserts both commit). ``work`` must only
+    read and write the database: it may run more than once.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = work(con)
+            if fence:
+                con.execute("UPDATE write_fence SET writes = writes + 1")
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error) and _is_write_conflict(exc):
+                delay = _wait_for_retry(exc, deadline, delay, timeout)
+                continue
+            raise
+        try:
+            con.execute("COMMIT")
+            return result
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if not _is_write_conflict(exc):
+                raise
+            delay = _wait_for_retry(exc, deadline, delay, timeout)
+
+
+def _wait_for_retry(exc: BaseException, deadline: float, delay: float, timeout: float) -> float:
+    if time.monotonic() >= deadline:
+        raise WriteConflict(
+            f"other writers kept committing first for {timeout:.0f}s; the write was rolled "
+            "back whole, so run again (raise db_lock_timeout, ADOPTWATCH_DB_LOCK_TIMEOUT, "
+            f"to wait longer): {str(exc).splitlines()[0]}"
+        ) from exc
+    # Jitter so that the writers that lost do not collide again in lock-step.
+    time.sleep(delay * (0.5 + random.random()))
+    return min(delay * 1.6, 1.0)
+
+
 def ingest_lock_path(db_path: Path | str) -> Path:
     db_path = Path(db_path)
     return db_path.with_name(db_path.name + ".ingest.lock")
 
 
 @contextlib.contextmanager
-def ingest_lock(db_path: Path | str, wait: float = 0.0) -> Iterator[None]:
-    """Hold the advisory ingest lock for ``db_path``; wait up to ``wait`` seconds for it.
+def ingest_lock(db: Path | str | Location, wait: float = 0.0) -> Iterator[None]:
+    """Hold the advisory ingest lock for ``db``; wait up to ``wait`` seconds for it.
 
     The lock is released by the kernel when the process dies, so a killed ingest
-    never leaves a stale lock behind.
+    never leaves a stale lock behind. A file and a SQLite-catalog lake take one writer
+    at a time (the lock file is beside the file or the catalog); a PostgreSQL-catalog
+    lake takes any number, which divide the sources between them (source leases).
     """
+    location = _lake(db, "")
+    if location.multi_writer:
+        yield
+        return
+    db_path = location.path
     lock_path = ingest_lock_path(db_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the ingest lock {lock_path} beside the database: "
+            f"{exc.strerror}; point --db / ADOPTWATCH_DB at a file in a writable folder"
+        ) from None
     try:
         deadline = time.monotonic() + wait
         while True:

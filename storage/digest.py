@@ -31,6 +31,8 @@ from typing import Any
 
 import duckdb
 
+from adoptwatch.storage.db import StorageError, atomic
+
 # Spelled once so every rollup uses the same clock.
 _AT = "coalesce(e.published_at, e.extracted_at)"
 
@@ -523,8 +525,52 @@ def _has_digest_log(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(rows[0][0])
 
 
+def claim_week(
+    con: duckdb.DuckDBPyConnection, row: DigestLogRow, force: bool, busy_after: datetime
+) -> list[dict[str, Any]]:
+    """Record that ``row``'s attempt is sending its week now (status 'sending'), unless the
+    week was sent already (and not ``force``): then the 'sent' rows come back and nothing
+    is written. Raises :class:`SendInProgress` while another attempt of the week, begun
+    after ``busy_after``, is still sending. One transaction among all writers, so two
+    machines never both send a week."""
+
+    def work(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+        sent = digest_log(con, week=row.week, status="sent")
+        if sent and not force:
+            return sent
+        busy = con.execute(
+            "SELECT attempted_at FROM digest_log WHERE week = ? AND status = 'sending' "
+            "AND attempted_at > ? ORDER BY attempted_at DESC",
+            [row.week, busy_after],
+        ).fetchall()
+        if busy:
+            raise SendInProgress(
+                f"the digest for {row.week} is being sent by another run, which began at "
+                f"{busy[0][0]:%Y-%m-%d %H:%M:%S} UTC; nothing sent (once that run has ended, "
+                "`adoptwatch digest` says whether it was sent)"
+            )
+        _insert_row(con, row)
+        return []
+
+    return list(atomic(con, work))
+
+
+class SendInProgress(StorageError):
+    """Another attempt (on this machine or another) is sending the week's digest now."""
+
+
 def record_digest(con: duckdb.DuckDBPyConnection, row: DigestLogRow) -> None:
-    """Append one attempt to ``digest_log`` (the caller holds a write session)."""
+    """Write how an attempt ended: its 'sending' row (:func:`claim_week`) becomes this
+    row, or the row is appended when there is none."""
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("DELETE FROM digest_log WHERE digest_id = ?", [row.digest_id])
+        _insert_row(con, row)
+
+    atomic(con, work)
+
+
+def _insert_row(con: duckdb.DuckDBPyConnection, row: DigestLogRow) -> None:
     con.execute(
         f"INSERT INTO digest_log ({_LOG_COLUMNS}) VALUES "
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

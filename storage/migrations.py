@@ -6,11 +6,25 @@ migration, never half-way. Append new migrations to ``MIGRATIONS``; never edit
 one that has shipped.
 
 Timestamps are stored as UTC ``TIMESTAMP`` values (no time zone attached).
+
+A DuckLake has no PRIMARY KEY or UNIQUE constraints (nothing in ``storage/`` relies on
+them: every write checks its keys itself, see :mod:`adoptwatch.storage.store`). A new
+lake is created at the newest version in one step: the migrations run in an in-memory
+DuckDB, and each table is created in the lake from the columns they left (types,
+NOT NULL, defaults; DuckLake takes no default on a list column), with the rows they
+inserted. A lake made at an older version gets the newer migrations' own SQL, so a
+migration must be plain DDL that DuckLake accepts, or carry a ``lake_sql`` of its own:
+``CREATE TABLE`` without keys; ``ALTER TABLE ... ADD COLUMN`` with no constraint and
+a literal default only (``vendor_level BOOLEAN DEFAULT 'false'``, the boolean as a
+string: ``DEFAULT false`` is refused as an expression). tests/test_lake.py runs such a
+migration on both backends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -20,6 +34,8 @@ class Migration:
     version: int
     name: str
     sql: str
+    # The same change for a DuckLake, where ``sql`` does not run there as it is.
+    lake_sql: str | None = None
 
 
 MIGRATIONS: list[Migration] = [
@@ -187,6 +203,41 @@ MIGRATIONS: list[Migration] = [
         ORDER BY 3;
         """,
     ),
+    Migration(
+        4,
+        "runs_status",
+        """
+        -- How each ingest run ended: running (or its process died: the next run closes
+        -- it), completed, interrupted (SIGTERM, Ctrl-C, or closed by the next run after
+        -- the process died) or failed.
+        ALTER TABLE runs ADD COLUMN status VARCHAR;
+        UPDATE runs SET status = CASE WHEN finished_at IS NULL THEN 'running'
+                                      ELSE 'completed' END;
+        """,
+    ),
+    Migration(
+        5,
+        "concurrent_writers",
+        """
+        -- Every ingest write transaction adds one to this single row (storage.db.atomic),
+        -- so that on a DuckLake two writes that overlap in time conflict and the later
+        -- one runs again on the newer snapshot: exactly-once without key constraints.
+        CREATE TABLE write_fence (writes BIGINT NOT NULL);
+        INSERT INTO write_fence VALUES (0);
+
+        -- Which ingest run fetches which source now: several runs may write one
+        -- DuckLake at once (PostgreSQL catalog), and each source is fetched by one of
+        -- them at a time. One row per live run with source NULL (runs count each other
+        -- to take a fair share), and one per source it holds. A run renews its rows with
+        -- every write; rows past expires_at, or of a process gone from this host, are free.
+        CREATE TABLE ingest_leases (
+            run_id VARCHAR NOT NULL,
+            holder VARCHAR NOT NULL,        -- host:pid
+            source VARCHAR,                 -- NULL: the run itself
+            expires_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -194,7 +245,8 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     # duckdb_tables(), not information_schema: the first look at information_schema on a
     # connection costs tens of milliseconds, paid by every write session.
     exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations'"
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE table_name = 'schema_migrations' AND database_name = current_database()"
     ).fetchall()
     if not exists[0][0]:
         return 0
@@ -202,34 +254,117 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0])
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
-    """Apply every migration newer than the database; returns those applied."""
+_MIGRATIONS_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER {key},
+        name VARCHAR NOT NULL,
+        applied_at TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+    )
+"""
+
+Retry = Callable[[Callable[[duckdb.DuckDBPyConnection], Any]], Any]
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection, lake: bool = False, retry: Retry | None = None
+) -> list[Migration]:
+    """Apply every migration newer than the database; returns those applied.
+
+    ``lake``: the database is a DuckLake (see the module's docstring). ``retry`` runs a
+    unit of work in one transaction, again when a concurrent writer conflicts
+    (:func:`adoptwatch.storage.db.atomic`); without it, plain BEGIN/COMMIT.
+    """
     if current_version(con) >= MIGRATIONS[-1].version:
         return []  # the usual case, on every write session: nothing to create or change
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY,
-            name VARCHAR NOT NULL,
-            applied_at TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
-        )
-        """
-    )
+    run = retry or _in_transaction(con)
+    if lake:
+        return list(run(_migrate_lake))
+    con.execute(_MIGRATIONS_TABLE.format(key="PRIMARY KEY"))
     applied: list[Migration] = []
     have = current_version(con)
     for migration in MIGRATIONS:
         if migration.version <= have:
             continue
+        run(lambda c, m=migration: _apply(c, m, m.sql))
+        applied.append(migration)
+    return applied
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection) -> Retry:
+    def run(work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(migration.sql)
-            con.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                [migration.version, migration.name],
-            )
+            result = work(con)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
-        applied.append(migration)
+        return result
+
+    return run
+
+
+def _apply(con: duckdb.DuckDBPyConnection, migration: Migration, sql: str) -> None:
+    con.execute(sql)
+    con.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+        [migration.version, migration.name],
+    )
+
+
+def _migrate_lake(con: duckdb.DuckDBPyConnection) -> list[Migration]:
+    """One transaction: a new lake gets the newest schema at once, an older one the
+    migrations it lacks. Run again whole if another writer migrated meanwhile."""
+    have = current_version(con)
+    if have == 0:
+        con.execute(_MIGRATIONS_TABLE.format(key="NOT NULL"))
+        _create_newest_schema(con)
+        for m in MIGRATIONS:
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]
+            )
+        return list(MIGRATIONS)
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version > have:
+            _apply(con, migration, migration.lake_sql or migration.sql)
+            applied.append(migration)
     return applied
+
+
+def _create_newest_schema(lake: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of the newest schema in ``lake`` (the current catalog), without
+    key constraints, and copy the rows the migrations inserted."""
+    scratch = duckdb.connect()
+    try:
+        for migration in MIGRATIONS:
+            scratch.execute(migration.sql)
+        tables = [
+            r[0]
+            for r in scratch.execute(
+                "SELECT table_name FROM duckdb_tables() ORDER BY table_name"
+            ).fetchall()
+        ]
+        for table in tables:
+            columns = scratch.execute(
+                "SELECT column_name, data_type, is_nullable, column_default "
+                "FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+                [table],
+            ).fetchall()
+            lake.execute(f"CREATE TABLE {table} ({', '.join(_column(*c) for c in columns)})")
+            rows = scratch.sql(f"SELECT * FROM {table}").to_arrow_table()
+            if rows.num_rows:
+                lake.register("_migration_rows", rows)
+                lake.execute(f"INSERT INTO {table} SELECT * FROM _migration_rows")
+                lake.unregister("_migration_rows")
+    finally:
+        scratch.close()
+
+
+def _column(name: str, data_type: str, nullable: bool, default: str | None) -> str:
+    text = f"{name} {data_type}"
+    if not nullable:
+        text += " NOT NULL"
+    if default is not None and not data_type.endswith("[]"):
+        text += f" DEFAULT ({default})"
+    return text

@@ -3,13 +3,23 @@
 Writes are bulk (one Arrow table per table) and idempotent: keys are derived from
 content, and rows whose key exists are left alone, so re-running an ingest over the
 same content adds nothing.
+
+The same statements run on a DuckDB file and on a DuckLake, which has no PRIMARY KEY or
+UNIQUE constraints: no ``INSERT OR IGNORE``, ``ON CONFLICT`` or ``RETURNING``. Each write
+checks its keys itself (anti-joins, ``MERGE INTO``) inside :func:`~adoptwatch.storage.db.atomic`,
+which makes overlapping writers take turns. The article is the unit of exactly-once: an
+article is stored when no stored article has its id (canonical URL) or its content
+hash, and its events and mentions are written in the same transaction or never, so an
+event key (:func:`adoptwatch.pipeline.rows.event_key`, however many columns it gets)
+needs no check of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +27,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from adoptwatch.storage.db import QueryError, transaction
+from adoptwatch.storage.db import QueryError, atomic
+from adoptwatch.storage.leases import renew_leases
 from adoptwatch.storage.records import (
     ArticleRow,
     EntryRow,
@@ -57,23 +68,68 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
     con.unregister(name)
 
 
-def _insert(
+def _unstored(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, key: Sequence[str]
+) -> pa.Table:
+    """The rows of ``rows`` whose ``key`` columns match no stored row of ``table``."""
+    match = " AND ".join(f"t.{k} = b.{k}" for k in key)
+    with _registered(con, f"_check_{table}", rows) as view:
+        return con.sql(
+            f"SELECT b.* FROM {view} b WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
+        ).to_arrow_table()
+
+
+def _append(
     con: duckdb.DuckDBPyConnection,
     table: str,
     row_type: type,
     rows: Sequence[Any],
-    on_conflict: str = "IGNORE",
+    key: Sequence[str] = (),
 ) -> int:
-    """Rows written: new ones for IGNORE, new or replaced ones for REPLACE."""
+    """Insert rows, leaving out those whose ``key`` columns match a stored row; returns
+    how many were inserted. Rows must be unique on ``key`` already (:func:`_dedupe`)."""
     if not rows:
         return 0
     arrow = to_arrow(row_type, list(rows))
+    if key:
+        arrow = _unstored(con, table, arrow, key)
+    return _insert_arrow(con, table, arrow)
+
+
+def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table) -> int:
+    if not arrow.num_rows:
+        return 0
     cols = ", ".join(arrow.schema.names)
     with _registered(con, f"_batch_{table}", arrow) as view:
-        written = con.execute(
-            f"INSERT OR {on_conflict} INTO {table} ({cols}) SELECT {cols} FROM {view}"
-        ).fetchall()
-    return int(written[0][0]) if written else 0
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view}")
+    return arrow.num_rows
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    row_type: type,
+    rows: Sequence[Any],
+    key: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> None:
+    """Insert rows, or update the stored row with the same ``key`` (``update``: the
+    columns to set; all but the key by default)."""
+    if not rows:
+        return
+    arrow = to_arrow(row_type, list(rows))
+    names = arrow.schema.names
+    setting = update if update is not None else [n for n in names if n not in key]
+    match = " AND ".join(f"t.{k} = b.{k}" for k in key)
+    with _registered(con, f"_batch_{table}", arrow) as view:
+        con.execute(
+            f"""
+            MERGE INTO {table} t USING {view} b ON ({match})
+            WHEN MATCHED THEN UPDATE SET {", ".join(f"{c} = b.{c}" for c in setting)}
+            WHEN NOT MATCHED THEN INSERT ({", ".join(names)})
+                VALUES ({", ".join(f"b.{c}" for c in names)})
+            """
+        )
 
 
 # The first adoption of each (adopter, model family) among some events: what the
@@ -89,38 +145,41 @@ _FIRST_ADOPTIONS_OF = """
 """
 
 
-def _insert_events(con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow]) -> int:
-    """Insert new events and fold them into first_adoptions; returns how many were new.
+def _fold_first_adoptions(con: duckdb.DuckDBPyConnection, events: pa.Table) -> None:
+    """Move first adoptions earlier (or add them) for newly written events."""
+    with _registered(con, "_new_adoption_events", events) as new:
+        con.execute(
+            f"""
+            MERGE INTO first_adoptions f
+            USING ({_FIRST_ADOPTIONS_OF.format(events=new)}) n
+               ON (f.adopter = n.adopter AND f.model_family = n.model_family)
+            WHEN MATCHED THEN UPDATE SET
+                first_at = least(f.first_at, n.first_at),
+                first_named_at = least(f.first_named_at, n.first_named_at)
+            WHEN NOT MATCHED THEN INSERT (adopter, model_family, first_at, first_named_at)
+                VALUES (n.adopter, n.model_family, n.first_at, n.first_named_at)
+            """
+        )
 
-    Only the events actually inserted (RETURNING) move a first adoption earlier: an
-    event id already stored keeps its stored row, so its twin in the batch must not
-    count.
+
+def _insert_events(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow], check_keys: bool = True
+) -> int:
+    """Insert the events not stored yet and fold them into first_adoptions; returns how
+    many were new.
+
+    ``check_keys=False``: the events of articles this transaction stores, which cannot be
+    stored already (an article's events are written with it), so no lookup is needed.
     """
     if not rows:
         return 0
     arrow = to_arrow(EventRow, list(rows))
-    cols = ", ".join(arrow.schema.names)
-    with _registered(con, "_batch_adoption_events", arrow) as view:
-        # con.sql runs the statement once, like execute, and hands RETURNING's rows
-        # over as Arrow without a round trip through Python tuples.
-        inserted = con.sql(
-            f"INSERT OR IGNORE INTO adoption_events ({cols}) SELECT {cols} FROM {view} "
-            "RETURNING adopter, model_family, relation, adopter_named, published_at, "
-            "extracted_at"
-        ).to_arrow_table()
-    if inserted.num_rows:
-        with _registered(con, "_new_adoption_events", inserted) as new:
-            con.execute(
-                "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
-                + _FIRST_ADOPTIONS_OF.format(events=new)
-                + """
-                ON CONFLICT (adopter, model_family) DO UPDATE SET
-                    first_at = least(first_adoptions.first_at, excluded.first_at),
-                    first_named_at = least(first_adoptions.first_named_at,
-                                           excluded.first_named_at)
-                """
-            )
-    return inserted.num_rows
+    if check_keys:
+        arrow = _unstored(con, "adoption_events", arrow, ("event_id",))
+    inserted = _insert_arrow(con, "adoption_events", arrow)
+    if inserted:
+        _fold_first_adoptions(con, arrow)
+    return inserted
 
 
 def _refresh_first_adoptions(
@@ -174,13 +233,16 @@ def first_adoptions_drift(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]
 def rebuild_first_adoptions(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute first_adoptions from the whole event log (after events were written by
     other means than this module, such as storage.synthetic)."""
-    with transaction(con):
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM first_adoptions")
         con.execute(
             "INSERT INTO first_adoptions (adopter, model_family, first_at, first_named_at) "
             + _FIRST_ADOPTIONS_OF.format(events="adoption_events")
             + " ORDER BY first_at"
         )
+
+    atomic(con, work)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -201,15 +263,32 @@ def sync_sources(
     con: duckdb.DuckDBPyConnection, specs: Sequence[SourceSpec], now: datetime
 ) -> None:
     """Add new sources and update URL/tags of known ones; health and state are kept."""
-    with transaction(con):
-        for spec in specs:
+    specs = _dedupe(specs, lambda s: s.name)
+    if not specs:
+        return
+    table = pa.table(
+        {
+            "name": [s.name for s in specs],
+            "url": [s.url for s in specs],
+            "tags": pa.array([list(s.tags) for s in specs], pa.list_(pa.string())),
+            "added_at": pa.array([now.replace(tzinfo=None)] * len(specs), pa.timestamp("us")),
+        }
+    )
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        with _registered(con, "_batch_sources", table) as view:
             con.execute(
+                f"""
+                MERGE INTO sources t USING {view} b ON (t.name = b.name)
+                WHEN MATCHED AND (t.url IS DISTINCT FROM b.url OR t.tags IS DISTINCT FROM b.tags)
+                    THEN UPDATE SET url = b.url, tags = b.tags
+                WHEN NOT MATCHED THEN INSERT (name, url, tags, enabled, consecutive_failures,
+                                              added_at)
+                    VALUES (b.name, b.url, b.tags, TRUE, 0, b.added_at)
                 """
-                INSERT INTO sources (name, url, tags, added_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET url = excluded.url, tags = excluded.tags
-                """,
-                [spec.name, spec.url, list(spec.tags), now],
             )
+
+    atomic(con, work)
 
 
 def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
@@ -235,21 +314,25 @@ def list_sources(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def set_source_enabled(con: duckdb.DuckDBPyConnection, name: str, enabled: bool) -> bool:
     """Enable or disable a source; enabling resets its failure counter. False if unknown."""
-    if not _scalar(con, "SELECT count(*) FROM sources WHERE name = ?", [name]):
-        return False
-    if enabled:
-        con.execute(
-            "UPDATE sources SET enabled = TRUE, consecutive_failures = 0, disabled_reason = NULL "
-            "WHERE name = ?",
-            [name],
-        )
-    else:
-        con.execute(
-            "UPDATE sources SET enabled = FALSE, disabled_reason = 'disabled by user' "
-            "WHERE name = ?",
-            [name],
-        )
-    return True
+
+    def work(con: duckdb.DuckDBPyConnection) -> bool:
+        if not _scalar(con, "SELECT count(*) FROM sources WHERE name = ?", [name]):
+            return False
+        if enabled:
+            con.execute(
+                "UPDATE sources SET enabled = TRUE, consecutive_failures = 0, "
+                "disabled_reason = NULL WHERE name = ?",
+                [name],
+            )
+        else:
+            con.execute(
+                "UPDATE sources SET enabled = FALSE, disabled_reason = 'disabled by user' "
+                "WHERE name = ?",
+                [name],
+            )
+        return True
+
+    return bool(atomic(con, work))
 
 
 def _apply_source_updates(
@@ -267,18 +350,22 @@ def _apply_source_updates(
                 """,
                 [u.fetched_at, u.status, u.error_class, u.error, u.name],
             )
-            if max_failures > 0:
-                row = con.execute(
+            if max_failures > 0 and _scalar(
+                con,
+                "SELECT count(*) FROM sources WHERE name = ? AND enabled "
+                "AND consecutive_failures >= ?",
+                [u.name, max_failures],
+            ):
+                con.execute(
                     """
                     UPDATE sources SET enabled = FALSE,
                            disabled_reason = 'disabled after ' || consecutive_failures
                                              || ' consecutive failures'
-                    WHERE name = ? AND enabled AND consecutive_failures >= ?
-                    RETURNING name
+                    WHERE name = ?
                     """,
-                    [u.name, max_failures],
-                ).fetchall()
-                disabled.extend(r[0] for r in row)
+                    [u.name],
+                )
+                disabled.append(u.name)
         else:
             # A 304 carries no validators: keep the ones we had (unless told to forget them).
             con.execute(
@@ -308,55 +395,64 @@ def _apply_source_updates(
 
 @dataclass
 class CrawlState:
+    """What a run must know before its first request: the sources and the failed entries
+    worth another try. Everything else is looked up for the entries a run meets
+    (:func:`stored_entry_keys`, :func:`article_ids_for_urls`), so memory does not grow
+    with the articles stored."""
+
     sources: dict[str, SourceState]
-    # (source, entry_key) -> (status, attempts)
-    entries: dict[tuple[str, str], tuple[str, int]]
-    article_ids_by_url: dict[str, str]
-    article_ids_by_hash: dict[str, str]
     retry_entries: list[EntryRow] = field(default_factory=list)
 
 
-def load_crawl_state(con: duckdb.DuckDBPyConnection, max_attempts: int) -> CrawlState:
-    """What earlier runs stored that this run must know: every feed entry seen, and
-    article ids by canonical URL and by content hash.
-
-    This is held in memory for the whole run, one entry per feed entry and article
-    ever stored, so it is built lean: columns come over as Arrow, repeated values
-    (source names, statuses, (status, attempts) pairs, article ids shared by both
-    maps) are one Python object each, not one per row.
-    """
-    entries_table = con.sql(
-        "SELECT source, entry_key, status, attempts FROM feed_entries"
-    ).to_arrow_table()
-    sources: dict[str, str] = {}
-    states: dict[tuple[str, int], tuple[str, int]] = {}
-    entries = {
-        (sources.setdefault(src, src), key): states.setdefault((status, n), (status, n))
-        for src, key, status, n in zip(
-            *(entries_table.column(c).to_pylist() for c in range(4)), strict=True
-        )
-    }
-    del entries_table
-    articles = con.sql(
-        "SELECT article_id, canonical_url, content_hash FROM articles"
-    ).to_arrow_table()
-    ids = articles.column(0).to_pylist()
-    by_url = dict(zip(articles.column(1).to_pylist(), ids, strict=True))
-    by_hash = dict(zip(articles.column(2).to_pylist(), ids, strict=True))
-    del articles, ids
+def load_crawl_state(
+    con: duckdb.DuckDBPyConnection, max_attempts: int, sources: Sequence[str] | None = None
+) -> CrawlState:
+    """The sources, and the failed entries of ``sources`` (all: None) worth a retry."""
     retry = [
         EntryRow(*r)
         for r in con.execute(
             """
             SELECT source, entry_key, url, title, published_at, first_seen_at, status,
                    attempts, last_error, article_id
-            FROM feed_entries WHERE status = 'failed' AND attempts < ?
+            FROM feed_entries
+            WHERE status = 'failed' AND attempts < ?
+              AND (? IS NULL OR list_contains(?, source))
             ORDER BY first_seen_at
             """,
-            [max_attempts],
+            [max_attempts, sources is None, list(sources or [])],
         ).fetchall()
     ]
-    return CrawlState(source_states(con), entries, by_url, by_hash, retry)
+    return CrawlState(source_states(con), retry)
+
+
+def stored_entry_keys(con: duckdb.DuckDBPyConnection, source: str, keys: Sequence[str]) -> set[str]:
+    """Which of a feed's entry keys earlier runs stored (in any status)."""
+    if not keys:
+        return set()
+    wanted = pa.table({"entry_key": pa.array(list(keys), pa.string())})
+    with _registered(con, "_feed_keys", wanted) as view:
+        rows = con.execute(
+            f"SELECT e.entry_key FROM feed_entries e SEMI JOIN {view} k "
+            "ON e.entry_key = k.entry_key WHERE e.source = ?",
+            [source],
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def article_ids_for_urls(
+    con: duckdb.DuckDBPyConnection, canonical_urls: Iterable[str]
+) -> dict[str, str]:
+    """canonical URL -> article_id for the stored articles among ``canonical_urls``."""
+    urls = sorted(set(canonical_urls))
+    if not urls:
+        return {}
+    wanted = pa.table({"canonical_url": pa.array(urls, pa.string())})
+    with _registered(con, "_planned_urls", wanted) as view:
+        rows = con.execute(
+            f"SELECT a.canonical_url, a.article_id FROM articles a SEMI JOIN {view} u "
+            "ON a.canonical_url = u.canonical_url"
+        ).fetchall()
+    return dict(rows)
 
 
 # --- the ingest write ------------------------------------------------------------
@@ -372,6 +468,9 @@ class WriteBatch:
     entries: list[EntryRow] = field(default_factory=list)
     fetches: list[FetchRow] = field(default_factory=list)
     source_updates: list[SourceUpdate] = field(default_factory=list)
+    # Renew this run's leases until then, in the same transaction (None: no run).
+    run_id: str | None = None
+    leases_until: datetime | None = None
 
 
 @dataclass
@@ -380,47 +479,112 @@ class WriteResult:
     events: int = 0
     mentions: int = 0
     disabled_sources: list[str] = field(default_factory=list)
+    # Articles of the batch that another writer had stored first (by canonical URL or
+    # content hash): article_id in the batch -> the stored one.
+    duplicates: dict[str, str] = field(default_factory=dict)
+
+
+def _stored_twins(con: duckdb.DuckDBPyConnection, articles: pa.Table) -> dict[str, str]:
+    """article_id in ``articles`` -> the stored article with its id or its content hash."""
+    with _registered(con, "_batch_articles", articles) as view:
+        rows = con.execute(
+            f"""
+            SELECT b.article_id, a.article_id, 0 AS rank FROM {view} b
+            JOIN articles a ON a.article_id = b.article_id
+            UNION ALL
+            SELECT b.article_id, a.article_id, 1 FROM {view} b
+            JOIN articles a ON a.content_hash = b.content_hash
+            ORDER BY 3, 2
+            """
+        ).fetchall()
+    twins: dict[str, str] = {}
+    for ours, stored, _rank in rows:
+        twins.setdefault(ours, stored)  # same URL first, then the same text
+    return twins
 
 
 def write_batch(
     con: duckdb.DuckDBPyConnection, batch: WriteBatch, max_failures: int = 0
 ) -> WriteResult:
-    """Write a batch in one transaction: all of it lands, or none of it."""
-    result = WriteResult()
-    with transaction(con):
-        result.articles = _insert(
-            con, "articles", ArticleRow, _dedupe(batch.articles, lambda a: a.canonical_url, "first")
-        )
-        result.events = _insert_events(con, _dedupe(batch.events, lambda e: e.event_id, "first"))
-        result.mentions = _insert(
+    """Write a batch in one transaction: all of it lands, or none of it.
+
+    An article another writer stored first (same canonical URL or content hash) is not
+    stored again: its events and mentions are dropped, and its feed entries become
+    duplicates of the stored article (:attr:`WriteResult.duplicates`).
+    """
+    articles = _dedupe(batch.articles, lambda a: a.canonical_url, "first")
+    arrow = to_arrow(ArticleRow, articles)
+    batch_ids = {a.article_id for a in articles}
+    entries = _dedupe(batch.entries, lambda e: (e.source, e.entry_key))
+    fetches = _dedupe(batch.fetches, lambda f: f.fetch_id)
+
+    def work(con: duckdb.DuckDBPyConnection) -> WriteResult:
+        result = WriteResult()
+        twins = _stored_twins(con, arrow) if articles else {}
+        result.duplicates = dict(twins)
+        new = [a for a in articles if a.article_id not in twins]
+        new_ids = {a.article_id for a in new}
+        result.articles = _append(con, "articles", ArticleRow, new)
+        # Events and mentions of the batch's new articles go in as they are; of its
+        # articles stored first elsewhere, not at all; of articles outside the batch
+        # (a write of events alone), when their keys are not stored yet.
+        events = _dedupe(batch.events, lambda e: e.event_id, "first")
+        result.events = _insert_events(
+            con, [e for e in events if e.article_id in new_ids], check_keys=False
+        ) + _insert_events(con, [e for e in events if e.article_id not in batch_ids])
+        mentions = _dedupe(batch.mentions, lambda m: (m.article_id, m.model_family), "first")
+        result.mentions = _append(
+            con, "model_mentions", MentionRow, [m for m in mentions if m.article_id in new_ids]
+        ) + _append(
             con,
             "model_mentions",
             MentionRow,
-            _dedupe(batch.mentions, lambda m: (m.article_id, m.model_family), "first"),
+            [m for m in mentions if m.article_id not in batch_ids],
+            key=("article_id", "model_family"),
         )
-        _insert(
+        _upsert(
             con,
             "feed_entries",
             EntryRow,
-            _dedupe(batch.entries, lambda e: (e.source, e.entry_key)),
-            on_conflict="REPLACE",
+            [_as_duplicate(e, twins) for e in entries],
+            key=("source", "entry_key"),
         )
-        _insert(con, "fetch_log", FetchRow, _dedupe(batch.fetches, lambda f: f.fetch_id))
+        _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
-    return result
+        if batch.run_id and batch.leases_until:
+            renew_leases(con, batch.run_id, batch.leases_until)
+        return result
+
+    return atomic(con, work)
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime) -> None:
-    con.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", [run_id, started_at])
+def _as_duplicate(entry: EntryRow, twins: Mapping[str, str]) -> EntryRow:
+    """A stored entry whose text another writer stored first under another URL points
+    there, as a duplicate (the same URL stored first: the entry led to that article)."""
+    if entry.status != "stored" or twins.get(entry.article_id or "", entry.article_id) == (
+        entry.article_id
+    ):
+        return entry
+    return dataclasses.replace(entry, status="duplicate", article_id=twins[entry.article_id])
 
 
 def finish_run(
-    con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime, summary: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    finished_at: datetime,
+    summary: dict[str, Any],
+    status: str = "completed",
 ) -> None:
-    con.execute(
-        "UPDATE runs SET finished_at = ?, summary = ? WHERE run_id = ?",
-        [finished_at, json.dumps(summary, default=str), run_id],
-    )
+    """Close a run: how it ended (``status``), its summary, and its leases given back."""
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            "UPDATE runs SET finished_at = ?, summary = ?, status = ? WHERE run_id = ?",
+            [finished_at, json.dumps(summary, default=str), status, run_id],
+        )
+        con.execute("DELETE FROM ingest_leases WHERE run_id = ?", [run_id])
+
+    atomic(con, work)
 
 
 # --- re-extraction -------------------------------------------------------------
@@ -511,36 +675,52 @@ def replace_extraction(
     """Swap the events and mentions of some articles for new ones, in one transaction,
     together with new texts for some of them (``texts``)."""
     ids = list(article_ids)
-    with transaction(con):
-        for t in texts:
-            con.execute(
-                "UPDATE articles SET text = ?, title = coalesce(?, title), content_hash = ?, "
-                "extraction_method = ? WHERE article_id = ?",
-                [t.text, t.title, t.content_hash, t.extraction_method, t.article_id],
-            )
+    kept = _dedupe(events, lambda e: e.event_id, "first")
+    new_texts = pa.table(
+        {
+            "article_id": [t.article_id for t in texts],
+            "text": [t.text for t in texts],
+            "title": pa.array([t.title for t in texts], pa.string()),
+            "content_hash": [t.content_hash for t in texts],
+            "extraction_method": pa.array([t.extraction_method for t in texts], pa.string()),
+        }
+    )
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        if texts:
+            with _registered(con, "_new_texts", new_texts) as view:
+                con.execute(
+                    f"""
+                    UPDATE articles SET text = n.text, title = coalesce(n.title, articles.title),
+                           content_hash = n.content_hash, extraction_method = n.extraction_method
+                    FROM {view} n WHERE articles.article_id = n.article_id
+                    """
+                )
         con.execute(
             "UPDATE articles SET extractor_version = ? WHERE list_contains(?, article_id)",
             [extractor_version, ids],
         )
         removed = con.execute(
-            "DELETE FROM adoption_events WHERE list_contains(?, article_id) "
-            "RETURNING adopter, model_family, relation",
+            "SELECT adopter, model_family FROM adoption_events "
+            "WHERE list_contains(?, article_id) AND relation = 'adopts'",
             [ids],
         ).fetchall()
+        con.execute("DELETE FROM adoption_events WHERE list_contains(?, article_id)", [ids])
         con.execute("DELETE FROM model_mentions WHERE list_contains(?, article_id)", [ids])
-        kept = _dedupe(events, lambda e: e.event_id, "first")
-        _insert(con, "adoption_events", EventRow, kept)
+        _append(con, "adoption_events", EventRow, kept)
         _refresh_first_adoptions(
             con,
-            [(r[0], r[1]) for r in removed if r[2] == "adopts"]
+            [(r[0], r[1]) for r in removed]
             + [(e.adopter, e.model_family) for e in kept if e.relation == "adopts"],
         )
-        _insert(
+        _append(
             con,
             "model_mentions",
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
+
+    atomic(con, work)
 
 
 # --- queries -----------------------------------------------------------------------

@@ -64,3 +64,41 @@ def prefect_harness() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the session's own (tests/postgres.py), or a skip saying why."""
+    from tests.postgres import start_server
+
+    try:
+        server = start_server()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server for the DuckLake tests: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_lake_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_lake(postgres: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A new DuckLake on the session's PostgreSQL: (db URL, data path)."""
+    from adoptwatch.storage.lake import close_lakes
+
+    conninfo = postgres.create_database(f"lake{next(_lake_databases)}")
+    data = tmp_path / "lake-data"
+    yield f"ducklake:postgres:{conninfo}", data
+    close_lakes()
+
+
+@pytest.fixture
+def sqlite_lake(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A new DuckLake on a SQLite catalog: (db URL, data path)."""
+    from adoptwatch.storage.lake import close_lakes
+
+    yield f"ducklake:sqlite:{tmp_path / 'lake.sqlite'}", tmp_path / "lake-data"
+    close_lakes()

@@ -67,3 +67,13 @@ def test_the_runner_finds_every_benchmark_and_its_quick_mode() -> None:
     assert {"crawl", "storage"} <= set(found)
     assert not any(name.startswith("_") for name in found)  # helpers are not benchmarks
     assert found["crawl"].quick_args == ["--quick"]
+
+
+def test_limits_benchmark_quick(tmp_path: Path) -> None:
+    figures = run_quick("limits", tmp_path)
+    assert figures["rows"] == 1_000_000 and figures["line_mb"] == 5
+    assert figures["query"]["exit"] == 0 and figures["query_baseline"]["exit"] == 0
+    assert figures["extract"]["exit"] == 1  # the long line is an error line
+    assert figures["extract_baseline"]["exit"] == 0
+    for key in ("query", "query_baseline", "extract", "extract_baseline"):
+        assert figures[key]["peak_rss_mib"] > 0 and figures[key]["seconds"] > 0, key

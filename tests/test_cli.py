@@ -155,7 +155,8 @@ def test_extract_jsonl_keeps_order_and_reports_bad_lines() -> None:
     ]
     stdin = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
     done = run_cli("extract", "--jsonl", input=stdin)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # one line failed
+    assert "1 of 3 line(s) failed" in done.stderr
     out = [json.loads(line) for line in done.stdout.splitlines()]
     assert [o["id"] for o in out] == [1, None, "b"]
     got = {(c["adopter"], c["relation"], c["model_family"]) for c in out[0]["claims"]}
@@ -164,7 +165,7 @@ def test_extract_jsonl_keeps_order_and_reports_bad_lines() -> None:
     assert set(claim) == {"adopter", "model", "model_family", "vendor", "origin_country",
                           "relation", "confidence", "evidence"}  # fmt: skip
     assert claim["origin_country"] == "CN" and claim["vendor"] == "Alibaba"
-    assert "error" in out[1] and out[1]["claims"] == []
+    assert out[1]["error"].startswith("line 2: not JSON") and "claims" not in out[1]
     assert out[2]["claims"] == []  # a vendor releasing its own model is no adoption
 
 

@@ -31,7 +31,7 @@ def test_prefect_yaml_declares_pool_schedules_limit_and_pull_step(tmp_path: Path
     document = yaml.safe_load(default_yaml(tmp_path))
     PrefectYamlModel.model_validate(document)  # the shape `prefect deploy` accepts
     by_name = {d["name"]: d for d in document["deployments"]}
-    assert set(by_name) == {"ingest", "digest", "reextract"}
+    assert set(by_name) == {"ingest", "digest", "reextract", "maintain"}
     assert {d["work_pool"]["name"] for d in by_name.values()} == {"adoptwatch"}
     assert by_name["ingest"]["schedules"] == [
         {"cron": "0 * * * *", "timezone": "UTC", "active": True}
@@ -40,6 +40,10 @@ def test_prefect_yaml_declares_pool_schedules_limit_and_pull_step(tmp_path: Path
         {"cron": "0 8 * * 1", "timezone": "UTC", "active": True}
     ]
     assert by_name["reextract"]["schedules"] == []
+    assert by_name["maintain"]["schedules"] == [
+        {"cron": "30 3 * * *", "timezone": "UTC", "active": True}
+    ]
+    assert by_name["maintain"]["concurrency_limit"]["limit"] == 1
     assert by_name["ingest"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     assert "concurrency_limit" not in by_name["digest"]
     for entry in by_name.values():

@@ -77,9 +77,10 @@ def test_conditional_get_sends_validators_and_returns_304(
 def test_loopback_is_refused_unless_allowed(tmp_path: Path, server: RouteServer) -> None:
     server.routes["/a"] = static("x")
     strict = make_settings(tmp_path, allow_networks=())
-    with pytest.raises(BlockedURL, match="outside the allowed networks"):
+    with pytest.raises(BlockedURL, match="outside the allowed networks") as refused:
         fetch(strict, server.url("/a"))
     assert server.hits == []  # never contacted, not even robots.txt
+    assert "--allow-network CIDR" in str(refused.value)  # and how to allow it
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://a/b"])

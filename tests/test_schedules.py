@@ -39,6 +39,7 @@ SERVER_STARTUP = 240.0  # seconds; a cold server takes 20-60 s on two busy cores
 EXPECTED_SCHEDULES = {
     "adoptwatch-ingest/ingest": ("0 * * * *", "UTC"),
     "adoptwatch-digest/digest": ("0 8 * * 1", "UTC"),
+    "adoptwatch-maintain/maintain": ("30 3 * * *", "UTC"),
 }
 
 

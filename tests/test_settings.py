@@ -9,7 +9,7 @@ from adoptwatch.settings import DEFAULTS_FILE, SettingsError, load_settings
 
 def test_defaults_come_from_the_defaults_file(tmp_path: Path) -> None:
     s = load_settings(env={}, cwd=tmp_path)
-    assert s.db == Path("data/adoptwatch.duckdb")
+    assert s.db == "data/adoptwatch.duckdb"
     assert s.sources == Path("sources.toml")
     assert s.respect_robots is True
     assert s.allow_networks == ()
@@ -18,7 +18,7 @@ def test_defaults_come_from_the_defaults_file(tmp_path: Path) -> None:
 def test_user_file_overrides_key_by_key(tmp_path: Path) -> None:
     (tmp_path / "adoptwatch.toml").write_text('db = "x.duckdb"\nper_host_delay = 3\n')
     s = load_settings(env={}, cwd=tmp_path)
-    assert s.db == Path("x.duckdb") and s.per_host_delay == 3.0
+    assert s.db == "x.duckdb" and s.per_host_delay == 3.0
     assert s.max_retries == load_settings(env={}, cwd=tmp_path / "nowhere").max_retries
 
 
@@ -33,16 +33,16 @@ def test_env_overrides_file_and_lists_split_on_commas(tmp_path: Path) -> None:
         "ADOPTWATCH_SMTP_PORT": "2525",
     }
     s = load_settings(env=env, cwd=tmp_path)
-    assert s.db == Path("env.duckdb")
+    assert s.db == "env.duckdb"
     assert s.allow_networks == ("127.0.0.0/8", "10.0.0.0/8")
     assert s.respect_robots is False and s.smtp_port == 2525
 
 
 def test_overrides_win_and_none_means_unset(tmp_path: Path) -> None:
     s = load_settings(env={"ADOPTWATCH_DB": "env.duckdb"}, cwd=tmp_path, overrides={"db": None})
-    assert s.db == Path("env.duckdb")
+    assert s.db == "env.duckdb"
     s = load_settings(env={"ADOPTWATCH_DB": "env.duckdb"}, cwd=tmp_path, overrides={"db": "o.db"})
-    assert s.db == Path("o.db")
+    assert s.db == "o.db"
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ and LF become spaces) by :func:`clean_text` before any renderer sees it."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from adoptwatch.digest.weeks import IsoWeek
+from adoptwatch.plain_text import clean_text
 from adoptwatch.storage import digest as digest_sql
 
 HISTORY_WEEKS = 12
@@ -23,22 +23,6 @@ EVIDENCE_CHARS = 400
 
 
 # --- the digest's content --------------------------------------------------------------
-
-
-# C0 and C1 controls (CR, LF among them), line separators and bidi overrides.
-CONTROL_CHARACTERS = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
-)
-_SPACES = re.compile(r"\s+")
-
-
-def clean_text(value: Any, limit: int | None = None) -> str:
-    """One line of article text: control characters (CR, LF, bidi overrides) become spaces."""
-    text = "" if value is None else str(value)
-    text = _SPACES.sub(" ", CONTROL_CHARACTERS.sub(" ", text)).strip()
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
 
 
 def safe_url(value: Any) -> str | None:

@@ -3,12 +3,13 @@ send at most once per week, each attempt recorded in digest_log."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -31,6 +32,10 @@ from adoptwatch.storage.db import StorageError, read_session, write_session
 
 log = logging.getLogger(__name__)
 
+# A 'sending' claim older than this is of a run that died mid-send: it no longer holds
+# the week (a send gives up long before: smtp_timeout per server reply).
+SENDING_LASTS_AT_MOST = timedelta(minutes=15)
+
 
 # --- a run -------------------------------------------------------------------------------
 
@@ -44,8 +49,9 @@ class PreparedDigest:
     sender: Address
     recipients: list[Address]
     already_sent: list[dict[str, Any]]  # earlier 'sent' rows of this week in digest_log
-    db: Path
+    db: str  # a file path or a DuckLake URL
     lock_timeout: float = 30.0
+    data_path: str = ""  # the lake's, where db is one
 
     @property
     def subject(self) -> str:
@@ -113,7 +119,14 @@ def prepare_digest(
         already = digest_sql.digest_log(con, week=week.label, status="sent")
     message = compose_message(digest, sender, to, now=now)
     return PreparedDigest(
-        digest, message, sender, to, already, Path(settings.db), settings.db_lock_timeout
+        digest,
+        message,
+        sender,
+        to,
+        already,
+        settings.db,
+        settings.db_lock_timeout,
+        settings.lake_data_path,
     )
 
 
@@ -168,6 +181,16 @@ def send_prepared(
     )
     attempted_at = now().astimezone(UTC).replace(tzinfo=None)
     digest_id = uuid.uuid4().hex
+    # Claim the week before sending: another run, here or on another machine, that
+    # sent it meanwhile or is sending it now wins, and this one sends nothing.
+    claim = _log_row(prepared, config, digest_id, "sending", attempted_at, None, force)
+    with write_session(prepared.db, prepared.lock_timeout, prepared.data_path) as con:
+        sent_meanwhile = digest_sql.claim_week(
+            con, claim, force, busy_after=attempted_at - SENDING_LASTS_AT_MOST
+        )
+    skipped = skip_if_sent(dataclasses.replace(prepared, already_sent=sent_meanwhile), force)
+    if skipped is not None:
+        return skipped
     try:
         receipt = send_message(
             prepared.message, config, prepared.sender, prepared.recipients, ssl_context
@@ -240,8 +263,28 @@ def _record(
     error_class: str | None = None,
     error: str | None = None,
 ) -> None:
+    row = _log_row(
+        prepared, config, digest_id, status, attempted_at, sent_at, forced, refused,
+        error_class, error,
+    )  # fmt: skip
+    with write_session(prepared.db, prepared.lock_timeout, prepared.data_path) as con:
+        digest_sql.record_digest(con, row)
+
+
+def _log_row(
+    prepared: PreparedDigest,
+    config: SmtpConfig,
+    digest_id: str,
+    status: str,
+    attempted_at: datetime,
+    sent_at: datetime | None,
+    forced: bool,
+    refused: tuple[str, ...] = (),
+    error_class: str | None = None,
+    error: str | None = None,
+) -> digest_sql.DigestLogRow:
     digest = prepared.digest
-    row = digest_sql.DigestLogRow(
+    return digest_sql.DigestLogRow(
         digest_id=digest_id,
         week=digest.week.label,
         week_start=digest.week.monday,
@@ -262,8 +305,6 @@ def _record(
         attempted_at=attempted_at,
         sent_at=sent_at,
     )
-    with write_session(prepared.db, prepared.lock_timeout) as con:
-        digest_sql.record_digest(con, row)
 
 
 def dry_run(prepared: PreparedDigest, path: Path | str) -> DeliveryResult:

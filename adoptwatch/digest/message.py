@@ -18,11 +18,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from adoptwatch.digest.chart import render_chart
-from adoptwatch.digest.content import CONTROL_CHARACTERS, Digest, clean_text
+from adoptwatch.digest.content import Digest, clean_text
 from adoptwatch.digest.errors import DigestConfigError, DigestError, InvalidAddress
 from adoptwatch.digest.render_html import render_html
 from adoptwatch.digest.render_text import render_text
 from adoptwatch.digest.wording import subject_for
+from adoptwatch.plain_text import CONTROL_CHARACTERS
 
 # --- addresses and the message ---------------------------------------------------------
 

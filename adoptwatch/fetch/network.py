@@ -86,7 +86,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         allowed = [a for a in addresses if self.policy.allows(a)]
         if not allowed:
             raise AddressBlocked(
-                f"{host} resolves to {', '.join(addresses)}, outside the allowed networks"
+                f"{host} resolves to {', '.join(addresses)}, outside the allowed networks "
+                "(to fetch from it anyway: --allow-network CIDR, or the allow_networks "
+                "setting)"
             )
         last: Exception | None = None
         for address in allowed:

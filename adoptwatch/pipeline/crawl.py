@@ -86,14 +86,33 @@ class PageOutcome:
 EntrySelector = Callable[[SourceState, ParsedFeed], tuple[ParsedFeed, int]]
 
 
+class KnownEntries(Container[tuple[str, str]]):
+    """The (source, entry key) pairs earlier runs stored, asked of the database one feed
+    at a time (``lookup(source, keys)``: the stored ones among ``keys``), so a run holds
+    the pairs of the feeds it reads, not every entry ever seen."""
+
+    def __init__(self, lookup: Callable[[str, list[str]], set[str]]) -> None:
+        self._lookup = lookup
+        self._known: set[tuple[str, str]] = set()
+
+    def check(self, source: str, keys: list[str]) -> None:
+        self._known.update((source, k) for k in self._lookup(source, keys))
+
+    def __contains__(self, pair: object) -> bool:
+        return pair in self._known
+
+
 def keep_new_entries(known: Container[tuple[str, str]], limit: int) -> EntrySelector:
     """A selector keeping a feed's first ``limit`` entries not in ``known`` (newest first);
     it also returns how many new entries it left for later runs.
 
     A feed of a hundred thousand entries then costs memory for ``limit`` of them only.
+    ``known`` may be :class:`KnownEntries`, asked about each feed's keys as it comes.
     """
 
     def select(source: SourceState, parsed: ParsedFeed) -> tuple[ParsedFeed, int]:
+        if isinstance(known, KnownEntries):
+            known.check(source.name, [e.key for e in parsed.entries])
         fresh = [e for e in parsed.entries if (source.name, e.key) not in known]
         return dataclasses.replace(parsed, entries=fresh[:limit]), max(len(fresh) - limit, 0)
 
@@ -137,7 +156,8 @@ async def fetch_feed(
             if select is None:
                 outcome.parsed = parsed
             else:
-                outcome.parsed, outcome.backlog = select(source, parsed)
+                # In a thread too: the selector may ask the database what is stored.
+                outcome.parsed, outcome.backlog = await asyncio.to_thread(select, source, parsed)
         except FeedParseError as exc:
             outcome.error_class, outcome.error = exc.error_class, f"{source.url}: {exc}"
         except Exception as exc:  # a parser bug must cost this feed, not the run

@@ -27,7 +27,13 @@ from adoptwatch.extractors.claims import ClaimExtractor, get_extractor
 from adoptwatch.extractors.urls import InvalidURL, canonicalize_url
 from adoptwatch.pipeline.clock import naive_utc, utcnow
 from adoptwatch.pipeline.crawl import PageOutcome
-from adoptwatch.pipeline.rows import ArticleDraft, ProcessedBatch, article_id_for, content_hash
+from adoptwatch.pipeline.rows import (
+    ArticleDraft,
+    ProcessedBatch,
+    article_id_for,
+    content_hash,
+    stored_title,
+)
 from adoptwatch.storage.records import ArticleRow
 
 _TAG_START = re.compile(rb"<[A-Za-z!?/]")
@@ -151,7 +157,7 @@ def extract_pages(
             canonical_url=canonical,
             url=result.final_url,
             source=page.entries[0].source,
-            title=content.title or page.entries[0].title,
+            title=stored_title(content.title or page.entries[0].title),
             published_at=naive_utc(content.published_at) or feed_date,
             fetched_at=now,
             content_hash=digest,

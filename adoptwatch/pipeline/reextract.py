@@ -14,7 +14,13 @@ from adoptwatch.pipeline.clock import utcnow
 from adoptwatch.pipeline.crawl import chunks
 from adoptwatch.pipeline.pages import PageRefused, read_page
 from adoptwatch.pipeline.progress import NoProgress, Progress
-from adoptwatch.pipeline.rows import EventKey, content_hash, event_key, extraction_rows
+from adoptwatch.pipeline.rows import (
+    EventKey,
+    content_hash,
+    event_key,
+    extraction_rows,
+    stored_title,
+)
 from adoptwatch.settings import Settings
 from adoptwatch.storage import store
 from adoptwatch.storage.db import read_session, write_session
@@ -94,7 +100,7 @@ def reextract(
             )
             new_events.extend(events)
             new_mentions.extend(mentions)
-        with write_session(settings.db, settings.db_lock_timeout) as con:
+        with write_session(settings.db, settings.db_lock_timeout, settings.lake_data_path) as con:
             store.replace_extraction(
                 con, part, new_events, new_mentions, extractor.version, texts=texts
             )
@@ -167,7 +173,11 @@ def _texts_from_pages(
                 report.texts_changed += 1
                 updates.append(
                     store.TextUpdate(
-                        article_id, text, content.title, content_hash(text), content.method
+                        article_id,
+                        text,
+                        stored_title(content.title),
+                        content_hash(text),
+                        content.method,
                     )
                 )
         out.append((article_id, url, text, published_at))

@@ -20,6 +20,7 @@ from adoptwatch.extractors.claims import Claim, Extraction
 from adoptwatch.fetch import FetchRecord
 from adoptwatch.pipeline.clock import utcnow
 from adoptwatch.pipeline.crawl import FeedOutcome, PageOutcome, PendingEntry
+from adoptwatch.plain_text import clean_text
 from adoptwatch.storage import store
 from adoptwatch.storage.records import (
     ArticleRow,
@@ -33,6 +34,12 @@ from adoptwatch.storage.records import (
 
 def _digest(text: str, length: int | None = 24) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def stored_title(title: str | None) -> str | None:
+    """A title as stored: one line without control characters (a page's ``&#27;[5m``
+    would otherwise be a real ESC in the database and on a terminal), or None."""
+    return clean_text(title) or None
 
 
 def article_id_for(canonical_url: str) -> str:
@@ -165,7 +172,7 @@ def _entry_row(p: PendingEntry, status: str, article_id: str | None, error: str 
         source=p.source,
         entry_key=p.key,
         url=p.url,
-        title=p.title,
+        title=stored_title(p.title),
         published_at=p.published_at,
         first_seen_at=p.first_seen_at,
         status=status,

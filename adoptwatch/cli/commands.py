@@ -1,21 +1,19 @@
-"""The ``adoptwatch`` command: a thin shell over plain functions.
+"""The ``adoptwatch`` command group and most of its commands: a thin shell over plain
+functions (the commands over the stored event log are in :mod:`adoptwatch.cli.event_log`).
 
 Library errors become clean one-line messages here, at the edge, and nowhere else.
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import json
 import os
+import shlex
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.console import Console
@@ -36,7 +34,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # when the machine is busy.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-DEFAULT_DEMO_DB = Path("data/demo.duckdb")
+DEFAULT_DEMO_DB = "data/demo.duckdb"
 
 err_console = Console(stderr=True)
 
@@ -50,6 +48,14 @@ class AdoptwatchGroup(click.Group):
             return super().invoke(ctx)
         except AdoptwatchError as exc:
             raise click.ClickException(_message(exc)) from exc
+
+
+class Stopped(click.ClickException):
+    """A command that ends early on purpose: one line and its own exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _message(exc: AdoptwatchError) -> str:
@@ -87,8 +93,21 @@ pass_state = click.make_pass_decorator(CliState)
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="DuckDB file (default: data/adoptwatch.duckdb, or $ADOPTWATCH_DB).",
+        metavar="PATH|URL",
+        help="The event log: a DuckDB file, or a DuckLake (ducklake:sqlite:PATH, "
+        "ducklake:postgres:dbname=... host=... port=... user=...). Default: "
+        "data/adoptwatch.duckdb, or $ADOPTWATCH_DB.",
+    )(func)
+
+
+def lake_data_path_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lake-data-path",
+        "lake_data_path",
+        metavar="DIR",
+        help="Where a new DuckLake keeps its Parquet files (a directory every writer "
+        "reaches); default: $ADOPTWATCH_LAKE_DATA_PATH, or PATH.files/ beside a SQLite "
+        "catalog. An existing lake knows its own.",
     )(func)
 
 
@@ -148,22 +167,18 @@ def _progress_bar(console: Console) -> Progress:
 
 
 def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
-    """Run the Prefect ingest flow in this process with a progress display."""
-    from adoptwatch.storage.db import ingest_lock
+    """Run the Prefect ingest flow in this process with a progress display
+    (:func:`adoptwatch.ingest_run.run_flow_ingest`)."""
+    from adoptwatch.ingest_run import IngestInterrupted, run_flow_ingest
 
-    # The ingest lock is taken first, before Prefect is even imported, so that a second
-    # ingest of the same database gets a clean message at once (or waits, with --wait)
-    # instead of a failed flow run.
-    with ingest_lock(settings.db, wait=settings.ingest_wait):
-        from adoptwatch.flows.ingest import ingest_flow
+    def say(text: str) -> None:
+        err_console.print(text, highlight=False, markup=False, soft_wrap=True)
 
+    try:
         with _progress_bar(err_console) as bar:
-            coro = ingest_flow(
-                settings=settings,
-                progress=None if quiet else RichProgress(bar),
-                lock_held=True,
-            )
-            return asyncio.run(coro)  # type: ignore[arg-type]
+            return run_flow_ingest(settings, None if quiet else RichProgress(bar), say)
+    except IngestInterrupted as exc:
+        raise Stopped(str(exc), 128 + exc.signum) from None
 
 
 # --- ingest -------------------------------------------------------------------------
@@ -176,6 +191,7 @@ def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
     help="Sources file ([[sources]] with name, url, tags; default: sources.toml).",
 )
 @db_option
+@lake_data_path_option
 @click.option(
     "--allow-network",
     "allow_networks",
@@ -210,7 +226,8 @@ def _run_flow_ingest(settings: Settings, quiet: bool = False) -> dict[str, Any]:
 def ingest(
     state: CliState,
     sources: Path | None,
-    db: Path | None,
+    db: str | None,
+    lake_data_path: str | None,
     allow_networks: tuple[str, ...],
     wait: float | None,
     dask_address: str | None,
@@ -233,7 +250,12 @@ def ingest(
     elif dask_workers:
         dask = {"dask_address": "", "dask_workers": dask_workers}
     settings = state.settings(
-        sources=sources, db=db, allow_networks=allow_networks, ingest_wait=wait, **dask
+        sources=sources,
+        db=db,
+        lake_data_path=lake_data_path,
+        allow_networks=allow_networks,
+        ingest_wait=wait,
+        **dask,
     )
     summary = _run_flow_ingest(settings)
     if as_json:
@@ -266,6 +288,12 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
             markup=True,
             highlight=False,
         )
+    for run_id in summary.get("runs_closed", []):
+        console.print(
+            f"[yellow]closed run {run_id}[/]: a killed ingest left it open; it is marked "
+            "interrupted in the runs table",
+            highlight=False,
+        )
     for name in summary.get("disabled_sources", []):
         console.print(
             f"[red]disabled[/] {name} after repeated failures; "
@@ -274,16 +302,6 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
 
 
 # --- query --------------------------------------------------------------------------
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
 
 
 @main.command()
@@ -295,121 +313,116 @@ def _json_value(value: Any) -> Any:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="Output format: a table, CSV with a header row, or JSON (a list of row objects).",
+    help="Output format: a table (at most query_max_rows rows), CSV with a header row, or "
+    "JSON (a list of row objects); CSV and JSON stream every row.",
 )
 @pass_state
-def query(state: CliState, sql: str, db: Path | None, fmt: str) -> None:
+def query(state: CliState, sql: str, db: str | None, fmt: str) -> None:
     """Run SQL over the event log (read-only) and print the result.
 
     Tables: adoption_events, model_mentions, articles, feed_entries, sources, fetch_log,
-    runs. The database opens read-only, so a query cannot change the data; while an
-    ingest is writing, the query waits for its short write to finish.
+    runs, digest_log. The database opens read-only with no file access, so a query can
+    neither change the data nor read or write other files; while an ingest is writing,
+    the query waits for its short write to finish.
+
+    Limits (settings): query_timeout seconds (then exit status 2), query_memory_limit,
+    query_max_rows for the table. Ctrl-C stops a query (exit status 130).
 
     Example: adoptwatch query "SELECT adopter, model FROM adoption_events LIMIT 5"
     """
-
-    from adoptwatch.storage import store
-    from adoptwatch.storage.db import read_session
+    from adoptwatch.query_view import print_query
+    from adoptwatch.storage.sandbox import QueryCancelled, QueryTimeout
 
     settings = state.settings(db=db)
-    with read_session(settings.db, settings.db_lock_timeout, sandbox=True) as con:
-        result = store.run_query(con, sql)
-    out = sys.stdout
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
-    elif fmt == "json":
-        click.echo(json.dumps(result.as_dicts(), default=_json_value, ensure_ascii=False, indent=1))
-    else:
-        Console().print(_result_table(result))
-        err_console.print(f"{len(result.rows)} row(s)", style="dim")
+    try:
+        print_query(settings, sql, fmt, err=err_console)
+    except QueryTimeout as exc:
+        raise Stopped(str(exc), exit_code=2) from exc
+    except (QueryCancelled, KeyboardInterrupt) as exc:
+        raise Stopped("the query was stopped (Ctrl-C); nothing changed", 130) from exc
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nothing to flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
 
 
 # --- extract --------------------------------------------------------------------------
-
-
-def _claim_dict(claim: Any) -> dict[str, Any]:
-    return {
-        "adopter": claim.adopter,
-        "model": claim.model,
-        "model_family": claim.model_family,
-        "vendor": claim.vendor,
-        "origin_country": claim.origin_country,
-        "relation": claim.relation,
-        "confidence": round(float(claim.confidence), 4),
-        "evidence": claim.evidence,
-    }
-
-
-def _jsonl_batches(stream: TextIO, size: int) -> Iterator[list[tuple[Any, str | None, str | None]]]:
-    """(id, text, error) per input line, in batches, so output streams as input arrives."""
-    batch: list[tuple[Any, str | None, str | None]] = []
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError('expected an object with a "text" string')
-            batch.append((item.get("id"), item["text"], None))
-        except ValueError as exc:
-            batch.append((None, None, f"line {number}: {exc}"))
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @main.command()
 @click.option(
     "--jsonl",
     is_flag=True,
-    help='Read JSON lines {"id": ..., "text": ...} on stdin; write one line per input, in '
-    'order: {"id": ..., "claims": [...]}.',
+    help='Read JSON lines {"id": ..., "text": ..., "title": ...} (title optional) on stdin; '
+    'write one line per input line, in order: {"id": ..., "claims": [...]}, or '
+    '{"id": ..., "error": "..."} for a line that cannot be read. Exit status 1 when any '
+    "line failed.",
 )
 @click.argument("text", required=False)
 @pass_state
 def extract(state: CliState, jsonl: bool, text: str | None) -> None:
-    """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl)."""
+    """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl).
+
+    Texts longer than max_article_chars are refused. With --jsonl every line stands on
+    its own: a bad line (not UTF-8, not JSON, no "text", too long, too deep) gives an
+    error line in its place and the run goes on; the exit status is 1 when any line
+    failed, 0 when none did.
+    """
     from adoptwatch.extractors.claims import get_extractor
+    from adoptwatch.pipeline.extract_lines import extract_lines
+    from adoptwatch.query_view import result_table
 
     settings = state.settings()
+    if not jsonl:
+        text = _one_text(text, settings.max_article_chars)
     extractor = get_extractor(settings.spacy_pipeline)
     if jsonl:
-        out = sys.stdout
-        for batch in _jsonl_batches(sys.stdin, size=64):
-            texts = [t for _, t, err in batch if err is None and t is not None]
-            results = iter(extractor.extract_many(texts))
-            for item_id, _t, error in batch:
-                if error is not None:
-                    record: dict[str, Any] = {"id": item_id, "claims": [], "error": error}
-                else:
-                    claims = next(results).claims
-                    record = {"id": item_id, "claims": [_claim_dict(c) for c in claims]}
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+        tally = extract_lines(
+            extractor, sys.stdin.buffer, sys.stdout.buffer, settings.max_article_chars
+        )
+        if tally.failed:
+            first = "; ".join(tally.failures)
+            raise Stopped(
+                f"{tally.failed} of {tally.lines} line(s) failed (their error lines are in "
+                f"the output), first: {first}"[:1000],
+                exit_code=1,
+            )
         return
+    assert text is not None
+    claims = extractor.extract(text).claims
+    rows = [
+        (c.adopter, c.relation, c.model, c.model_family, c.vendor, c.origin_country,
+         f"{c.confidence:.2f}")
+        for c in claims
+    ]  # fmt: skip
+    columns = ("adopter", "relation", "model", "family", "vendor", "origin", "conf")
+    title = f"{len(claims)} claim(s) — extractor {extractor.version}"
+    Console().print(result_table(columns, rows, title=title))
+
+
+def _one_text(text: str | None, max_chars: int) -> str:
+    """The text to extract from, from the argument or stdin, checked like a JSON line's."""
     if text is None:
         if sys.stdin.isatty():
             raise click.UsageError("give TEXT, pipe text on stdin, or use --jsonl")
-        text = sys.stdin.read()
-    claims = extractor.extract(text).claims
-    table = Table(title=f"{len(claims)} claim(s) — extractor {extractor.version}")
-    for column in ("adopter", "relation", "model", "family", "vendor", "origin", "conf"):
-        table.add_column(column)
-    for c in claims:
-        table.add_row(
-            c.adopter,
-            c.relation,
-            c.model,
-            c.model_family,
-            c.vendor,
-            c.origin_country,
-            f"{c.confidence:.2f}",
+        raw = sys.stdin.buffer.read(4 * max_chars + 1)  # UTF-8: at most 4 bytes a character
+        if len(raw) > 4 * max_chars:
+            raise click.ClickException(
+                f"the text is over max_article_chars ({max_chars:,} characters); split it"
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"stdin is not UTF-8 text (byte {exc.start})") from None
+    if len(text) > max_chars:
+        raise click.ClickException(
+            f"the text is over max_article_chars ({max_chars:,} characters); split it"
         )
-    Console().print(table)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.ClickException("the text is not valid Unicode (a lone surrogate)") from None
+    return text
 
 
 # --- reextract ---------------------------------------------------------------------------
@@ -428,7 +441,7 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 def reextract(
-    state: CliState, db: Path | None, include_current: bool, from_pages: bool, as_json: bool
+    state: CliState, db: str | None, include_current: bool, from_pages: bool, as_json: bool
 ) -> None:
     """Re-run the current claims extractor over stored article text (no re-crawl).
 
@@ -499,7 +512,7 @@ def reextract(
 def digest(
     state: CliState,
     week: str | None,
-    db: Path | None,
+    db: str | None,
     recipients: tuple[str, ...],
     dry_run: Path | None,
     force: bool,
@@ -528,92 +541,6 @@ def digest(
     style = {"sent": "green", "skipped": "yellow", "dry-run": "cyan"}[result.status]
     console.print(f"[bold {style}]{result.status}[/] {result.subject}", highlight=False)
     console.print(result.detail, highlight=False)
-
-
-# --- sources -------------------------------------------------------------------------------
-
-
-@main.group(invoke_without_command=True)
-@db_option
-@click.pass_context
-def sources(ctx: click.Context, db: Path | None) -> None:
-    """List sources with their health; `sources enable NAME` re-enables one."""
-    ctx.ensure_object(CliState)
-    ctx.meta["db"] = db
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(sources_list)
-
-
-@sources.command("list")
-@db_option
-@click.pass_context
-def sources_list(ctx: click.Context, db: Path | None = None) -> None:
-    """List sources: enabled, consecutive failures, last status and error."""
-    from adoptwatch.storage import store
-    from adoptwatch.storage.db import read_session
-
-    state: CliState = ctx.find_object(CliState)
-    settings = state.settings(db=db or ctx.meta.get("db"))
-    with read_session(settings.db, settings.db_lock_timeout) as con:
-        rows = store.list_sources(con)
-    table = Table(title=f"{len(rows)} source(s)")
-    for column in (
-        "name",
-        "enabled",
-        "failures",
-        "status",
-        "last fetched",
-        "articles",
-        "last error",
-    ):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        error = " ".join(x for x in (r["last_error_class"], r["last_error"]) if x)
-        if not r["enabled"] and r["disabled_reason"]:
-            error = f"{r['disabled_reason']}; {error}" if error else r["disabled_reason"]
-        table.add_row(
-            r["name"],
-            "yes" if r["enabled"] else "[red]no[/]",
-            str(r["consecutive_failures"]),
-            "" if r["last_status"] is None else str(r["last_status"]),
-            "" if r["last_fetched_at"] is None else r["last_fetched_at"].isoformat(" ", "seconds"),
-            str(r["articles"]),
-            error[:200],
-        )
-    Console().print(table)
-
-
-def _set_enabled(ctx: click.Context, name: str, db: Path | None, enabled: bool) -> None:
-    from adoptwatch.storage import store
-    from adoptwatch.storage.db import write_session
-
-    state: CliState = ctx.find_object(CliState)
-    settings = state.settings(db=db or ctx.meta.get("db"))
-    with write_session(settings.db, settings.db_lock_timeout) as con:
-        found = store.set_source_enabled(con, name, enabled)
-    if not found:
-        raise click.ClickException(
-            f"no source named {name!r} in {settings.db}; `adoptwatch sources` lists them"
-        )
-    click.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
-
-
-@sources.command("enable")
-@click.argument("name")
-@db_option
-@click.pass_context
-def sources_enable(ctx: click.Context, name: str, db: Path | None) -> None:
-    """Re-enable a source (and reset its failure counter)."""
-    _set_enabled(ctx, name, db, True)
-
-
-@sources.command("disable")
-@click.argument("name")
-@db_option
-@click.pass_context
-def sources_disable(ctx: click.Context, name: str, db: Path | None) -> None:
-    """Stop fetching a source until it is enabled again."""
-    _set_enabled(ctx, name, db, False)
 
 
 # --- schedules --------------------------------------------------------------------------------
@@ -734,16 +661,17 @@ def deployments(state: CliState, write_to: Path | None, check: Path | None) -> N
 @main.command()
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH|URL",
     default=DEFAULT_DEMO_DB,
     show_default=True,
-    help="DuckDB file for the demo (kept apart from your real event log).",
+    help="DuckDB file or DuckLake URL for the demo (kept apart from your real event log).",
 )
+@lake_data_path_option
 @click.option(
     "--port", type=int, default=None, help="Loopback port for the fixture site (default 8931)."
 )
 @pass_state
-def demo(state: CliState, db: Path, port: int | None) -> None:
+def demo(state: CliState, db: str, lake_data_path: str | None, port: int | None) -> None:
     """Crawl the bundled fixture site offline with the real ingest flow and show results.
 
     Starts an HTTP server on 127.0.0.1 over adoptwatch/demo_site, runs the ingest flow
@@ -751,8 +679,10 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     Running it twice changes nothing.
     """
     from adoptwatch.demo import DEMO_PORT, run_demo
+    from adoptwatch.query_view import result_table
+    from adoptwatch.storage.lake import locate
 
-    settings = state.settings()
+    settings = state.settings(lake_data_path=lake_data_path)
     console = Console()
     console.print("[bold]adoptwatch demo[/]: crawling the bundled fixture site on loopback …")
     result = run_demo(
@@ -768,31 +698,25 @@ def demo(state: CliState, db: Path, port: int | None) -> None:
     )
     for example, rows in result.examples:
         console.print()
-        console.print(_result_table(rows, title=example.title))
+        console.print(result_table(rows.columns, rows.rows, title=example.title))
         console.print(
             Syntax(textwrap.dedent(example.sql).strip(), "sql", theme="ansi_dark", word_wrap=True)
         )
     console.print(
-        f'\nAsk your own questions: [bold]adoptwatch query --db {db} "SELECT ..."[/]'
-        " (or open the file with any DuckDB client)."
+        f'\nAsk your own questions: [bold]adoptwatch query --db {shlex.quote(db)} "SELECT ..."[/]'
+        " (or open it with any DuckDB client)."
     )
     from adoptwatch.digest import demo_digest
 
-    digest_result = demo_digest(settings.replace(db=db), db.with_name("demo-digest.eml"))
+    location = locate(db, settings.lake_data_path)
+    # Beside the demo's file; for a lake, beside its catalog (or in data/).
+    beside = Path(location.target) if location.kind != "postgres" else Path("data/demo")
+    digest_result = demo_digest(settings.replace(db=db), beside.with_name("demo-digest.eml"))
     console.print(
         f"\nThe digest of {digest_result.week} (not sent): open [bold]{digest_result.html_path}[/]"
         f" in a browser, or {digest_result.eml_path} in a mail client.",
         highlight=False,
     )
-
-
-def _result_table(result: Any, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in result.columns:
-        table.add_column(column, overflow="fold")
-    for row in result.rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    return table
 
 
 if __name__ == "__main__":  # pragma: no cover
