@@ -238,6 +238,14 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        6,
+        "vendor_level_claims",
+        # A claim that names the vendor but no model ("powered by OpenAI") is filed under
+        # the vendor's name as its model family, with this flag set; it is part of the
+        # event key. DuckLake takes a literal default only: the boolean as a string.
+        "ALTER TABLE adoption_events ADD COLUMN vendor_level BOOLEAN DEFAULT 'false'",
+    ),
 ]
 
 

@@ -116,6 +116,7 @@ class EventRow:
     published_at: datetime | None
     extracted_at: datetime
     extractor_version: str
+    vendor_level: bool = False  # the vendor is named, no model; model_family is the vendor
 
 
 @dataclass(frozen=True)

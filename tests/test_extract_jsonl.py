@@ -80,6 +80,11 @@ def test_all_good_lines_exit_0(tmp_path: Path) -> None:
     status, records, err, _ = run_extract(stdin)
     assert status == 0, err
     assert [r["id"] for r in records] == ["good-1", "good-2"]
+    switch = {c["relation"]: c for c in records[0]["claims"]}
+    assert not switch["adopts"]["vendor_level"]
+    # the drop and the adoption of one switch share its number
+    assert switch["adopts"]["switch"] is not None
+    assert switch["adopts"]["switch"] == switch["drops"]["switch"]
 
 
 def test_a_50_mb_line_among_good_ones_is_skipped_unread(tmp_path: Path) -> None:
@@ -101,7 +106,7 @@ def test_a_50_mb_line_among_good_ones_is_skipped_unread(tmp_path: Path) -> None:
 
 
 class TitledExtractor:
-    """The interface of the learned extractor (issue 12): titles beside the texts."""
+    """Records what reaches ``extract_many``: the plumbing, not the model, is under test."""
 
     version = "titled"
 
@@ -113,7 +118,7 @@ class TitledExtractor:
         return [type("Extraction", (), {"claims": []})() for _ in texts]
 
 
-def test_titles_reach_an_extractor_that_takes_them() -> None:
+def test_titles_reach_the_extractor_beside_their_texts() -> None:
     extractor = TitledExtractor()
     stdin = io.BytesIO(
         b'{"id": 1, "text": "a", "title": "Lyft picks Claude"}\n{"id": 2, "text": "b"}\n'
@@ -121,7 +126,7 @@ def test_titles_reach_an_extractor_that_takes_them() -> None:
     out = io.BytesIO()
     tally = extract_lines(extractor, stdin, out, max_chars=1000)
     assert tally.failed == 0
-    assert extractor.calls == [(["a", "b"], ["Lyft picks Claude", None])]
+    assert extractor.calls == [(["a", "b"], ["Lyft picks Claude", ""])]
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [
         {"id": 1, "claims": []},
         {"id": 2, "claims": []},

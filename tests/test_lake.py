@@ -228,8 +228,8 @@ def test_overlapping_writers_take_turns_through_the_fence(
 def test_a_later_migration_runs_on_lakes_and_files(
     lake: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the next migration (a key column of adoption_events) will do: plain DDL that
-    a lake made at an older version and a file both take."""
+    """What a later migration (a column of adoption_events, as vendor_level was) does:
+    plain DDL that a lake made at an older version and a file both take."""
     url, data = lake
     file = tmp_path / "events.duckdb"
     for db in (url, file):
@@ -237,16 +237,16 @@ def test_a_later_migration_runs_on_lakes_and_files(
             store.write_batch(con, batch(1))
     later = migrations.Migration(
         migrations.MIGRATIONS[-1].version + 1,
-        "vendor_level",
+        "reviewed",
         # DuckLake takes a literal default only, so a boolean's is written as a string.
-        "ALTER TABLE adoption_events ADD COLUMN vendor_level BOOLEAN DEFAULT 'false'",
+        "ALTER TABLE adoption_events ADD COLUMN reviewed BOOLEAN DEFAULT 'false'",
     )
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, later])
     close_lakes()  # as a new process would: this one remembers the lake as migrated
     for db in (url, file):
         with write_session(db, data_path=data) as con:
             assert migrations.current_version(con) == later.version
-            assert con.execute("SELECT vendor_level FROM adoption_events").fetchall() == [(False,)]
+            assert con.execute("SELECT reviewed FROM adoption_events").fetchall() == [(False,)]
 
 
 def test_bad_lake_urls_and_missing_lakes_say_what_to_do(tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ unread, a piece at a time, and a batch holds at most ``max_article_chars`` chara
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:  # importing the extractor loads spaCy: the caller has it already
+    from adoptwatch.extractors.claims import Claim, ClaimExtractor, Extraction
 
 BATCH_LINES = 64
 _SKIP_CHUNK = 1 << 20
@@ -104,45 +106,37 @@ def parse_line(number: int, raw: bytes | None, max_chars: int) -> Item:
     return Item(number, item_id, text, title)
 
 
-def claim_dict(claim: Any) -> dict[str, Any]:
+def claim_dict(claim: Claim) -> dict[str, Any]:
     return {
         "adopter": claim.adopter,
+        "adopter_as_written": claim.adopter_as_written,
         "model": claim.model,
         "model_family": claim.model_family,
         "vendor": claim.vendor,
         "origin_country": claim.origin_country,
         "relation": claim.relation,
         "confidence": round(float(claim.confidence), 4),
+        "vendor_level": claim.vendor_level,
+        "switch": claim.switch,
         "evidence": claim.evidence,
     }
 
 
-def takes_titles(extractor: Any) -> bool:
-    """Whether ``extractor.extract_many`` accepts ``titles`` beside the texts."""
-    try:
-        return "titles" in inspect.signature(extractor.extract_many).parameters
-    except (TypeError, ValueError):
-        return False
+def _extract(extractor: ClaimExtractor, items: Sequence[Item]) -> list[Extraction]:
+    return list(extractor.extract_many([i.text for i in items], [i.title or "" for i in items]))
 
 
-def _extract(extractor: Any, items: Sequence[Item], with_titles: bool) -> list[Any]:
-    texts = [i.text for i in items]
-    if with_titles:
-        return list(extractor.extract_many(texts, titles=[i.title for i in items]))
-    return list(extractor.extract_many(texts))
-
-
-def _records(extractor: Any, batch: list[Item], with_titles: bool) -> Iterator[dict[str, Any]]:
+def _records(extractor: ClaimExtractor, batch: list[Item]) -> Iterator[dict[str, Any]]:
     good = [i for i in batch if i.error is None]
     results: dict[int, Any] = {}
     try:
         results = dict(
-            zip((i.number for i in good), _extract(extractor, good, with_titles), strict=True)
+            zip((i.number for i in good), _extract(extractor, good), strict=True)
         )
     except Exception:  # one text broke the batch: find which, one text at a time
         for item in good:
             try:
-                results[item.number] = _extract(extractor, [item], with_titles)[0]
+                results[item.number] = _extract(extractor, [item])[0]
             except Exception as exc:  # an extractor bug costs this line, not the run
                 item.error = f"extraction failed: {type(exc).__name__}: {exc}"[:500]
     for item in batch:
@@ -153,16 +147,17 @@ def _records(extractor: Any, batch: list[Item], with_titles: bool) -> Iterator[d
             yield {"id": item.id, "claims": [claim_dict(c) for c in claims]}
 
 
-def extract_lines(extractor: Any, stream: BinaryIO, out: BinaryIO, max_chars: int) -> Tally:
+def extract_lines(
+    extractor: ClaimExtractor, stream: BinaryIO, out: BinaryIO, max_chars: int
+) -> Tally:
     """Read JSON lines from ``stream``, write one result line per input line to ``out``
     (UTF-8, in order, flushed per batch); returns how many lines there were and failed."""
     tally = Tally()
-    with_titles = takes_titles(extractor)
     batch: list[Item] = []
     chars = 0
 
     def flush() -> None:
-        for record in _records(extractor, batch, with_titles):
+        for record in _records(extractor, batch):
             if "error" in record:
                 tally.failed += 1
                 if len(tally.failures) < 3:

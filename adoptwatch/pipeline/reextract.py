@@ -106,11 +106,14 @@ def reextract(
             )
 
         before: dict[EventKey, Any] = {
-            event_key(e["article_id"], e["adopter"], e["model_family"], e["relation"]): e
+            event_key(
+                e["article_id"], e["adopter"], e["model_family"], e["relation"], e["vendor_level"]
+            ): e
             for e in old
         }
         after = {
-            event_key(e.article_id, e.adopter, e.model_family, e.relation): e for e in new_events
+            event_key(e.article_id, e.adopter, e.model_family, e.relation, e.vendor_level): e
+            for e in new_events
         }
         report.events_before += len(before)
         report.events_after += len(after)

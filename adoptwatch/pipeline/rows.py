@@ -2,7 +2,7 @@
 
 Each identity is spelled once: an article is its canonical URL (:func:`article_id_for`),
 a text its normalised content (:func:`content_hash`), an event its
-(article, adopter, model family, relation) (:func:`event_key`, :func:`event_id`).
+(article, adopter, model family, relation, vendor-level) (:func:`event_key`, :func:`event_id`).
 """
 
 from __future__ import annotations
@@ -52,13 +52,18 @@ def content_hash(text: str) -> str:
     return _digest(re.sub(r"\s+", " ", text).strip().lower(), None)
 
 
-EventKey = tuple[str, str, str, str]
+EventKey = tuple[str, ...]
 
 
-def event_key(article_id: str, adopter: str, model_family: str, relation: str) -> EventKey:
-    """An event is (article, adopter, model family, relation), names compared casefolded:
-    an article reporting one adoption twice is one event."""
-    return (article_id, adopter.casefold(), model_family.casefold(), relation)
+def event_key(
+    article_id: str, adopter: str, model_family: str, relation: str, vendor_level: bool = False
+) -> EventKey:
+    """An event is (article, adopter, model family, relation, vendor-level), names compared
+    casefolded: an article reporting one adoption twice is one event. "Adopts DeepSeek"
+    (the vendor) and "adopts DeepSeek-V3" (the family) are two events. A model-level key
+    keeps the four parts it always had, so stored event ids stay what they were."""
+    key = (article_id, adopter.casefold(), model_family.casefold(), relation)
+    return (*key, "vendor") if vendor_level else key
 
 
 def event_family(claim: Claim) -> str:
@@ -120,7 +125,8 @@ def extraction_rows(
     best: dict[str, Any] = {}
     for claim in extraction.claims:
         family = event_family(claim)
-        eid = event_id(event_key(article_id, claim.adopter, family, claim.relation))
+        key = event_key(article_id, claim.adopter, family, claim.relation, claim.vendor_level)
+        eid = event_id(key)
         if eid not in best or claim.confidence > best[eid].confidence:
             best[eid] = claim
     events = []
@@ -147,6 +153,7 @@ def extraction_rows(
                 published_at=published_at,
                 extracted_at=extracted_at,
                 extractor_version=version,
+                vendor_level=claim.vendor_level,
             )
         )
     mentions = [
