@@ -130,9 +130,7 @@ def _records(extractor: ClaimExtractor, batch: list[Item]) -> Iterator[dict[str,
     good = [i for i in batch if i.error is None]
     results: dict[int, Any] = {}
     try:
-        results = dict(
-            zip((i.number for i in good), _extract(extractor, good), strict=True)
-        )
+        results = dict(zip((i.number for i in good), _extract(extractor, good), strict=True))
     except Exception:  # one text broke the batch: find which, one text at a time
         for item in good:
             try:
