@@ -162,8 +162,9 @@ def test_extract_jsonl_keeps_order_and_reports_bad_lines() -> None:
     got = {(c["adopter"], c["relation"], c["model_family"]) for c in out[0]["claims"]}
     assert got == {("Airbnb", "adopts", "Qwen"), ("Airbnb", "drops", "GPT")}
     claim = next(c for c in out[0]["claims"] if c["relation"] == "adopts")
-    assert set(claim) == {"adopter", "model", "model_family", "vendor", "origin_country",
-                          "relation", "confidence", "evidence"}  # fmt: skip
+    assert set(claim) == {"adopter", "adopter_as_written", "model", "model_family", "vendor",
+                          "origin_country", "relation", "confidence", "vendor_level", "switch",
+                          "evidence"}  # fmt: skip
     assert claim["origin_country"] == "CN" and claim["vendor"] == "Alibaba"
     assert out[1]["error"].startswith("line 2: not JSON") and "claims" not in out[1]
     assert out[2]["claims"] == []  # a vendor releasing its own model is no adoption

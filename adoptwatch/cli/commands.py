@@ -358,9 +358,14 @@ def query(state: CliState, sql: str, db: str | None, fmt: str) -> None:
     '{"id": ..., "error": "..."} for a line that cannot be read. Exit status 1 when any '
     "line failed.",
 )
+@click.option(
+    "--title",
+    default="",
+    help='The article\'s title, read with TEXT ("the company" may be whom it names).',
+)
 @click.argument("text", required=False)
 @pass_state
-def extract(state: CliState, jsonl: bool, text: str | None) -> None:
+def extract(state: CliState, jsonl: bool, title: str, text: str | None) -> None:
     """Extract adoption claims from text (an argument, stdin, or JSON lines with --jsonl).
 
     Texts longer than max_article_chars are refused. With --jsonl every line stands on
@@ -389,7 +394,7 @@ def extract(state: CliState, jsonl: bool, text: str | None) -> None:
             )
         return
     assert text is not None
-    claims = extractor.extract(text).claims
+    claims = extractor.extract(text, title).claims
     rows = [
         (c.adopter, c.relation, c.model, c.model_family, c.vendor, c.origin_country,
          f"{c.confidence:.2f}")
@@ -607,6 +612,11 @@ def serve(state: CliState, port: int | None) -> None:
                 serve_deployments(deployments, on_ready=ready)
         except KeyboardInterrupt:
             pass
+        except SystemExit as exc:
+            # Prefect's runner, once it has installed its own SIGTERM handler, stops with
+            # sys.exit(0): that is a stop like Ctrl-C, not an error.
+            if exc.code not in (0, None):
+                raise
         finally:
             if server is not None:
                 err_console.print("Stopping the Prefect server …")
