@@ -5,9 +5,10 @@ Run: ``.venv/bin/python benchmarks/claims.py`` (the dev and test splits), ``--sp
 every false claim.
 
 Each record is run through the shipped extractor with its title, as ``adoptwatch extract
---jsonl`` does, and scored with the acceptance scorer's matching rules
-(:mod:`training.match`): a predicted claim matches a labelled one when the relation is equal,
-the adopter names overlap and the model (or, for a vendor-level claim, the vendor) agrees.
+--jsonl`` does, its claims written as that command writes them, and scored with the
+acceptance scorer's matching rules (:mod:`training.match`): a predicted claim matches a
+labelled one when the relation is equal, the adopter names overlap and the model (or, for a
+vendor-level claim, the vendor) agrees.
 Only real text measures quality; the self-written sets in ``training/self_written`` are
 training material and unit-test fodder, never a score.
 """
@@ -25,8 +26,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from adoptwatch.extractors.claims import ClaimExtractor  # noqa: E402
+from adoptwatch.pipeline.extract_lines import claim_dict  # noqa: E402
 from training.data import shared_real_dir  # noqa: E402
-from training.match import model_match, org_match, score  # noqa: E402
+from training.match import claim_matches, score  # noqa: E402
 
 
 def load(path: Path) -> dict[str, dict]:
@@ -41,17 +43,7 @@ def predict(extractor: ClaimExtractor, gold: dict[str, dict]) -> dict[str, list[
         (gold[i]["text"] for i in ids), (gold[i].get("title") or "" for i in ids)
     )
     return {
-        i: [
-            {
-                "adopter": c.adopter,
-                "model": c.model,
-                "model_family": c.model_family,
-                "vendor": c.vendor,
-                "relation": c.relation,
-                "confidence": c.confidence,
-            }
-            for c in extraction.claims
-        ]
+        i: [claim_dict(c) for c in extraction.claims]
         for i, extraction in zip(ids, extractions, strict=True)
     }
 
@@ -64,21 +56,8 @@ def vendor_level_recall(gold: dict[str, dict], predicted: dict[str, list[dict]])
             if not c.get("vendor_level"):
                 continue
             total += 1
-            found += any(_matches(c, p) for p in predicted.get(key, []))
+            found += any(claim_matches(c, p) for p in predicted.get(key, []))
     return found, total
-
-
-def _matches(gold_claim: dict, p: dict) -> bool:
-    return (
-        p["relation"] == gold_claim["relation"]
-        and org_match(gold_claim["adopter"], p["adopter"])
-        and model_match(
-            gold_claim["model"],
-            p["model"],
-            p["model_family"],
-            p["vendor"] if gold_claim.get("vendor_level") else None,
-        )
-    )
 
 
 def reliability(gold: dict[str, dict], predicted: dict[str, list[dict]]) -> list[tuple]:
@@ -89,7 +68,7 @@ def reliability(gold: dict[str, dict], predicted: dict[str, list[dict]]) -> list
     rows = []
     for lo, hi in bands:
         inside = [
-            (p["confidence"], any(_matches(c, p) for c in gold[k]["claims"]))
+            (p["confidence"], any(claim_matches(c, p) for c in gold[k]["claims"]))
             for k, preds in predicted.items()
             for p in preds
             if lo <= p["confidence"] < hi

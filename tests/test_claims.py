@@ -22,6 +22,7 @@ from adoptwatch.extractors.claims import (
     get_extractor,
 )
 from adoptwatch.extractors.pair_model import DEFAULT_MODEL_DIR, LABELS, PairModel, PairModelError
+from adoptwatch.pipeline.extract_lines import claim_dict
 from training.data import real_split, shared_real_dir
 from training.match import score
 
@@ -207,17 +208,7 @@ def test_quality_floor_on_the_real_dev_split(extractor: ClaimExtractor) -> None:
     records = real_split("dev")
     outs = extractor.extract_many([r.text for r in records], [r.title for r in records])
     predicted = {
-        r.id: [
-            {
-                "adopter": c.adopter,
-                "model": c.model,
-                "model_family": c.model_family,
-                "vendor": c.vendor,
-                "relation": c.relation,
-            }
-            for c in out.claims
-        ]
-        for r, out in zip(records, outs, strict=True)
+        r.id: [claim_dict(c) for c in out.claims] for r, out in zip(records, outs, strict=True)
     }
     figures = score({r.id: {"claims": r.claims} for r in records}, predicted)
     assert figures["precision"] >= DEV_FLOOR_PRECISION, figures

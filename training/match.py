@@ -32,6 +32,21 @@ def model_match(
     return False
 
 
+def claim_matches(gold: dict, predicted: dict) -> bool:
+    """Whether a predicted claim is the labelled one: same relation, overlapping adopter
+    names, and the model (for a vendor-level label, the vendor too) agreeing."""
+    return (
+        predicted.get("relation") == gold["relation"]
+        and org_match(gold["adopter"], predicted.get("adopter"))
+        and model_match(
+            gold["model"],
+            predicted.get("model"),
+            predicted.get("model_family"),
+            predicted.get("vendor") if gold.get("vendor_level") else None,
+        )
+    )
+
+
 def score(gold: dict[str, dict], predicted: dict[str, list[dict]]) -> dict:
     """Precision, recall, F1 and per-relation counts, matching claims one to one."""
     tp = fp = fn = 0
@@ -41,20 +56,7 @@ def score(gold: dict[str, dict], predicted: dict[str, list[dict]]) -> dict:
         used: set[int] = set()
         for c in record["claims"]:
             hit = next(
-                (
-                    i
-                    for i, p in enumerate(preds)
-                    if i not in used
-                    and p.get("relation") == c["relation"]
-                    and org_match(c["adopter"], p.get("adopter"))
-                    and model_match(
-                        c["model"],
-                        p.get("model"),
-                        p.get("model_family"),
-                        p.get("vendor") if c.get("vendor_level") else None,
-                    )
-                ),
-                None,
+                (i for i, p in enumerate(preds) if i not in used and claim_matches(c, p)), None
             )
             counts = per.setdefault(c["relation"], [0, 0, 0])
             if hit is None:

@@ -33,6 +33,7 @@ from adoptwatch.extractors.catalog import default_catalog
 from adoptwatch.extractors.claims import assemble, build_nlp
 from adoptwatch.extractors.mentions import group_by_model, marked_model
 from adoptwatch.extractors.pair_model import LABELS, EncodedModel, encode, pad
+from adoptwatch.pipeline.extract_lines import claim_dict
 from training.data import (
     Record,
     labels_for,
@@ -201,17 +202,7 @@ def evaluate(
     predicted = {}
     for i, r in enumerate(records):
         claims = assemble(r.text, by_record.get(i, []), thresholds)
-        predicted[r.id] = [
-            {
-                "adopter": c.adopter,
-                "model": c.model,
-                "model_family": c.model_family,
-                "vendor": c.vendor,
-                "relation": c.relation,
-                "confidence": c.confidence,
-            }
-            for c in claims
-        ]
+        predicted[r.id] = [claim_dict(c) for c in claims]
     gold = {r.id: {"claims": r.claims} for r in records}
     return score(gold, predicted)
 
