@@ -246,6 +246,50 @@ MIGRATIONS: list[Migration] = [
         # event key. DuckLake takes a literal default only: the boolean as a string.
         "ALTER TABLE adoption_events ADD COLUMN vendor_level BOOLEAN DEFAULT 'false'",
     ),
+    Migration(
+        7,
+        "story_clusters",
+        """
+        -- Who published an article and which story it tells: outlet is the registrable
+        -- domain of its canonical URL (public-suffix aware), story_cluster the article_id
+        -- of the earliest stored article whose text it nearly duplicates (its own id when
+        -- it starts a story). Syndicated copies share a cluster, so a wire story copied
+        -- by fifty sites counts as one independent report (adoption_facts.outlets).
+        ALTER TABLE articles ADD COLUMN outlet VARCHAR;
+        ALTER TABLE articles ADD COLUMN story_cluster VARCHAR;
+        """,
+    ),
+    Migration(
+        8,
+        "adoption_facts",
+        """
+        -- One fact per (adopter, model family, vendor-level or not): what the event log
+        -- says about it as a whole. Kept at write time (storage.facts) in the transaction
+        -- that writes or replaces its events; docs/glossary.md defines each column.
+        CREATE TABLE adoption_facts (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            vendor VARCHAR NOT NULL,
+            origin_country VARCHAR NOT NULL,
+            open_weights BOOLEAN,
+            adopter_named BOOLEAN NOT NULL,
+            status VARCHAR NOT NULL,        -- current | dropped | evaluating
+            status_since TIMESTAMP NOT NULL,
+            first_reported TIMESTAMP NOT NULL,
+            last_reported TIMESTAMP NOT NULL,
+            dropped_at TIMESTAMP,
+            replaced_by VARCHAR,
+            articles INTEGER NOT NULL,
+            outlets INTEGER NOT NULL,
+            confidence DOUBLE NOT NULL,
+            evidence VARCHAR NOT NULL,
+            evidence_url VARCHAR NOT NULL,
+            evidence_at TIMESTAMP,
+            refreshed_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -81,6 +81,8 @@ class ArticleRow:
     extraction_method: str | None
     extractor_version: str | None
     raw_html: bytes | None = field(default=None, repr=False)
+    outlet: str | None = None
+    story_cluster: str | None = None
 
 
 @dataclass(frozen=True)
