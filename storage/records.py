@@ -187,3 +187,13 @@ def _naive_utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC
     return value
+
+
+@dataclass(frozen=True)
+class StorySignatureRow:
+    """An article's near-duplicate signature (``extractors.story_signatures``), as
+    :mod:`adoptwatch.storage.clusters` stores and compares it."""
+
+    article_id: str
+    minhash: bytes
+    band_hashes: tuple[int, ...]
