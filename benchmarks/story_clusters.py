@@ -31,7 +31,13 @@ the grid that is ``MARGIN`` (0.10) above the most similar pair of different stor
 low as the data allow, so that copies with more changes still match, with room for the
 estimate's error.
 
-    .venv/bin/python -m benchmarks.story_clusters [--bench DIR] [--limit N]
+It then times the clustering in the write itself (``storage.store.write_batch``) against
+a database of ``--stored`` synthetic articles (their signatures spread over three years,
+``storage.synthetic``): a batch of 50 syndicated copies written with story clustering,
+against the same batch written without it (the baseline), in the same run, and the same
+against an empty database, so that the growth with the log shows.
+
+    .venv/bin/python -m benchmarks.story_clusters [--bench DIR] [--limit N] [--stored N]
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ from adoptwatch.extractors.story_signatures import (  # noqa: E402
 from adoptwatch.storage.clusters import estimated_jaccard  # noqa: E402
 
 BENCH_NAME = Path("benchmarks") / "article-extraction"
-QUICK_ARGS = ["--limit", "40"]
+QUICK_ARGS = ["--limit", "40", "--stored", "20000"]
+WRITE_BATCH = 50
 SEED = 14
 THRESHOLDS = [round(0.20 + 0.05 * i, 2) for i in range(15)]  # 0.20 .. 0.90
 VARIANTS = ("boilerplate", "headline", "cut", "dropped", "wire", "edits", "all")
@@ -336,6 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, default=None, help="the article-extraction set")
     parser.add_argument("--limit", type=int, default=None, help="the first N pages only")
+    parser.add_argument(
+        "--stored", type=int, default=1_000_000, help="synthetic articles stored (0: skip)"
+    )
     args = parser.parse_args(argv)
     try:
         report = run(args.bench or default_bench_dir(), args.limit)
@@ -375,7 +385,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         "  recall by change: "
         + ", ".join(f"{k} {v:.3f}" for k, v in recall_by_kind(report.pairs, t).items())
     )
+    if args.stored:
+        stories = load_stories(args.bench or default_bench_dir(), args.limit)
+        print()
+        print(f"write of {WRITE_BATCH} syndicated copies, median of 3 (ms):")
+        print(
+            "  stored articles   with clustering   without (baseline)   clustered with the original"
+        )
+        for stored in (0, args.stored):
+            with_ms, without_ms, joined = time_write(stories, stored)
+            print(
+                f"  {stored:>15,}   {with_ms:>15.1f}   {without_ms:>18.1f}"
+                f"   {joined:>4}/{WRITE_BATCH}"
+            )
     return 0
+
+
+def time_write(stories: Sequence[Story], stored: int) -> tuple[float, float, int]:
+    """Milliseconds to write a batch of copies with and without clustering, over a database
+    of ``stored`` synthetic articles plus the originals; how many copies joined their
+    original's story."""
+    import dataclasses
+    import statistics
+    import tempfile
+    from datetime import timedelta
+
+    from adoptwatch.pipeline.rows import article_id_for, content_hash, signature_row
+    from adoptwatch.storage import store, synthetic
+    from adoptwatch.storage.clusters import StoryClustering, story_clusters
+    from adoptwatch.storage.db import write_session
+    from adoptwatch.storage.records import ArticleRow
+
+    when = synthetic.START + timedelta(days=400)  # inside the synthetic log's span
+    clustering = StoryClustering(0.4, 30.0)
+    rng = random.Random(SEED)
+
+    def rows(prefix: str, texts: Sequence[str]) -> store.WriteBatch:
+        articles = []
+        for i, text in enumerate(texts):
+            url = f"https://{prefix}.example/{i}"
+            articles.append(
+                ArticleRow(
+                    article_id_for(url), url, url, "bench", None, when + timedelta(hours=i),
+                    when, content_hash(text), text, "bench", "bench",
+                )
+            )  # fmt: skip
+        return store.WriteBatch(
+            articles=articles,
+            signatures={a.article_id: signature_row(a.article_id, a.text) for a in articles},
+            story_clustering=clustering,
+        )
+
+    originals = [s.text() for s in stories[:WRITE_BATCH]]
+    copies = [copy_of(s, "boilerplate", stories, rng).text() for s in stories[:WRITE_BATCH]]
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    joined = 0
+    with tempfile.TemporaryDirectory() as tmp, write_session(Path(tmp) / "bench.duckdb") as con:
+        if stored:
+            synthetic.generate_crawl_history(con, stored)
+            synthetic.generate_story_signatures(con)
+        store.write_batch(con, rows("original", originals))
+        for attempt in range(3):
+            for clustered in (True, False):
+                # A line of its own per write: the same text twice is a duplicate, not stored.
+                label = f"copy-{attempt}-{clustered}"
+                batch = rows(label, [f"{text}\n\nSyndicated as {label}." for text in copies])
+                if not clustered:
+                    batch = dataclasses.replace(batch, story_clustering=None)
+                began = time.perf_counter()
+                store.write_batch(con, batch)
+                timings[clustered].append((time.perf_counter() - began) * 1000)
+        heads = {article_id_for(f"https://original.example/{i}") for i in range(len(originals))}
+        # Each copy was written three times with clustering (under other URLs).
+        joined = (
+            sum(
+                1
+                for a, _outlet, cluster in story_clusters(con)
+                if cluster in heads and a not in heads
+            )
+            // 3
+        )
+    return statistics.median(timings[True]), statistics.median(timings[False]), joined
 
 
 def _share(pairs: Sequence[Pair]) -> float:
