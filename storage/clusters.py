@@ -105,6 +105,10 @@ def _stored_candidates(
                 FROM _new_story_bands n
                 JOIN story_bands s ON s.band_hash = n.band_hash
                  AND s.story_at BETWEEN n.story_at - ?::INTERVAL AND n.story_at + ?::INTERVAL
+                -- The same bound for the whole batch, as constants: DuckDB skips the row
+                -- groups outside it (min/max per group), and the log is written in
+                -- rough time order.
+                WHERE s.story_at BETWEEN ? AND ?
             )
             SELECT m.new_id, m.stored_id, g.story_at, g.minhash, a.story_cluster
             FROM matched m
@@ -112,7 +116,12 @@ def _stored_candidates(
             JOIN articles a ON a.article_id = m.stored_id
             WHERE a.story_cluster IS NOT NULL
             """,
-            [window, window],
+            [
+                window,
+                window,
+                min(p.story_at for p in pending) - window,
+                max(p.story_at for p in pending) + window,
+            ],
         ).fetchall()
     finally:
         con.unregister("_new_story_bands")
