@@ -66,13 +66,13 @@ def test_signatures_are_deterministic_and_tell_copies_from_other_stories() -> No
 # --- storage, both backends --------------------------------------------------------------
 
 
-@pytest.fixture(params=["file", "lake"])
+@pytest.fixture(params=["file", "sqlite-lake", "postgres-lake"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """(db, data path): a DuckDB file, or a DuckLake on a SQLite catalog."""
+    """(db, data path): a DuckDB file, or a DuckLake on a SQLite or PostgreSQL catalog."""
     if request.param == "file":
         yield str(tmp_path / "x.duckdb"), ""
     else:
-        url, data = request.getfixturevalue("sqlite_lake")
+        url, data = request.getfixturevalue(request.param.replace("-", "_"))
         yield url, str(data)
 
 
