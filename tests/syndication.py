@@ -35,19 +35,22 @@ from email.utils import format_datetime
 
 from tests.httpserver import RouteServer, static
 
+# What the claims extractor finds in each of the five articles (adopter, family, relation):
+# one fact, reported by 5 articles in 2 stories from 2 independent outlets.
+CLAIM = ("Quillfeather", "Qwen", "adopts")
+
 # Loopback addresses, one per outlet (Linux routes all of 127.0.0.0/8 to lo).
 OUTLET_HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 _BODY = (
-    "Quillfeather, the online stationery retailer based in Leeds, has adopted Qwen, the "
-    "family of language models from Alibaba Cloud, to answer customer questions about "
-    "orders and deliveries, the company said on Monday.",
+    "Stationery retailer Quillfeather said on Monday that it has adopted Qwen, Alibaba's "
+    "language model, to answer customer questions about orders and deliveries.",
     "The retailer said the model now drafts replies to about four thousand emails a week, "
     "which members of its support team read and correct before anything is sent. Replies "
     "that used to take a day now go out within two hours, according to the company.",
     "Marta Okonkwo, Quillfeather's head of operations, said the team had compared three "
     "models over the summer on a set of old customer letters and picked the one that got "
-    "refund rules right most often. The model runs on servers the company rents in Dublin.",
+    "refund rules right most often. The model runs on servers the company rents.",
     "Quillfeather sells notebooks, fountain pens and ink to customers in eleven countries "
     "and employs about ninety people. It said no jobs would be cut because of the change "
     "and that the support team would spend more time on wholesale clients.",
@@ -57,7 +60,7 @@ _BODY = (
 
 # Outlet 4's copy: a few words edited, the last paragraph dropped.
 _EDITED_BODY = (
-    _BODY[0].replace("has adopted", "has begun using").replace("on Monday", "this week"),
+    _BODY[0].replace("has adopted", "now uses").replace("on Monday", "this week"),
     _BODY[1].replace("about four thousand", "roughly 4,000"),
     _BODY[2].replace("over the summer", "during the summer"),
     _BODY[3],
@@ -66,7 +69,7 @@ _EDITED_BODY = (
 # The same adoption reported independently, in other words: a different story.
 _INDEPENDENT_BODY = (
     "Stationery seller Quillfeather is now running its customer service on Qwen. Staff at "
-    "the Leeds firm told us they were sceptical at first, since earlier chat tools had "
+    "the firm told us they were sceptical at first, since earlier chat tools had "
     "mangled questions about late parcels.",
     "In an interview, operations chief Marta Okonkwo described a bake-off between several "
     "systems. Qwen won, she said, largely because it handled the fine print of returns "
@@ -106,11 +109,11 @@ STORIES: tuple[SyndicatedArticle, ...] = (
         datetime(2026, 11, 2, 8, 0),
     ),
     SyndicatedArticle(
-        "syndicated-2", 1, "Leeds stationer turns to Alibaba's Qwen to answer emails", _BODY,
+        "syndicated-2", 1, "Quillfeather turns to Qwen to answer customer emails", _BODY,
         datetime(2026, 11, 2, 11, 30), _CREDIT,
     ),
     SyndicatedArticle(
-        "syndicated-3", 2, "Pen shop Quillfeather hands support emails to AI", _BODY,
+        "syndicated-3", 2, "Pen shop Quillfeather picks Qwen for support emails", _BODY,
         datetime(2026, 11, 3, 9, 15), _CREDIT,
     ),
     SyndicatedArticle(

@@ -22,7 +22,7 @@ from adoptwatch.storage.clusters import StoryClustering, story_clusters
 from adoptwatch.storage.db import read_session, write_session
 from adoptwatch.storage.records import ArticleRow
 from tests.conftest import make_settings
-from tests.syndication import STORIES, SyndicatedArticle, syndication_sites
+from tests.syndication import CLAIM, STORIES, SyndicatedArticle, syndication_sites
 
 DEFAULTS = load_settings(env={}, overrides={"db": "unused.duckdb"})
 CLUSTERING = StoryClustering(DEFAULTS.story_cluster_threshold, DEFAULTS.story_cluster_window_days)
@@ -202,6 +202,11 @@ def test_an_ingest_clusters_a_story_syndicated_across_loopback_outlets(tmp_path:
             ids["edited-copy"]: ("127.0.0.4", ids["original"]),
             ids["independent"]: ("127.0.0.2", ids["independent"]),
         }
+        with read_session(settings.db) as con:
+            claims = con.execute(
+                "SELECT DISTINCT article_id, adopter, model_family, relation FROM adoption_events"
+            ).fetchall()
+        assert sorted(claims) == sorted((i, *CLAIM) for i in ids.values())
         asyncio.run(run_ingest(settings))  # nothing new: the clusters stay as they are
         with read_session(settings.db) as con:
             assert {a: (o, c) for a, o, c in story_clusters(con)} == first
