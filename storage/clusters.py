@@ -34,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 
 from adoptwatch.storage.db import atomic
-from adoptwatch.storage.records import ArticleRow, StorySignatureRow
+from adoptwatch.storage.facts import keys_of_articles, recompute_facts
+from adoptwatch.storage.records import ArticleRow, StorySignatureRow, registered
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,7 @@ def _stored_candidates(
             ),
         }
     )
-    con.register("_new_story_bands", bands)
-    try:
+    with registered(con, "_new_story_bands", bands):
         rows = con.execute(
             """
             WITH matched AS (
@@ -123,8 +123,6 @@ def _stored_candidates(
                 max(p.story_at for p in pending) + window,
             ],
         ).fetchall()
-    finally:
-        con.unregister("_new_story_bands")
     found: dict[str, list[tuple[str, datetime, bytes, str]]] = {}
     for new_id, stored_id, story_at, minhash, cluster in rows:
         found.setdefault(new_id, []).append((stored_id, story_at, bytes(minhash), cluster))
@@ -190,14 +188,11 @@ def _insert_signatures(con: duckdb.DuckDBPyConnection, pending: Sequence[_Pendin
         }
     )
     for table, rows in (("story_signatures", signatures), ("story_bands", bands)):
-        con.register("_new_story_rows", rows)
-        try:
+        with registered(con, "_new_story_rows", rows):
             con.execute(
                 f"INSERT INTO {table} ({', '.join(rows.schema.names)}) "
                 f"SELECT {', '.join(rows.schema.names)} FROM _new_story_rows"
             )
-        finally:
-            con.unregister("_new_story_rows")
 
 
 def cluster_new_articles(
@@ -250,9 +245,10 @@ def fill_story_clusters(
     clustering: StoryClustering,
 ) -> int:
     """Set the missing outlets and story clusters of stored articles (article_id ->
-    outlet; the signatures of those to cluster), in one transaction; returns how many
-    articles changed. Only what is still missing is set, so running it twice, or in two
-    writers at once, changes nothing the second time."""
+    outlet; the signatures of those to cluster), and recompute the facts their events
+    report, in one transaction; returns how many articles changed. Only what is still
+    missing is set, so running it twice, or in two writers at once, changes nothing the
+    second time."""
     by_id = {s.article_id: s for s in signatures}
     wanted = sorted(set(outlets) | set(by_id))
 
@@ -289,16 +285,15 @@ def fill_story_clusters(
                 "story_cluster": pa.array([r[4] or clusters.get(r[0]) for r in rows], pa.string()),
             }
         )
-        con.register("_filled_stories", update)
-        try:
+        with registered(con, "_filled_stories", update):
             con.execute(
                 """
                 UPDATE articles SET outlet = f.outlet, story_cluster = f.story_cluster
                 FROM _filled_stories f WHERE articles.article_id = f.article_id
                 """
             )
-        finally:
-            con.unregister("_filled_stories")
+        # Their facts counted them as their own publishers until now (storage.facts).
+        recompute_facts(con, keys_of_articles(con, [r[0] for r in rows]))
         return len(rows)
 
     return int(atomic(con, work))

@@ -28,6 +28,8 @@ from typing import Any
 
 import duckdb
 
+from adoptwatch.storage.facts import rebuild_facts
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -36,6 +38,9 @@ class Migration:
     sql: str
     # The same change for a DuckLake, where ``sql`` does not run there as it is.
     lake_sql: str | None = None
+    # Fills what the change adds from the rows already stored, in the same transaction
+    # (for derived tables whose rule lives in code, such as storage.facts).
+    backfill: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
 
 
 MIGRATIONS: list[Migration] = [
@@ -286,9 +291,31 @@ MIGRATIONS: list[Migration] = [
             evidence VARCHAR NOT NULL,
             evidence_url VARCHAR NOT NULL,
             evidence_at TIMESTAMP,
-            refreshed_at TIMESTAMP NOT NULL
+            refreshed_at TIMESTAMP NOT NULL,
+            -- What keeping the fact incrementally needs (storage.facts): the latest
+            -- report of another relation than the status's, and the best claim's key.
+            last_other_report TIMESTAMP,
+            evidence_confidence DOUBLE NOT NULL,
+            evidence_event_id VARCHAR NOT NULL
+        );
+        -- The independent publishers of each fact (adoption_facts.outlets counts them).
+        CREATE TABLE fact_outlets (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            outlet VARCHAR NOT NULL
+        );
+        -- The story clusters reporting each fact's current status, with their most
+        -- confident claim (adoption_facts.confidence combines them).
+        CREATE TABLE fact_stories (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            story VARCHAR NOT NULL,
+            confidence DOUBLE NOT NULL
         );
         """,
+        backfill=rebuild_facts,
     ),
     Migration(
         9,
@@ -381,6 +408,8 @@ def _in_transaction(con: duckdb.DuckDBPyConnection) -> Retry:
 
 def _apply(con: duckdb.DuckDBPyConnection, migration: Migration, sql: str) -> None:
     con.execute(sql)
+    if migration.backfill is not None:
+        migration.backfill(con)
     con.execute(
         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
         [migration.version, migration.name],

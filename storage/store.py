@@ -16,10 +16,9 @@ needs no check of its own.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +28,13 @@ import pyarrow as pa
 
 from adoptwatch.storage.clusters import StoryClustering, cluster_new_articles
 from adoptwatch.storage.db import QueryError, atomic
+from adoptwatch.storage.facts import (
+    FactChange,
+    fold_new_events,
+    keys_of_articles,
+    keys_of_events,
+    recompute_facts,
+)
 from adoptwatch.storage.leases import renew_leases
 from adoptwatch.storage.records import (
     ArticleRow,
@@ -42,6 +48,7 @@ from adoptwatch.storage.records import (
     StorySignatureRow,
     to_arrow,
 )
+from adoptwatch.storage.records import registered as _registered
 
 
 def _dedupe(rows: Iterable[Any], key: Any, keep: str = "last") -> list[Any]:
@@ -54,20 +61,6 @@ def _dedupe(rows: Iterable[Any], key: Any, keep: str = "last") -> list[Any]:
             continue
         out[k] = row
     return list(out.values())
-
-
-@contextlib.contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[str]:
-    """``table`` visible to SQL as ``name`` for the duration of the block."""
-    con.register(name, table)
-    try:
-        yield name
-    except BaseException:
-        # In an aborted transaction unregister fails too; keep the original error.
-        with contextlib.suppress(duckdb.Error):
-            con.unregister(name)
-        raise
-    con.unregister(name)
 
 
 def _unstored(
@@ -166,22 +159,19 @@ def _fold_first_adoptions(con: duckdb.DuckDBPyConnection, events: pa.Table) -> N
 
 def _insert_events(
     con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow], check_keys: bool = True
-) -> int:
-    """Insert the events not stored yet and fold them into first_adoptions; returns how
-    many were new.
+) -> pa.Table:
+    """Insert the events not stored yet and fold them into first_adoptions; returns
+    those that were new.
 
     ``check_keys=False``: the events of articles this transaction stores, which cannot be
     stored already (an article's events are written with it), so no lookup is needed.
     """
-    if not rows:
-        return 0
     arrow = to_arrow(EventRow, list(rows))
-    if check_keys:
-        arrow = _unstored(con, "adoption_events", arrow, ("event_id",))
-    inserted = _insert_arrow(con, "adoption_events", arrow)
-    if inserted:
+    if check_keys and rows:
+        arrow = _unstored(con, "adoption_events", arrow, ("event_id",)).cast(arrow.schema)
+    if _insert_arrow(con, "adoption_events", arrow):
         _fold_first_adoptions(con, arrow)
-    return inserted
+    return arrow
 
 
 def _refresh_first_adoptions(
@@ -488,6 +478,8 @@ class WriteResult:
     # Articles of the batch that another writer had stored first (by canonical URL or
     # content hash): article_id in the batch -> the stored one.
     duplicates: dict[str, str] = field(default_factory=dict)
+    # Facts (storage.facts) that this write made new or changed the status of.
+    fact_changes: list[FactChange] = field(default_factory=list)
 
 
 def _stored_twins(con: duckdb.DuckDBPyConnection, articles: pa.Table) -> dict[str, str]:
@@ -536,9 +528,15 @@ def write_batch(
         # articles stored first elsewhere, not at all; of articles outside the batch
         # (a write of events alone), when their keys are not stored yet.
         events = _dedupe(batch.events, lambda e: e.event_id, "first")
-        result.events = _insert_events(
-            con, [e for e in events if e.article_id in new_ids], check_keys=False
-        ) + _insert_events(con, [e for e in events if e.article_id not in batch_ids])
+        inserted = pa.concat_tables(
+            [
+                _insert_events(
+                    con, [e for e in events if e.article_id in new_ids], check_keys=False
+                ),
+                _insert_events(con, [e for e in events if e.article_id not in batch_ids]),
+            ]
+        )
+        result.events = inserted.num_rows
         mentions = _dedupe(batch.mentions, lambda m: (m.article_id, m.model_family), "first")
         result.mentions = _append(
             con, "model_mentions", MentionRow, [m for m in mentions if m.article_id in new_ids]
@@ -558,6 +556,7 @@ def write_batch(
         )
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
+        result.fact_changes = fold_new_events(con, inserted, new_ids)
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -678,9 +677,10 @@ def replace_extraction(
     mentions: Sequence[MentionRow],
     extractor_version: str,
     texts: Sequence[TextUpdate] = (),
-) -> None:
+) -> list[FactChange]:
     """Swap the events and mentions of some articles for new ones, in one transaction,
-    together with new texts for some of them (``texts``)."""
+    together with new texts for some of them (``texts``); returns the facts made new or
+    changed in status."""
     ids = list(article_ids)
     kept = _dedupe(events, lambda e: e.event_id, "first")
     new_texts = pa.table(
@@ -693,7 +693,7 @@ def replace_extraction(
         }
     )
 
-    def work(con: duckdb.DuckDBPyConnection) -> None:
+    def work(con: duckdb.DuckDBPyConnection) -> list[FactChange]:
         if texts:
             with _registered(con, "_new_texts", new_texts) as view:
                 con.execute(
@@ -712,6 +712,7 @@ def replace_extraction(
             "WHERE list_contains(?, article_id) AND relation = 'adopts'",
             [ids],
         ).fetchall()
+        fact_keys = keys_of_articles(con, ids) + keys_of_events(kept)
         con.execute("DELETE FROM adoption_events WHERE list_contains(?, article_id)", [ids])
         con.execute("DELETE FROM model_mentions WHERE list_contains(?, article_id)", [ids])
         _append(con, "adoption_events", EventRow, kept)
@@ -726,8 +727,9 @@ def replace_extraction(
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
+        return recompute_facts(con, fact_keys)
 
-    atomic(con, work)
+    return atomic(con, work)
 
 
 # --- queries -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from adoptwatch.extractors.outlets import outlet_of
@@ -20,7 +21,8 @@ from adoptwatch.settings import load_settings
 from adoptwatch.storage import store
 from adoptwatch.storage.clusters import StoryClustering, story_clusters
 from adoptwatch.storage.db import read_session, write_session
-from adoptwatch.storage.records import ArticleRow
+from adoptwatch.storage.facts import facts_drift
+from adoptwatch.storage.records import ArticleRow, EventRow
 from tests.conftest import make_settings
 from tests.syndication import CLAIM, STORIES, SyndicatedArticle, syndication_sites
 
@@ -166,16 +168,41 @@ def test_copies_further_apart_than_the_window_are_separate_stories(
     assert clusters(db)[ID["syndicated-2"]] == ("outlet2.example", ID["syndicated-2"])
 
 
+def claim_event(article: ArticleRow) -> EventRow:
+    adopter, family, relation = CLAIM
+    return EventRow(
+        event_id=f"e-{article.article_id}", article_id=article.article_id,
+        article_url=article.canonical_url, adopter=adopter, adopter_named=True, model=family,
+        model_family=family, vendor="Alibaba", origin_country="CN", open_weights=True,
+        relation=relation, switch_id=None, confidence=0.9, evidence=article.text[:80],
+        published_at=article.published_at, extracted_at=article.fetched_at,
+        extractor_version="v1",
+    )  # fmt: skip
+
+
+def outlets_of_the_fact(con: duckdb.DuckDBPyConnection) -> int:
+    rows = con.execute("SELECT outlets FROM adoption_facts").fetchall()
+    assert len(rows) == 1
+    return int(rows[0][0])
+
+
 def test_the_backfill_fills_articles_stored_without_clusters(db: tuple[str, str]) -> None:
-    # Stored as before migration 7: no outlet, no cluster, no signature.
+    # Stored as before migration 7: no outlet, no cluster, no signature; one event each.
     with write_session(db[0], data_path=db[1]) as con:
         store.write_batch(
             con,
-            store.WriteBatch(articles=[dataclasses.replace(r, outlet=None) for r in ROWS.values()]),
+            store.WriteBatch(
+                articles=[dataclasses.replace(r, outlet=None) for r in ROWS.values()],
+                events=[claim_event(r) for r in ROWS.values()],
+            ),
         )
         assert {v for v in (o for _, o, c in story_clusters(con)) if v} == set()
+        assert outlets_of_the_fact(con) == 5  # each article its own publisher, for now
         assert backfill_story_clusters(con, CLUSTERING, batch_size=2) == 5
         assert backfill_story_clusters(con, CLUSTERING) == 0  # idempotent
+        # The fact now counts the independent outlets (storage.facts, recomputed).
+        assert outlets_of_the_fact(con) == 2
+        assert facts_drift(con) == []
     assert clusters(db) == EXPECTED
     # New copies written later join the backfilled story.
     copy = row(dataclasses.replace(STORIES[1], credit="Via Northgate."), host="outlet5.example")
