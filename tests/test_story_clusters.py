@@ -17,7 +17,7 @@ from adoptwatch.extractors.outlets import outlet_of
 from adoptwatch.pipeline.ingest import run_ingest
 from adoptwatch.pipeline.rows import article_id_for, content_hash, signature_row
 from adoptwatch.pipeline.story_clusters import backfill_story_clusters
-from adoptwatch.settings import load_settings
+from adoptwatch.settings import SettingsError, load_settings
 from adoptwatch.storage import store
 from adoptwatch.storage.clusters import StoryClustering, story_clusters
 from adoptwatch.storage.db import read_session, write_session
@@ -252,3 +252,17 @@ def test_the_default_threshold_holds_its_floors_on_real_articles() -> None:
     assert report.chosen.threshold == DEFAULTS.story_cluster_threshold
     assert report.chosen.false_positives == 0
     assert report.chosen.recall >= 0.93
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("story_cluster_threshold", 0.2),  # below what the LSH bands find reliably
+        ("story_cluster_threshold", 1.5),
+        ("story_cluster_window_days", 0),
+        ("story_cluster_window_days", float("nan")),
+    ],
+)
+def test_story_cluster_settings_are_range_checked(key: str, value: float) -> None:
+    with pytest.raises(SettingsError, match=key):
+        load_settings(env={}, overrides={"db": "unused.duckdb", key: value})
