@@ -479,6 +479,7 @@ class WriteResult:
     events: int = 0
     mentions: int = 0
     disabled_sources: list[str] = field(default_factory=list)
+    alerts: int = 0  # watchlist alerts queued with the facts (storage.alerts)
     # Articles of the batch that another writer had stored first (by canonical URL or
     # content hash): article_id in the batch -> the stored one.
     duplicates: dict[str, str] = field(default_factory=dict)

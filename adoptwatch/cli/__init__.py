@@ -8,7 +8,10 @@ package registers them all.
 
 from __future__ import annotations
 
-from adoptwatch.cli import event_log  # noqa: F401  (registers its commands on main)
+from adoptwatch.cli import (
+    event_log,  # noqa: F401  (registers its commands on main)
+    watch,  # noqa: F401  (registers its commands on main)
+)
 from adoptwatch.cli.commands import main
 
 __all__ = ["main"]
