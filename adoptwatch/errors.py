@@ -24,6 +24,8 @@ the code that raises it; the tree, drawn once, is here::
      │         ├── FetchTimeout       the total deadline, or a connect/read timeout, passed
      │         └── ConnectionFailed   refused or reset connection, a broken HTTP exchange
      │              └── DNSFailure    the host name did not resolve
+     ├── ExportError              adoptwatch.pipeline.export: the export folder cannot be
+     │                            written, or the format is unknown
      ├── PageRefused              adoptwatch.pipeline.pages: a fetched page is no article
      │                            we keep (binary, too many tags, text too long)
      ├── StorageError             adoptwatch.storage.db

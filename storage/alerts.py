@@ -372,7 +372,13 @@ def list_alerts(
 
 
 def has_watches(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM watches").fetchall()[0][0])
+    """Whether any watch exists (False on a database older than migration 10, which a
+    read-only session does not migrate)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE table_name = 'watches' AND database_name = current_database()"
+    ).fetchall()[0][0]
+    return bool(exists) and bool(con.execute("SELECT count(*) FROM watches").fetchall()[0][0])
 
 
 def watchlist_facts(

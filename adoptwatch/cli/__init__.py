@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from adoptwatch.cli import (
     event_log,  # noqa: F401  (registers its commands on main)
+    export,  # noqa: F401  (registers its commands on main)
     watch,  # noqa: F401  (registers its commands on main)
 )
 from adoptwatch.cli.commands import main

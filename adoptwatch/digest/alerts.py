@@ -31,6 +31,7 @@ from adoptwatch.digest.content import clean_text, safe_url
 from adoptwatch.digest.errors import DigestError
 from adoptwatch.digest.message import _message_domain, parse_address, parse_addresses
 from adoptwatch.digest.smtp import load_credentials_block, resolve_smtp_config, send_message
+from adoptwatch.digest.wording import change_label, fact_family, fact_sentence
 from adoptwatch.fetch.webhook import WebhookFailed, post_json
 from adoptwatch.settings import Settings
 from adoptwatch.storage import alerts as alerts_sql
@@ -43,46 +44,7 @@ CLAIM_LASTS_AT_MOST = timedelta(minutes=15)
 EVIDENCE_CHARS = 300
 
 
-# --- wording (the email, the webhook and the digest's watchlist section) -----------------
-
-
-def _day(value: Any) -> str:
-    return value.strftime("%Y-%m-%d") if isinstance(value, datetime) else "an unknown date"
-
-
-def _family(fact: Mapping[str, Any]) -> str:
-    family = clean_text(fact["model_family"], 80)
-    return f"{family} models" if fact.get("vendor_level") else family
-
-
-def fact_sentence(fact: Mapping[str, Any]) -> str:
-    """One line saying what a fact is now: "Airbnb uses Qwen (Alibaba, CN) since
-    2026-11-02, reported by 3 independent outlets"."""
-    adopter = clean_text(fact["adopter"], 80)
-    family = _family(fact)
-    origin = ", ".join(
-        clean_text(x, 40) for x in (fact.get("vendor"), fact.get("origin_country")) if x
-    )
-    model = f"{family} ({origin})" if origin else family
-    since = _day(fact["status_since"])
-    status = fact["status"]
-    if status == "dropped":
-        text = f"{adopter} dropped {model} on {since}"
-        if fact.get("replaced_by"):
-            text += f", replaced by {clean_text(fact['replaced_by'], 80)}"
-    elif status == "evaluating":
-        text = f"{adopter} is evaluating {model} since {since}"
-    else:
-        text = f"{adopter} uses {model} since {since}"
-    outlets = int(fact.get("outlets") or 0)
-    return f"{text}, reported by {outlets} independent outlet{'s' if outlets != 1 else ''}"
-
-
-def change_label(previous: str | None, status: str) -> str:
-    """How the alert came about: "new", or "was current" for a status change."""
-    if previous is None:
-        return "new"
-    return f"was {previous}" if previous != status else status
+# --- wording (the sentence of a fact is wording.fact_sentence, shared with the digest) ----
 
 
 def alert_text(alert: Mapping[str, Any]) -> str:
@@ -122,7 +84,7 @@ def compose_alert_message(
     msg = EmailMessage(policy=email.policy.SMTP)
     first = alerts[0]
     msg["Subject"] = (
-        f"adoptwatch alert: {clean_text(first['adopter'], 60)} / {_family(first)} "
+        f"adoptwatch alert: {clean_text(first['adopter'], 60)} / {fact_family(first)} "
         f"({first['status']})"
         if len(alerts) == 1
         else f"adoptwatch: {len(alerts)} watchlist alerts"
