@@ -20,16 +20,17 @@ reports in the same status makes no alert.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from adoptwatch.storage.db import atomic
-from adoptwatch.storage.store import _registered
+from adoptwatch.storage.facts import FactChange
+from adoptwatch.storage.records import registered as _registered
 
 WATCH_KINDS = ("company", "model", "vendor", "origin")
 
@@ -84,16 +85,6 @@ _FACT_SCHEMA = pa.schema(
         ("previous_status", pa.string()),
     ]
 )
-
-
-class FactChangeLike(Protocol):
-    """What :func:`queue_alerts` reads of a ``storage.facts.FactChange``."""
-
-    @property
-    def fact(self) -> Mapping[str, Any]: ...
-
-    @property
-    def previous_status(self) -> str | None: ...
 
 
 def _digest(*parts: Any) -> str:
@@ -202,7 +193,7 @@ def known_adopters(con: duckdb.DuckDBPyConnection) -> list[str]:
 # --- the outbox ------------------------------------------------------------------------------
 
 
-def _changes_table(changes: Sequence[FactChangeLike]) -> pa.Table:
+def _changes_table(changes: Sequence[FactChange]) -> pa.Table:
     rows = [
         {
             **{c: change.fact.get(c) for c in _FACT_COLUMNS},
@@ -214,7 +205,9 @@ def _changes_table(changes: Sequence[FactChangeLike]) -> pa.Table:
 
 
 def queue_alerts(
-    con: duckdb.DuckDBPyConnection, changes: Sequence[FactChangeLike], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    changes: Sequence[FactChange],
+    now: datetime | None = None,
 ) -> int:
     """Record a pending alert for each watch each fact change calls for (see the module's
     docstring); returns how many were new. Runs inside the caller's transaction (the one
@@ -260,7 +253,7 @@ def queue_alerts(
             FROM {new} n
             WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)
             """,
-            [now],
+            [now or datetime.now(UTC).replace(tzinfo=None)],
         )
         after = con.execute("SELECT count(*) FROM alerts").fetchall()[0][0]
     return int(after - before)

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from adoptwatch.storage.alerts import queue_alerts
 from adoptwatch.storage.db import QueryError, atomic
 from adoptwatch.storage.facts import FactChange, keys_of_articles, keys_of_events, refresh_facts
 from adoptwatch.storage.leases import renew_leases
@@ -543,6 +544,7 @@ def write_batch(
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
         if result.events:
             result.fact_changes = refresh_facts(con, keys_of_events(events))
+            result.alerts = queue_alerts(con, result.fact_changes)  # the outbox, same commit
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -713,7 +715,9 @@ def replace_extraction(
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
-        return refresh_facts(con, fact_keys)
+        changes = refresh_facts(con, fact_keys)
+        queue_alerts(con, changes)  # delivered after the commit (digest.alerts)
+        return changes
 
     return atomic(con, work)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -18,20 +17,13 @@ from adoptwatch.digest.alerts import deliver_alerts
 from adoptwatch.settings import Settings
 from adoptwatch.storage import alerts
 from adoptwatch.storage.db import atomic, write_session
+from adoptwatch.storage.facts import FactChange as Change
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, respond
 from tests.smtp_helpers import smtp_server
 
 NOW = datetime(2026, 11, 25, 9, 0)
 SINCE = datetime(2026, 11, 24, 15, 30)
-
-
-@dataclass(frozen=True)
-class Change:
-    """Shaped like storage.facts.FactChange."""
-
-    fact: dict[str, Any]
-    previous_status: str | None
 
 
 def fact(

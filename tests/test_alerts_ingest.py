@@ -104,7 +104,7 @@ def test_a_webhook_answering_500_fails_the_alert_not_the_ingest(
 ) -> None:
     _site, smtp, http = world
     settings = settings_for(tmp_path, str(tmp_path / "broken.duckdb"), smtp, http.url("/broken"))
-    add_watch(settings, "company", "Ledgerly")
+    add_watch(settings, "model", "Claude")  # Notion switches to it
 
     summary = ingest(settings)
     assert summary.articles_new == 3  # the ingest went on
@@ -114,7 +114,7 @@ def test_a_webhook_answering_500_fails_the_alert_not_the_ingest(
         runs = store.run_query(con, "SELECT status FROM runs").rows
         (row,) = alerts.list_alerts(con)
     assert runs == [("completed",)]
-    assert (row["adopter"], row["status"], row["delivery"]) == ("Ledgerly", "evaluating", "failed")
+    assert (row["adopter"], row["status"], row["delivery"]) == ("Notion", "current", "failed")
     assert row["delivered_via"] == "email"  # the email went out; only the webhook is owed
 
     # The next run retries the webhook, and the email is not sent again.
@@ -132,6 +132,9 @@ def test_the_ingest_flow_delivers_alerts(
     settings = settings_for(tmp_path, str(tmp_path / "flow.duckdb"), smtp, http.url("/hook"))
     add_watch(settings, "company", "Notion")
     summary = asyncio.run(ingest_flow(settings=settings))
-    assert summary["alerts"]["sent"] >= 1
+    assert summary["alerts"]["sent"] == 2
     notion = [json.loads(h.body)["alert"] for h in http.hits_for("/hook")]
-    assert {(a["adopter"], a["model_family"]) for a in notion} >= {("Notion", "Claude")}
+    assert sorted((a["adopter"], a["model_family"], a["status"]) for a in notion) == [
+        ("Notion", "Claude", "current"),
+        ("Notion", "GPT", "dropped"),
+    ]
