@@ -59,6 +59,7 @@ def test_the_export_round_trips_with_the_manifests_counts(
     manifest = export(seeded, out, "--format", fmt)
     expected = counts(seeded)
     assert expected["adoption_events"] == 14 and expected["articles"] == 9
+    assert expected["adoption_facts"] > 0
 
     reader = READERS[fmt]
     by_name = {f["name"]: f for f in manifest["files"]}
