@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -291,3 +294,31 @@ def test_without_a_channel_alerts_are_kept_but_not_sent(tmp_path: Path) -> None:
     assert (report.due, report.no_channel) == (1, 1)
     assert stored(str(settings.db), "")[0]["delivery"] == "no-channel"
     assert asyncio.run(deliver_alerts(settings)).due == 0
+
+
+def test_two_lake_writers_seeing_one_change_queue_one_alert(
+    postgres_lake: tuple[str, Path],
+) -> None:
+    """Two writers of a PostgreSQL-catalog lake queue the alert in overlapping
+    transactions; the write fence makes the later one run again on the newer snapshot,
+    where the alert is already there (a file and a SQLite catalog take one writer)."""
+    db, data = postgres_lake[0], str(postgres_lake[1])
+    watch(db, data, "company", "Airbnb")
+    overlap = threading.Barrier(2, timeout=3)
+
+    def writer() -> int:
+        def work(con: Any) -> int:
+            queued = alerts.queue_alerts(con, [Change(fact(), None)], NOW)
+            # Both first tries hold their transaction open here; a retry waits alone
+            # and goes on when the barrier gives up.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                overlap.wait()
+            return queued
+
+        with write_session(db, data_path=data) as con:
+            return int(atomic(con, work, timeout=60))
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(lambda _: writer(), range(2)))
+    assert results == [0, 1]
+    assert len(stored(db, data)) == 1
