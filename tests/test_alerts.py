@@ -23,7 +23,7 @@ from adoptwatch.storage.db import atomic, write_session
 from adoptwatch.storage.facts import FactChange as Change
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, respond
-from tests.smtp_helpers import smtp_server
+from tests.smtp_helpers import free_port, smtp_server
 
 NOW = datetime(2026, 11, 25, 9, 0)
 SINCE = datetime(2026, 11, 24, 15, 30)
@@ -322,3 +322,20 @@ def test_two_lake_writers_seeing_one_change_queue_one_alert(
         results = sorted(pool.map(lambda _: writer(), range(2)))
     assert results == [0, 1]
     assert len(stored(db, data)) == 1
+
+
+def test_an_unreachable_smtp_server_fails_the_email_only(
+    tmp_path: Path, receivers: tuple[Any, Any, RouteServer]
+) -> None:
+    controller, handler, http = receivers
+    settings = delivery_settings(tmp_path, controller, http.url("/hook")).replace(
+        smtp_port=free_port()  # nothing listens there
+    )
+    watch(str(settings.db), "", "company", "Airbnb")
+    queue(str(settings.db), "", Change(fact(), None))
+    report = asyncio.run(deliver_alerts(settings))
+    assert (report.sent, report.failed) == (0, 1)
+    (row,) = stored(str(settings.db), "")
+    assert (row["delivery"], row["delivered_via"]) == ("failed", "webhook")
+    assert row["last_error"].startswith("email: smtp 127.0.0.1:")
+    assert len(http.hits_for("/hook")) == 1 and handler.received == []

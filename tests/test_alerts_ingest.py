@@ -19,7 +19,7 @@ from adoptwatch.pipeline.watches import add_watch
 from adoptwatch.settings import Settings
 from adoptwatch.site_server import SiteServer
 from adoptwatch.storage import alerts, store
-from adoptwatch.storage.db import read_session
+from adoptwatch.storage.db import read_session, write_session
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, respond
 from tests.smtp_helpers import smtp_server
@@ -138,3 +138,35 @@ def test_the_ingest_flow_delivers_alerts(
         ("Notion", "Claude", "current"),
         ("Notion", "GPT", "dropped"),
     ]
+
+
+def test_a_fact_that_reextraction_finds_is_alerted_after_it(
+    tmp_path: Path, world: tuple[SiteServer, Any, RouteServer]
+) -> None:
+    from click.testing import CliRunner
+
+    from adoptwatch.cli import main
+
+    _site, smtp, http = world
+    settings = settings_for(tmp_path, str(tmp_path / "re.duckdb"), smtp, http.url("/hook"))
+    asyncio.run(run_ingest(settings))  # no watch yet, and no delivery step
+    add_watch(settings, "model", "Claude")
+    # As if an older extractor had missed Notion's switch: its events and facts gone.
+    with write_session(settings.db) as con:
+        con.execute("DELETE FROM adoption_events WHERE adopter = 'Notion'")
+        con.execute("DELETE FROM adoption_facts WHERE adopter = 'Notion'")
+
+    config = tmp_path / "adoptwatch.toml"
+    config.write_text(
+        f'db = "{settings.db}"\n'
+        f'smtp_host = "{smtp[0].hostname}"\nsmtp_port = {smtp[0].port}\n'
+        'mail_to = ["analyst@example.org"]\n'
+        f'alert_webhook_url = "{http.url("/hook")}"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(config), "reextract", "--all", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["alerts"]["sent"] == 1
+    (post,) = http.hits_for("/hook")
+    assert json.loads(post.body)["alert"]["adopter"] == "Notion"
+    assert len(smtp[1].received) == 1
