@@ -35,29 +35,28 @@ def _articles_since(columns: str) -> str:
 
 
 def _queries(article_columns: list[str]) -> dict[str, tuple[str, str]]:
-    """file stem -> (table, query); ``$since`` is the one parameter."""
+    """file stem -> (table, query); ``$since`` is the one parameter. No ORDER BY: a sort
+    holds the whole table before the first row is written, where a scan streams (rows
+    come out in the order they were stored)."""
     kept = ", ".join(f"a.{c}" for c in article_columns)
     return {
         "events": (
             "adoption_events",
             "SELECT * FROM adoption_events e WHERE $since IS NULL "
-            "OR coalesce(e.published_at, e.extracted_at) >= $since "
-            "ORDER BY coalesce(e.published_at, e.extracted_at), e.event_id",
+            "OR coalesce(e.published_at, e.extracted_at) >= $since",
         ),
         "facts": (
             "adoption_facts",
-            "SELECT * FROM adoption_facts f WHERE $since IS NULL OR f.last_reported >= $since "
-            "ORDER BY f.adopter, f.model_family, f.vendor_level",
+            "SELECT * FROM adoption_facts f WHERE $since IS NULL OR f.last_reported >= $since",
         ),
         "mentions": (
             "model_mentions",
             "SELECT m.* FROM model_mentions m "
-            f"SEMI JOIN ({_articles_since('a.article_id')}) a ON m.article_id = a.article_id "
-            "ORDER BY m.article_id, m.model_family",
+            f"SEMI JOIN ({_articles_since('a.article_id')}) a ON m.article_id = a.article_id",
         ),
         "articles": (
             "articles",
-            _articles_since(kept) + f" ORDER BY {_ARTICLE_AT}, a.article_id",
+            _articles_since(kept),
         ),
     }
 

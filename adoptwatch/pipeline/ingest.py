@@ -297,13 +297,13 @@ async def _run_locked(
         # committed; the run row says how far it got.
         _close_early(settings, summary, "interrupted", "stopped by a signal (SIGTERM, Ctrl-C)")
         raise
-    summary.alerts = await deliver_alerts(settings, steps)
+    summary.alerts = await deliver_queued_alerts(settings, steps)
     summary.finished_at = utcnow()
     steps.finish(settings, summary)
     return summary
 
 
-async def deliver_alerts(settings: Settings, steps: IngestSteps) -> dict[str, Any]:
+async def deliver_queued_alerts(settings: Settings, steps: IngestSteps) -> dict[str, Any]:
     """Send the alerts the run's writes queued; a failure is reported, never raised: the
     run completes and the alerts stay due for the next one."""
     if steps.alerts is None:
