@@ -105,6 +105,10 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "evidence_url": "the article the evidence is from",
         "evidence_at": "when that article was published, UTC",
         "refreshed_at": "when the fact was last recomputed, UTC",
+        "last_other_report": "the latest report of a relation other than the status's, "
+        "UTC (what keeping the fact incrementally needs)",
+        "evidence_confidence": "the confidence of the evidence claim",
+        "evidence_event_id": "the event the evidence comes from (events.event_id)",
     },
     "model_mentions": {
         "article_id": "the article (articles.article_id)",

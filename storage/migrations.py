@@ -291,7 +291,28 @@ MIGRATIONS: list[Migration] = [
             evidence VARCHAR NOT NULL,
             evidence_url VARCHAR NOT NULL,
             evidence_at TIMESTAMP,
-            refreshed_at TIMESTAMP NOT NULL
+            refreshed_at TIMESTAMP NOT NULL,
+            -- What keeping the fact incrementally needs (storage.facts): the latest
+            -- report of another relation than the status's, and the best claim's key.
+            last_other_report TIMESTAMP,
+            evidence_confidence DOUBLE NOT NULL,
+            evidence_event_id VARCHAR NOT NULL
+        );
+        -- The independent publishers of each fact (adoption_facts.outlets counts them).
+        CREATE TABLE fact_outlets (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            outlet VARCHAR NOT NULL
+        );
+        -- The story clusters reporting each fact's current status, with their most
+        -- confident claim (adoption_facts.confidence combines them).
+        CREATE TABLE fact_stories (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            story VARCHAR NOT NULL,
+            confidence DOUBLE NOT NULL
         );
         """,
         backfill=rebuild_facts,

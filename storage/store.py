@@ -28,7 +28,13 @@ import pyarrow as pa
 
 from adoptwatch.storage.alerts import queue_alerts
 from adoptwatch.storage.db import QueryError, atomic
-from adoptwatch.storage.facts import FactChange, keys_of_articles, keys_of_events, refresh_facts
+from adoptwatch.storage.facts import (
+    FactChange,
+    fold_new_events,
+    keys_of_articles,
+    keys_of_events,
+    recompute_facts,
+)
 from adoptwatch.storage.leases import renew_leases
 from adoptwatch.storage.records import (
     ArticleRow,
@@ -152,22 +158,19 @@ def _fold_first_adoptions(con: duckdb.DuckDBPyConnection, events: pa.Table) -> N
 
 def _insert_events(
     con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow], check_keys: bool = True
-) -> int:
-    """Insert the events not stored yet and fold them into first_adoptions; returns how
-    many were new.
+) -> pa.Table:
+    """Insert the events not stored yet and fold them into first_adoptions; returns
+    those that were new.
 
     ``check_keys=False``: the events of articles this transaction stores, which cannot be
     stored already (an article's events are written with it), so no lookup is needed.
     """
-    if not rows:
-        return 0
     arrow = to_arrow(EventRow, list(rows))
-    if check_keys:
-        arrow = _unstored(con, "adoption_events", arrow, ("event_id",))
-    inserted = _insert_arrow(con, "adoption_events", arrow)
-    if inserted:
+    if check_keys and rows:
+        arrow = _unstored(con, "adoption_events", arrow, ("event_id",)).cast(arrow.schema)
+    if _insert_arrow(con, "adoption_events", arrow):
         _fold_first_adoptions(con, arrow)
-    return inserted
+    return arrow
 
 
 def _refresh_first_adoptions(
@@ -520,9 +523,15 @@ def write_batch(
         # articles stored first elsewhere, not at all; of articles outside the batch
         # (a write of events alone), when their keys are not stored yet.
         events = _dedupe(batch.events, lambda e: e.event_id, "first")
-        result.events = _insert_events(
-            con, [e for e in events if e.article_id in new_ids], check_keys=False
-        ) + _insert_events(con, [e for e in events if e.article_id not in batch_ids])
+        inserted = pa.concat_tables(
+            [
+                _insert_events(
+                    con, [e for e in events if e.article_id in new_ids], check_keys=False
+                ),
+                _insert_events(con, [e for e in events if e.article_id not in batch_ids]),
+            ]
+        )
+        result.events = inserted.num_rows
         mentions = _dedupe(batch.mentions, lambda m: (m.article_id, m.model_family), "first")
         result.mentions = _append(
             con, "model_mentions", MentionRow, [m for m in mentions if m.article_id in new_ids]
@@ -542,9 +551,8 @@ def write_batch(
         )
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
-        if result.events:
-            result.fact_changes = refresh_facts(con, keys_of_events(events))
-            result.alerts = queue_alerts(con, result.fact_changes)  # the outbox, same commit
+        result.fact_changes = fold_new_events(con, inserted, new_ids)
+        result.alerts = queue_alerts(con, result.fact_changes)  # the outbox, same commit
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -715,7 +723,7 @@ def replace_extraction(
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
-        changes = refresh_facts(con, fact_keys)
+        changes = recompute_facts(con, fact_keys)
         queue_alerts(con, changes)  # delivered after the commit (digest.alerts)
         return changes
 

@@ -24,6 +24,7 @@ import duckdb
 from adoptwatch.storage import store
 from adoptwatch.storage.db import transaction
 from adoptwatch.storage.facts import rebuild_facts
+from adoptwatch.storage.records import registered, to_arrow
 
 START = datetime(2024, 1, 1)
 SPAN_SECONDS = 3 * 365 * 24 * 3600
@@ -89,7 +90,8 @@ SELECT {_ARTICLE_ID.format(a="a")},
        'synthetic-news', 'Story ' || a || ' about AI models',
        CASE WHEN {_ARTICLE_DATED.format(a="a")} THEN {_ARTICLE_AT.format(a="a")} END,
        {_ARTICLE_AT.format(a="a")} + INTERVAL 6 HOUR,
-       md5('art-' || a), 'Text of story ' || a || '.', 'synthetic', 'synthetic'
+       md5('art-' || a), 'Text of story ' || a || '.', 'synthetic', 'synthetic',
+       'outlet-' || (hash(a) % 400) || '.example.com', {_ARTICLE_ID.format(a="a")}
 FROM range(($events + 2) // 3) t(a)
 ORDER BY a
 """
@@ -128,7 +130,7 @@ def generate_event_log(con: duckdb.DuckDBPyConnection, events: int) -> dict[str,
         con.execute(
             "INSERT INTO articles (article_id, canonical_url, url, source, title, "
             "published_at, fetched_at, content_hash, text, extraction_method, "
-            "extractor_version) " + _ARTICLES,
+            "extractor_version, outlet, story_cluster) " + _ARTICLES,
             {k: params[k] for k in ("events", "start", "span")},
         )
         con.execute(
@@ -158,7 +160,7 @@ def generate_crawl_history(con: duckdb.DuckDBPyConnection, articles: int) -> Non
         con.execute(
             "INSERT INTO articles (article_id, canonical_url, url, source, title, "
             "published_at, fetched_at, content_hash, text, extraction_method, "
-            "extractor_version) " + _ARTICLES,
+            "extractor_version, outlet, story_cluster) " + _ARTICLES,
             {"events": articles * 3, "start": START, "span": float(SPAN_SECONDS)},
         )
         con.execute(
@@ -170,6 +172,19 @@ def generate_crawl_history(con: duckdb.DuckDBPyConnection, articles: int) -> Non
             FROM articles
             """
         )
+
+
+def append_unfolded(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Any], events: Sequence[Any]
+) -> None:
+    """Store articles and events (storage.records rows) without folding the events into
+    the facts, in the caller's transaction: what a write holds just before its fold
+    (benchmarks.facts times the fold alone)."""
+    for table, rows in (("articles", articles), ("adoption_events", events)):
+        arrow = to_arrow(type(rows[0]), list(rows))
+        with registered(con, "_unfolded", arrow) as view:
+            con.execute(f"INSERT INTO {table} ({', '.join(arrow.schema.names)}) "
+                        f"SELECT * FROM {view}")  # fmt: skip
 
 
 def event_count(con: duckdb.DuckDBPyConnection) -> int:
