@@ -340,6 +340,51 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        10,
+        "watchlists_and_alerts",
+        """
+        -- What a user asked to be told about (adoptwatch watch add): facts whose adopter,
+        -- model family, vendor or origin country is value, once they have min_outlets
+        -- independent outlets. value is the canonical name the extraction stores.
+        CREATE TABLE watches (
+            watch_id VARCHAR NOT NULL,      -- hash of kind and value: one watch per target
+            kind VARCHAR NOT NULL,          -- company | model | vendor | origin
+            value VARCHAR NOT NULL,
+            min_outlets INTEGER NOT NULL DEFAULT 1,
+            created_at TIMESTAMP NOT NULL
+        );
+
+        -- One row per fact change a watch matched (storage.alerts), written in the
+        -- transaction that refreshed the fact (an outbox) and delivered after it commits.
+        -- alert_id hashes the watch, the fact's key, its status and status_since, so a
+        -- change is alerted once however many runs or writers see it.
+        CREATE TABLE alerts (
+            alert_id VARCHAR NOT NULL,
+            watch_id VARCHAR NOT NULL,
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            vendor VARCHAR NOT NULL,
+            origin_country VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,        -- the fact's: current | dropped | evaluating
+            previous_status VARCHAR,        -- NULL: a new fact
+            status_since TIMESTAMP NOT NULL,
+            replaced_by VARCHAR,
+            articles INTEGER NOT NULL,
+            outlets INTEGER NOT NULL,
+            evidence VARCHAR NOT NULL,
+            evidence_url VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            delivery VARCHAR NOT NULL,      -- pending | sent | failed | no-channel
+            delivered_via VARCHAR,          -- channels done, comma-separated: email,webhook
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_attempt_at TIMESTAMP,
+            sent_at TIMESTAMP,
+            last_error VARCHAR
+        );
+        """,
+    ),
 ]
 
 

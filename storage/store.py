@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from adoptwatch.storage.alerts import queue_alerts
 from adoptwatch.storage.clusters import StoryClustering, cluster_new_articles
 from adoptwatch.storage.db import QueryError, atomic
 from adoptwatch.storage.facts import (
@@ -475,6 +476,7 @@ class WriteResult:
     events: int = 0
     mentions: int = 0
     disabled_sources: list[str] = field(default_factory=list)
+    alerts: int = 0  # watchlist alerts queued with the facts (storage.alerts)
     # Articles of the batch that another writer had stored first (by canonical URL or
     # content hash): article_id in the batch -> the stored one.
     duplicates: dict[str, str] = field(default_factory=dict)
@@ -557,6 +559,7 @@ def write_batch(
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
         result.fact_changes = fold_new_events(con, inserted, new_ids)
+        result.alerts = queue_alerts(con, result.fact_changes)  # the outbox, same commit
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -727,7 +730,9 @@ def replace_extraction(
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
-        return recompute_facts(con, fact_keys)
+        changes = recompute_facts(con, fact_keys)
+        queue_alerts(con, changes)  # delivered after the commit (digest.alerts)
+        return changes
 
     return atomic(con, work)
 

@@ -26,11 +26,6 @@ def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-def known_adopters(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every adopter with a fact, for name resolution."""
-    return [r[0] for r in con.execute("SELECT DISTINCT adopter FROM adoption_facts").fetchall()]
-
-
 def company_stack(con: duckdb.DuckDBPyConnection, adopter: str) -> list[dict[str, Any]]:
     """The company's facts: current first, then evaluating, then dropped; newest first."""
     return _dicts(

@@ -8,7 +8,12 @@ the fact views (``company``, ``model``). Importing this package registers them a
 
 from __future__ import annotations
 
-from adoptwatch.cli import event_log, views  # noqa: F401  (register their commands on main)
+from adoptwatch.cli import (  # noqa: F401  (each registers its commands on main)
+    event_log,
+    export,
+    views,
+    watch,
+)
 from adoptwatch.cli.commands import main
 
 __all__ = ["main"]

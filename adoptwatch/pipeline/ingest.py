@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -60,6 +61,8 @@ from adoptwatch.storage import leases, store
 from adoptwatch.storage.db import ingest_lock, read_session, write_session
 from adoptwatch.storage.lake import locate
 from adoptwatch.storage.records import SourceSpec, SourceState
+
+log = logging.getLogger(__name__)
 
 # How long a run that may have company waits after registering before it claims its
 # share, so that runs started together see each other and divide the sources evenly.
@@ -97,11 +100,14 @@ class IngestSummary:
     articles_failed: int = 0
     events_new: int = 0
     mentions_new: int = 0
+    alerts_queued: int = 0  # watchlist alerts the writes added to the outbox
     failed_sources: list[dict[str, str]] = field(default_factory=list)
     failed_articles: list[dict[str, str]] = field(default_factory=list)
     disabled_sources: list[str] = field(default_factory=list)
     runs_closed: list[str] = field(default_factory=list)  # left open by killed runs
     interrupted: str | None = None  # why the run stopped early (a signal), if it did
+    # What became of the watchlist alerts due after the run's writes (IngestSteps.alerts).
+    alerts: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(self).items()}
@@ -240,6 +246,10 @@ class IngestSteps:
     dispatch_extract: Callable[..., Awaitable[ProcessedBatch]] | None = None
     # Batches extracted at once; more than one only makes sense with a dispatcher.
     extract_in_flight: int = 1
+    # Delivers the watchlist alerts the writes queued, after they committed (the digest
+    # layer's adoptwatch.digest.alerts.deliver_alerts, handed in by the flow: this layer
+    # cannot import it). None: alerts wait in the outbox for the next delivery.
+    alerts: Callable[[Settings], Awaitable[Any]] | None = None
 
 
 async def run_ingest(
@@ -289,9 +299,23 @@ async def _run_locked(
         # committed; the run row says how far it got.
         _close_early(settings, summary, "interrupted", "stopped by a signal (SIGTERM, Ctrl-C)")
         raise
+    summary.alerts = await deliver_queued_alerts(settings, steps)
     summary.finished_at = utcnow()
     steps.finish(settings, summary)
     return summary
+
+
+async def deliver_queued_alerts(settings: Settings, steps: IngestSteps) -> dict[str, Any]:
+    """Send the alerts the run's writes queued; a failure is reported, never raised: the
+    run completes and the alerts stay due for the next one."""
+    if steps.alerts is None:
+        return {}
+    try:
+        delivery = await steps.alerts(settings)
+    except Exception as exc:
+        log.warning("alerts not delivered: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    return dict(delivery.as_dict())
 
 
 def _close_early(settings: Settings, summary: IngestSummary, status: str, why: str) -> None:
@@ -441,4 +465,5 @@ def _tally(summary: IngestSummary, result: store.WriteResult) -> None:
     summary.articles_duplicate += len(result.duplicates)
     summary.events_new += result.events
     summary.mentions_new += result.mentions
+    summary.alerts_queued += result.alerts
     summary.disabled_sources.extend(result.disabled_sources)
