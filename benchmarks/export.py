@@ -113,7 +113,7 @@ def measure_outbox(db: Path, changes: int) -> dict[str, Any]:
                             [alerts.watch_id(kind, value), kind, value, now],
                         )
                 started = time.perf_counter()
-                queued = alerts.queue_alerts(con, sample, now)
+                queued = alerts.queue_alerts(con, sample, now=now)
                 times.append(time.perf_counter() - started)
                 con.execute("ROLLBACK")
             return min(times), queued

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from adoptwatch.digest.alerts import deliver_alerts
+from adoptwatch.digest.alerts import alert_text, deliver_alerts
 from adoptwatch.settings import Settings
 from adoptwatch.storage import alerts
 from adoptwatch.storage.db import atomic, write_session
 from adoptwatch.storage.facts import FactChange as Change
+from adoptwatch.storage.store import WriteBatch, write_batch
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, respond
 from tests.smtp_helpers import free_port, smtp_server
@@ -73,7 +74,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
 
 def queue(db: str, data: str, *changes: Change) -> int:
     with write_session(db, data_path=data) as con:
-        return int(atomic(con, lambda c: alerts.queue_alerts(c, list(changes), NOW)))
+        return int(atomic(con, lambda c: alerts.queue_alerts(c, list(changes), now=NOW)))
 
 
 def stored(db: str, data: str) -> list[dict[str, Any]]:
@@ -308,7 +309,7 @@ def test_two_lake_writers_seeing_one_change_queue_one_alert(
 
     def writer() -> int:
         def work(con: Any) -> int:
-            queued = alerts.queue_alerts(con, [Change(fact(), None)], NOW)
+            queued = alerts.queue_alerts(con, [Change(fact(), None)], now=NOW)
             # Both first tries hold their transaction open here; a retry waits alone
             # and goes on when the barrier gives up.
             with contextlib.suppress(threading.BrokenBarrierError):
@@ -339,3 +340,30 @@ def test_an_unreachable_smtp_server_fails_the_email_only(
     assert (row["delivery"], row["delivered_via"]) == ("failed", "webhook")
     assert row["last_error"].startswith("email: smtp 127.0.0.1:")
     assert len(http.hits_for("/hook")) == 1 and handler.received == []
+
+
+def test_a_fact_reaching_min_outlets_in_a_later_write_is_alerted_then(tmp_path: Path) -> None:
+    """Through the real write path: the second report of Airbnb's Qwen, from another
+    outlet, changes no status but takes the fact to the watch's two outlets."""
+    from tests.digest_seed import article, event
+
+    db = str(tmp_path / "corroborated.duckdb")
+    watch(db, "", "model", "Qwen", min_outlets=2)
+    first = datetime(2026, 11, 24, 9, 0)
+    second = datetime(2026, 11, 26, 9, 0)
+    sentence = "Airbnb answers guests with Qwen now, the company said."
+
+    def write(article_id: str, at: datetime) -> int:
+        batch = WriteBatch(
+            articles=[article(article_id, "Airbnb and Qwen", at)],
+            events=[event(article_id, "Airbnb", "Qwen", "adopts", sentence, at)],
+        )
+        with write_session(db) as con:
+            return write_batch(con, batch).alerts
+
+    assert write("a-first", first) == 0  # one outlet: not yet
+    assert write("a-second", second) == 1  # two: told now
+    assert write("a-third", datetime(2026, 11, 27, 9, 0)) == 0  # and only once
+    (row,) = stored(db, "")
+    assert (row["status"], row["previous_status"], row["outlets"]) == ("current", "current", 2)
+    assert "(now corroborated)" in alert_text(row)

@@ -106,10 +106,11 @@ def fact_sentence(fact: Mapping[str, Any]) -> str:
 
 
 def change_label(previous: str | None, status: str) -> str:
-    """How the alert came about: "new", or "was current" for a status change."""
+    """How the alert came about: "new", "was current" for a status change, "now
+    corroborated" when the fact reached the watch's min_outlets in its status."""
     if previous is None:
         return "new"
-    return f"was {previous}" if previous != status else status
+    return f"was {previous}" if previous != status else "now corroborated"
 
 
 def watched_sentence(fact: WatchedFact) -> str:
