@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     max_page_elements: PositiveCount
     max_article_chars: PositiveCount
     spacy_pipeline: str
+    # story clusters (storage.clusters): below 0.4 the LSH bands of
+    # extractors.story_signatures miss too many candidates to honour the threshold
+    story_cluster_threshold: Annotated[float, Field(ge=0.4, le=1.0, allow_inf_nan=False)]
+    story_cluster_window_days: Annotated[float, Field(ge=1, le=3650, allow_inf_nan=False)]
     # scale-out (adoptwatch ingest --dask-address / --dask-workers)
     dask_address: str
     dask_workers: Count

@@ -185,11 +185,6 @@ def remove_watch(con: duckdb.DuckDBPyConnection, wid: str) -> Watch | None:
     return result
 
 
-def known_adopters(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every adopter the facts name (a company watch may name one the gazetteer lacks)."""
-    return [r[0] for r in con.execute("SELECT DISTINCT adopter FROM adoption_facts").fetchall()]
-
-
 # --- the outbox ------------------------------------------------------------------------------
 
 

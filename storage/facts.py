@@ -274,6 +274,11 @@ def _key(row: dict[str, Any]) -> FactKey:
     return (row["adopter"], row["model_family"], bool(row["vendor_level"]))
 
 
+def known_adopters(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every adopter the facts name (for resolving a name the gazetteer lacks)."""
+    return [r[0] for r in con.execute("SELECT DISTINCT adopter FROM adoption_facts").fetchall()]
+
+
 def keys_of_events(rows: Iterable[Any]) -> list[FactKey]:
     """The fact keys of some events (EventRow objects or dicts)."""
     keys = set()

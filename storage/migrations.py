@@ -318,6 +318,29 @@ MIGRATIONS: list[Migration] = [
         backfill=rebuild_facts,
     ),
     Migration(
+        9,
+        "story_signatures",
+        """
+        -- Near-duplicate signatures of stored articles (storage.clusters): what a new
+        -- article is compared with to find its story cluster. story_signatures holds each
+        -- article's MinHash (126 little-endian uint32 values); story_bands one row per
+        -- locality-sensitive band of it, so that the stored articles sharing a band with
+        -- a new one are one join away. story_at: published_at, else fetched_at (the
+        -- time window of storage.clusters). Rows are written with the article's
+        -- story_cluster, by the ingest or by the backfill of older articles.
+        CREATE TABLE story_signatures (
+            article_id VARCHAR NOT NULL,
+            story_at TIMESTAMP NOT NULL,
+            minhash BLOB NOT NULL
+        );
+        CREATE TABLE story_bands (
+            band_hash BIGINT NOT NULL,
+            story_at TIMESTAMP NOT NULL,
+            article_id VARCHAR NOT NULL
+        );
+        """,
+    ),
+    Migration(
         10,
         "watchlists_and_alerts",
         """

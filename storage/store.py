@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from adoptwatch.storage.alerts import queue_alerts
+from adoptwatch.storage.clusters import StoryClustering, cluster_new_articles
 from adoptwatch.storage.db import QueryError, atomic
 from adoptwatch.storage.facts import (
     FactChange,
@@ -45,6 +46,7 @@ from adoptwatch.storage.records import (
     SourceSpec,
     SourceState,
     SourceUpdate,
+    StorySignatureRow,
     to_arrow,
 )
 from adoptwatch.storage.records import registered as _registered
@@ -459,6 +461,10 @@ class WriteBatch:
     entries: list[EntryRow] = field(default_factory=list)
     fetches: list[FetchRow] = field(default_factory=list)
     source_updates: list[SourceUpdate] = field(default_factory=list)
+    # Near-duplicate signatures of the articles (article_id ->), and how to cluster them
+    # into stories (storage.clusters); None: store the articles without a story cluster.
+    signatures: dict[str, StorySignatureRow] = field(default_factory=dict)
+    story_clustering: StoryClustering | None = None
     # Renew this run's leases until then, in the same transaction (None: no run).
     run_id: str | None = None
     leases_until: datetime | None = None
@@ -518,6 +524,7 @@ def write_batch(
         result.duplicates = dict(twins)
         new = [a for a in articles if a.article_id not in twins]
         new_ids = {a.article_id for a in new}
+        new = cluster_new_articles(con, new, batch.signatures, batch.story_clustering)
         result.articles = _append(con, "articles", ArticleRow, new)
         # Events and mentions of the batch's new articles go in as they are; of its
         # articles stored first elsewhere, not at all; of articles outside the batch

@@ -231,3 +231,37 @@ def insert_row_by_row(
 
 def _plain_row(row: Any) -> list[Any]:
     return [list(v) if isinstance(v, tuple) else v for v in astuple(row)]
+
+
+def generate_story_signatures(con: duckdb.DuckDBPyConnection) -> int:
+    """Give every article without one an outlet, a story of its own and a signature
+    (random band hashes, a constant MinHash): the size of ``story_bands`` and
+    ``story_signatures`` a log of that many articles has, for the clustering benchmark.
+    Returns how many articles got one."""
+    with transaction(con):
+        filled = con.execute(
+            """
+            SELECT count(*) FROM articles WHERE story_cluster IS NULL
+            """
+        ).fetchall()[0][0]
+        con.execute(
+            """
+            INSERT INTO story_signatures (article_id, story_at, minhash)
+            SELECT article_id, coalesce(published_at, fetched_at), encode(repeat('s', 504))
+            FROM articles WHERE story_cluster IS NULL
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO story_bands (band_hash, story_at, article_id)
+            SELECT (hash(a.article_id, b.range) >> 1)::BIGINT,
+                   coalesce(a.published_at, a.fetched_at), a.article_id
+            FROM articles a, range(42) b WHERE a.story_cluster IS NULL
+            """
+        )
+        con.execute(
+            "UPDATE articles SET story_cluster = article_id, "
+            "outlet = 'outlet' || (hash(article_id) % 5000) || '.example' "
+            "WHERE story_cluster IS NULL"
+        )
+    return int(filled)

@@ -55,6 +55,7 @@ from adoptwatch.pipeline.pages import deduplicate, extract_pages, known_for
 from adoptwatch.pipeline.progress import NoProgress, Progress
 from adoptwatch.pipeline.rows import ProcessedBatch, build_write_batch, fetch_rows, source_update
 from adoptwatch.pipeline.sources import load_sources
+from adoptwatch.pipeline.story_clusters import backfill_story_clusters, story_clustering
 from adoptwatch.settings import Settings
 from adoptwatch.storage import leases, store
 from adoptwatch.storage.db import ingest_lock, read_session, write_session
@@ -152,6 +153,7 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
             con, run_id, now, _holder_is_dead, sole_writer=not multi_writer
         )
         store.sync_sources(con, specs, now)
+        backfill_story_clusters(con, story_clustering(settings))
         leases.register_run(con, run_id, holder, now, _lease_end(settings))
         states = store.source_states(con)
     names = {s.name for s in specs}
@@ -400,6 +402,7 @@ async def _crawl_round(
         processed = deduplicate(await extracting, known_urls, known_hashes)
         batch = build_write_batch(processed)
         batch.run_id, batch.leases_until = ctx.run_id, _lease_end(settings)
+        batch.story_clustering = story_clustering(settings)
         for url, source, error_class, error in processed.page_errors:
             f.annotate(url, source, "article", error_class, error)
         # This batch's page fetches (and robots.txt); later batches' pages stay until

@@ -9,6 +9,7 @@ from adoptwatch.settings import Settings
 from adoptwatch.storage import alerts as alerts_sql
 from adoptwatch.storage.alerts import Watch
 from adoptwatch.storage.db import write_session
+from adoptwatch.storage.facts import known_adopters
 
 
 def resolve(kind: str, name: str, stored_adopters: list[str] | None = None) -> str:
@@ -28,7 +29,7 @@ def add_watch(settings: Settings, kind: str, name: str, min_outlets: int = 1) ->
     """Resolve ``name`` and add the watch (or set its threshold); returns it and whether
     it is new."""
     with write_session(settings.db, settings.db_lock_timeout, settings.lake_data_path) as con:
-        stored = alerts_sql.known_adopters(con) if kind == "company" else []
+        stored = known_adopters(con) if kind == "company" else []
         value = resolve(kind, name, stored)
         return alerts_sql.add_watch(con, kind, value, min_outlets, utcnow())
 
