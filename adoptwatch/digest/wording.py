@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from adoptwatch.digest.content import Digest, Totals, WatchedFact, clean_text
+from adoptwatch.glossary import define
 
 # A busy week lists this many new adoptions and switches; the rest are counted.
 MAX_ITEMS = 40
@@ -118,8 +119,5 @@ def watched_sentence(fact: WatchedFact) -> str:
 
 
 WATCHLIST_HEADING = "Your watchlist"
-WATCHLIST_DEFINITION = (
-    "facts matching your watches (adoptwatch watch list) whose status was reported this "
-    "week; outlets count independent publishers"
-)
+WATCHLIST_DEFINITION = define("your watchlist (week)")
 WATCHLIST_EMPTY = "Nothing on your watchlist changed this week."
