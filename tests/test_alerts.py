@@ -155,11 +155,11 @@ def test_alert_ids_are_deterministic() -> None:
     assert one != alerts.alert_id("w2", "Airbnb", "Qwen", False, "current", SINCE)
 
 
-def test_two_claims_at_once_share_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "claims.duckdb")
-    watch(db, "", "company", "Airbnb")
-    queue(db, "", Change(fact(), None))
-    with write_session(db) as con:
+def test_two_claims_at_once_share_nothing(backend: tuple[str, str]) -> None:
+    db, data = backend
+    watch(db, data, "company", "Airbnb")
+    queue(db, data, Change(fact(), None))
+    with write_session(db, data_path=data) as con:
         first = alerts.claim_alerts(con, "run-a", 5, NOW, datetime(2026, 11, 25, 8, 45))
         second = alerts.claim_alerts(con, "run-b", 5, NOW, datetime(2026, 11, 25, 8, 45))
         # A claim older than the cut-off is of a dead run: due again.
