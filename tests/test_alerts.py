@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -367,3 +368,32 @@ def test_a_fact_reaching_min_outlets_in_a_later_write_is_alerted_then(tmp_path: 
     (row,) = stored(db, "")
     assert (row["status"], row["previous_status"], row["outlets"]) == ("current", "current", 2)
     assert "(now corroborated)" in alert_text(row)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("ADOPTWATCH_ALERT_WEBHOOK_URL", "ftp://hooks.example.org/x", "must be an http(s) URL"),
+        ("ADOPTWATCH_ALERT_WEBHOOK_TIMEOUT", "0", "more than 0"),
+        ("ADOPTWATCH_ALERT_WEBHOOK_RETRIES", "11", "at most 10"),
+        ("ADOPTWATCH_ALERT_WEBHOOK_BACKOFF", "-1", "at least 0"),
+        ("ADOPTWATCH_ALERT_MAX_ATTEMPTS", "0", "at least 1"),
+    ],
+)
+def test_alert_settings_are_range_checked(key: str, value: str, says: str) -> None:
+    from adoptwatch.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=re.escape(says)) as caught:
+        load_settings(env={key: value})
+    assert key in str(caught.value)
+
+
+def test_the_webhook_url_is_a_secret_in_printed_settings() -> None:
+    from adoptwatch.settings import load_settings
+
+    url = "https://hooks.example.org/services/T000/B000/secretpart"
+    settings = load_settings(env={"ADOPTWATCH_ALERT_WEBHOOK_URL": url})
+    assert settings.alert_webhook_url == url
+    assert "secretpart" not in repr(settings)
+    assert "secretpart" not in str(settings.redacted())
+    assert "alert_webhook_url" not in settings.model_dump()  # what Prefect would store
