@@ -145,9 +145,7 @@ class CandidateFinder:
         return doc
 
 
-def within_lines(
-    text: str, ents: Sequence[tuple[int, int, str]]
-) -> list[tuple[int, int, str]]:
+def within_lines(text: str, ents: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Entities cut at line breaks: a name never runs from a headline into the paragraph
     under it (the small NER model reads "...at Orchard Labs\nOrchard Labs has..." as one
     name)."""
