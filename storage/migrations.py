@@ -28,6 +28,8 @@ from typing import Any
 
 import duckdb
 
+from adoptwatch.storage.facts import rebuild_facts
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -36,6 +38,9 @@ class Migration:
     sql: str
     # The same change for a DuckLake, where ``sql`` does not run there as it is.
     lake_sql: str | None = None
+    # Fills what the change adds from the rows already stored, in the same transaction
+    # (for derived tables whose rule lives in code, such as storage.facts).
+    backfill: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
 
 
 MIGRATIONS: list[Migration] = [
@@ -289,6 +294,7 @@ MIGRATIONS: list[Migration] = [
             refreshed_at TIMESTAMP NOT NULL
         );
         """,
+        backfill=rebuild_facts,
     ),
 ]
 
@@ -358,6 +364,8 @@ def _in_transaction(con: duckdb.DuckDBPyConnection) -> Retry:
 
 def _apply(con: duckdb.DuckDBPyConnection, migration: Migration, sql: str) -> None:
     con.execute(sql)
+    if migration.backfill is not None:
+        migration.backfill(con)
     con.execute(
         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
         [migration.version, migration.name],

@@ -6,15 +6,18 @@ storage writes them in bulk (one Arrow table per table per batch).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import operator
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 
@@ -187,3 +190,17 @@ def _naive_utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC
     return value
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[str]:
+    """``table`` visible to SQL as ``name`` for the duration of the block."""
+    con.register(name, table)
+    try:
+        yield name
+    except BaseException:
+        # In an aborted transaction unregister fails too; keep the original error.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)

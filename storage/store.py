@@ -16,10 +16,9 @@ needs no check of its own.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from adoptwatch.storage.db import QueryError, atomic
+from adoptwatch.storage.facts import FactChange, keys_of_articles, keys_of_events, refresh_facts
 from adoptwatch.storage.leases import renew_leases
 from adoptwatch.storage.records import (
     ArticleRow,
@@ -40,6 +40,7 @@ from adoptwatch.storage.records import (
     SourceUpdate,
     to_arrow,
 )
+from adoptwatch.storage.records import registered as _registered
 
 
 def _dedupe(rows: Iterable[Any], key: Any, keep: str = "last") -> list[Any]:
@@ -52,20 +53,6 @@ def _dedupe(rows: Iterable[Any], key: Any, keep: str = "last") -> list[Any]:
             continue
         out[k] = row
     return list(out.values())
-
-
-@contextlib.contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[str]:
-    """``table`` visible to SQL as ``name`` for the duration of the block."""
-    con.register(name, table)
-    try:
-        yield name
-    except BaseException:
-        # In an aborted transaction unregister fails too; keep the original error.
-        with contextlib.suppress(duckdb.Error):
-            con.unregister(name)
-        raise
-    con.unregister(name)
 
 
 def _unstored(
@@ -482,6 +469,8 @@ class WriteResult:
     # Articles of the batch that another writer had stored first (by canonical URL or
     # content hash): article_id in the batch -> the stored one.
     duplicates: dict[str, str] = field(default_factory=dict)
+    # Facts (storage.facts) that this write made new or changed the status of.
+    fact_changes: list[FactChange] = field(default_factory=list)
 
 
 def _stored_twins(con: duckdb.DuckDBPyConnection, articles: pa.Table) -> dict[str, str]:
@@ -551,6 +540,8 @@ def write_batch(
         )
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
+        if result.events:
+            result.fact_changes = refresh_facts(con, keys_of_events(events))
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -671,9 +662,10 @@ def replace_extraction(
     mentions: Sequence[MentionRow],
     extractor_version: str,
     texts: Sequence[TextUpdate] = (),
-) -> None:
+) -> list[FactChange]:
     """Swap the events and mentions of some articles for new ones, in one transaction,
-    together with new texts for some of them (``texts``)."""
+    together with new texts for some of them (``texts``); returns the facts made new or
+    changed in status."""
     ids = list(article_ids)
     kept = _dedupe(events, lambda e: e.event_id, "first")
     new_texts = pa.table(
@@ -686,7 +678,7 @@ def replace_extraction(
         }
     )
 
-    def work(con: duckdb.DuckDBPyConnection) -> None:
+    def work(con: duckdb.DuckDBPyConnection) -> list[FactChange]:
         if texts:
             with _registered(con, "_new_texts", new_texts) as view:
                 con.execute(
@@ -705,6 +697,7 @@ def replace_extraction(
             "WHERE list_contains(?, article_id) AND relation = 'adopts'",
             [ids],
         ).fetchall()
+        fact_keys = keys_of_articles(con, ids) + keys_of_events(kept)
         con.execute("DELETE FROM adoption_events WHERE list_contains(?, article_id)", [ids])
         con.execute("DELETE FROM model_mentions WHERE list_contains(?, article_id)", [ids])
         _append(con, "adoption_events", EventRow, kept)
@@ -719,8 +712,9 @@ def replace_extraction(
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
+        return refresh_facts(con, fact_keys)
 
-    atomic(con, work)
+    return atomic(con, work)
 
 
 # --- queries -----------------------------------------------------------------------

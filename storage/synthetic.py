@@ -23,6 +23,7 @@ import duckdb
 
 from adoptwatch.storage import store
 from adoptwatch.storage.db import transaction
+from adoptwatch.storage.facts import rebuild_facts
 
 START = datetime(2024, 1, 1)
 SPAN_SECONDS = 3 * 365 * 24 * 3600
@@ -134,10 +135,19 @@ def generate_event_log(con: duckdb.DuckDBPyConnection, events: int) -> dict[str,
             "INSERT INTO model_mentions (article_id, model_family, model, vendor, "
             "origin_country, open_weights, sentences, published_at, extractor_version) " + _MENTIONS
         )
-    store.rebuild_first_adoptions(con)  # derived from the events, which bypassed the store
+    # Derived from the events, which bypassed the store.
+    store.rebuild_first_adoptions(con)
+    with transaction(con):
+        rebuild_facts(con)
     return {
         table: int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-        for table in ("adoption_events", "articles", "model_mentions", "first_adoptions")
+        for table in (
+            "adoption_events",
+            "articles",
+            "model_mentions",
+            "first_adoptions",
+            "adoption_facts",
+        )
     }
 
 
