@@ -185,9 +185,7 @@ def test_the_csv_download_matches_adoptwatch_query(demo_db: Path, site: str, bro
 
 
 @pytest.mark.parametrize("path", ["", "model?name={family}", "vendor?name={vendor}"])
-def test_charts_draw_with_their_numbers(
-    demo_db: Path, site: str, browser: Any, path: str
-) -> None:
+def test_charts_draw_with_their_numbers(demo_db: Path, site: str, browser: Any, path: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     family, vendor = rows(
@@ -326,9 +324,10 @@ def test_the_api_documents_what_the_pages_show(demo_db: Path, site: str) -> None
         )[0][0]
         assert len(stack["stack"]) == want
         events = client.get("/api/events", params={"relation": "drops"}).json()
-        assert events["total"] == rows(
-            demo_db, "SELECT count(*) FROM adoption_events WHERE relation = 'drops'"
-        )[0][0]
+        assert (
+            events["total"]
+            == rows(demo_db, "SELECT count(*) FROM adoption_events WHERE relation = 'drops'")[0][0]
+        )
         assert {r["relation"] for r in events["rows"]} == {"drops"}
 
 
@@ -360,9 +359,10 @@ def test_the_explorer_reads_a_ducklake(demo_db: Path, tmp_path: Path) -> None:
             assert client.get(path).status_code == 200, path
         page = client.get("/company", params={"name": adopter})
         assert page.status_code == 200 and 'id="stack"' in page.text
-        assert client.get("/events.csv").text.count("\n") == 1 + rows(
-            demo_db, "SELECT count(*) FROM adoption_events"
-        )[0][0]
+        assert (
+            client.get("/events.csv").text.count("\n")
+            == 1 + rows(demo_db, "SELECT count(*) FROM adoption_events")[0][0]
+        )
 
 
 def test_a_taken_port_is_one_line_and_status_1(demo_db: Path, site: str) -> None:
