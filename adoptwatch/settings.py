@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     # adoptwatch web
     web_host: str
     web_port: Annotated[int, Field(ge=0, le=65535)]
+    web_keep_open: Seconds
     # crawl
     sources: Path
     user_agent: str

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from adoptwatch.storage.lake import extension_file
 QUICK_ARGS = ["--events", "200000", "--requests", "20"]
 TARGET_MS = 300.0  # issue 15: every page under 300 ms (p95, warm server, default views)
 SEARCH_WORD = "drops"  # in about 15% of the synthetic evidence sentences
+RARE_WORD = "199999"  # in a few: the adopters' numbers are Pareto-distributed
 
 
 def load() -> str:
@@ -69,13 +71,9 @@ def default_views(db: Path) -> list[tuple[str, str]]:
     with read_session(db) as con:
         from adoptwatch.storage import explorer
 
-        companies, _ = explorer.company_list(con, limit=1)
-        first_company = companies[0]["adopter"]
+        companies, _ = explorer.company_list(con, limit=10)
+        first_company, tenth_company = companies[0]["adopter"], companies[-1]["adopter"]
         top = explorer.model_list(con)[0]
-        busiest = con.execute(
-            "SELECT adopter FROM adoption_facts GROUP BY adopter ORDER BY sum(articles) DESC "
-            "LIMIT 1"
-        ).fetchall()[0][0]
     family, vendor = top["model_family"], top["vendor"]
     q = httpx.QueryParams
     return [
@@ -83,7 +81,7 @@ def default_views(db: Path) -> list[tuple[str, str]]:
         ("companies", "/companies"),
         ("companies: search", "/companies?" + str(q(q="company-12"))),
         ("company (first listed)", "/company?" + str(q(name=first_company))),
-        ("company (most events)", "/company?" + str(q(name=busiest))),
+        ("company (tenth listed)", "/company?" + str(q(name=tenth_company))),
         ("models and vendors", "/models"),
         ("model family", "/model?" + str(q(name=family))),
         ("vendor", "/vendor?" + str(q(name=vendor))),
@@ -101,27 +99,38 @@ def default_views(db: Path) -> list[tuple[str, str]]:
     ]
 
 
-def bench_pages(db: Path, requests: int) -> list[tuple[str, list[float]]]:
+@dataclass
+class PageTimes:
+    name: str
+    first: float  # ms: the first request (nothing kept yet)
+    queried: list[float]  # ms: each request with a query string never seen before
+    kept: list[float]  # ms: the same request again (the answer kept, see web/reader.py)
+
+
+def bench_pages(db: Path, requests: int) -> list[PageTimes]:
     from tests.webdriver import explorer
 
     results = []
     with explorer(db, timeout=300) as url, httpx.Client(base_url=url, timeout=120) as client:
-        results.append(
-            ("baseline: a static file", _measure(client, "/static/explorer.css", requests))
-        )
-        for name, path in default_views(db):
-            results.append((name, _measure(client, path, requests)))
+        for name, path in [("baseline: a static file", "/static/explorer.css"), *default_views(db)]:
+            results.append(_measure(client, name, path, requests))
     return results
 
 
-def _measure(client: httpx.Client, path: str, requests: int) -> list[float]:
-    def get() -> None:
-        answer = client.get(path)
+def _measure(client: httpx.Client, name: str, path: str, requests: int) -> PageTimes:
+    def get(url: str) -> None:
+        answer = client.get(url)
         if answer.status_code != 200:
-            raise SystemExit(f"{path}: HTTP {answer.status_code}: {answer.text[:300]}")
+            raise SystemExit(f"{url}: HTTP {answer.status_code}: {answer.text[:300]}")
 
-    get()  # warm
-    return timed(get, requests)
+    first = timed(lambda: get(path), 1)[0]
+    # An unknown parameter changes the request, not the page: every one is computed
+    # (on the warm connection), none is answered from what was kept.
+    fresh = iter(range(requests))
+    joiner = "&" if "?" in path else "?"
+    queried = timed(lambda: get(f"{path}{joiner}bench={next(fresh)}"), requests)
+    kept = timed(lambda: get(path), requests)
+    return PageTimes(name, first, queried, kept)
 
 
 def bench_open_and_scan(db: Path, requests: int) -> list[float]:
@@ -148,32 +157,46 @@ def bench_fts(db: Path, repeat: int) -> list[tuple[str, float]]:
     start = time.perf_counter()
     con.execute("PRAGMA create_fts_index('events', 'event_id', 'evidence', overwrite = 1)")
     built = time.perf_counter() - start
-    scan = (
-        "SELECT event_id FROM events WHERE contains(lower(evidence), $w) "
-        "ORDER BY event_id DESC LIMIT 50",
-        "SELECT count(*) FROM events WHERE contains(lower(evidence), $w)",
-    )
-    fts = (
-        "SELECT event_id FROM (SELECT event_id, fts_main_events.match_bm25(event_id, $w) AS s "
-        "FROM events) WHERE s IS NOT NULL ORDER BY event_id DESC LIMIT 50",
-        "SELECT count(*) FROM (SELECT fts_main_events.match_bm25(event_id, $w) AS s "
-        "FROM events) WHERE s IS NOT NULL",
-    )
-
-    def run(pair: tuple[str, str]) -> int:
-        con.execute(pair[0], {"w": SEARCH_WORD}).fetchall()
-        return int(con.execute(pair[1], {"w": SEARCH_WORD}).fetchall()[0][0])
-
-    found_scan, found_fts = run(scan), run(fts)
-    scan_ms = min(timed(lambda: run(scan), repeat))
-    fts_ms = min(timed(lambda: run(fts), repeat))
-    con.close()
-    return [
+    ways = {
+        "scan": (
+            "SELECT event_id FROM events WHERE contains(lower(evidence), $w) "
+            "ORDER BY event_id DESC LIMIT 50",
+            "SELECT count(*) FROM events WHERE contains(lower(evidence), $w)",
+        ),
+        "FTS match_bm25": (
+            "SELECT event_id FROM (SELECT event_id, "
+            "fts_main_events.match_bm25(event_id, $w) AS s FROM events) "
+            "WHERE s IS NOT NULL ORDER BY event_id DESC LIMIT 50",
+            "SELECT count(*) FROM (SELECT fts_main_events.match_bm25(event_id, $w) AS s "
+            "FROM events) WHERE s IS NOT NULL",
+        ),
+        # The index's own tables, read directly: the term's id, its documents.
+        "FTS term lookup": (
+            "SELECT d.name FROM fts_main_events.docs d SEMI JOIN ("
+            "SELECT t.docid FROM fts_main_events.terms t JOIN fts_main_events.dict w "
+            "USING (termid) WHERE w.term = stem(lower($w), 'porter')) x USING (docid) "
+            "ORDER BY d.name DESC LIMIT 50",
+            "SELECT count(DISTINCT t.docid) FROM fts_main_events.terms t "
+            "JOIN fts_main_events.dict w USING (termid) "
+            "WHERE w.term = stem(lower($w), 'porter')",
+        ),
+    }
+    out: list[tuple[str, float]] = [
         ("copy the evidence into memory (s)", copied),
         ("build the FTS index (s)", built),
-        (f"scan: top 50 + count of {found_scan} matches (ms, best of {repeat})", scan_ms),
-        (f"FTS index: top 50 + count of {found_fts} matches (ms, best of {repeat})", fts_ms),
     ]
+    for word in (SEARCH_WORD, RARE_WORD):
+        for way, (top, count) in ways.items():
+
+            def run(top: str = top, count: str = count, word: str = word) -> int:
+                con.execute(top, {"w": word}).fetchall()
+                return int(con.execute(count, {"w": word}).fetchall()[0][0])
+
+            found = run()
+            best = min(timed(run, repeat))
+            out.append((f"{word!r}, {way}: top 50 + count of {found} (ms, best of {repeat})", best))
+    con.close()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,27 +224,32 @@ def main(argv: list[str] | None = None) -> int:
     floor = bench_open_and_scan(db, args.requests)
     pages = bench_pages(db, args.requests)
     print(f"\n{args.requests} requests each, warm server, one connection; {load()}")
-    print(f"| page | p50 ms | p95 ms | worst ms | p95 under {TARGET_MS:.0f} ms |")
+    print(
+        "| page | first ms | computed p50 / p95 ms | kept p50 / p95 ms | "
+        f"computed p95 under {TARGET_MS:.0f} ms |"
+    )
     print("|---|---:|---:|---:|---|")
     print(
-        f"| baseline: open read-only + one GROUP BY over every event | "
-        f"{statistics.median(floor):.0f} | {p95(floor):.0f} | {max(floor):.0f} | |"
+        f"| baseline: open read-only + one GROUP BY over every event | | "
+        f"{statistics.median(floor):.0f} / {p95(floor):.0f} | | |"
     )
     missed = []
-    for name, times in pages:
-        ok = p95(times) < TARGET_MS
-        if not ok and not name.startswith("baseline"):
-            missed.append(name)
-        mark = "" if name.startswith("baseline") else ("yes" if ok else "**no**")
+    for page in pages:
+        baseline = page.name.startswith("baseline")
+        ok = p95(page.queried) < TARGET_MS
+        if not ok and not baseline:
+            missed.append(page.name)
+        mark = "" if baseline else ("yes" if ok else "**no**")
         print(
-            f"| {name} | {statistics.median(times):.0f} | {p95(times):.0f} | "
-            f"{max(times):.0f} | {mark} |"
+            f"| {page.name} | {page.first:.0f} | {statistics.median(page.queried):.0f} / "
+            f"{p95(page.queried):.0f} | {statistics.median(page.kept):.0f} / "
+            f"{p95(page.kept):.1f} | {mark} |"
         )
     if args.fts:
-        print(f"\nfull-text search over evidence for {SEARCH_WORD!r}; {load()}")
+        print(f"\nfull-text search over evidence; {load()}")
         for name, value in bench_fts(db, args.fts_repeat):
             print(f"  {name}: {value:.2f}" if value < 100 else f"  {name}: {value:.0f}")
-    print(f"\npages over the target: {', '.join(missed) or 'none'}")
+    print(f"\npages over the target when computed: {', '.join(missed) or 'none'}")
     tmp.cleanup()
     return 0
 

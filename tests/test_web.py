@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -376,3 +377,44 @@ def test_a_taken_port_is_one_line_and_status_1(demo_db: Path, site: str) -> None
     assert result.returncode == 1
     assert "pass --port with a free port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def can_write_now(db: Path) -> bool:
+    """Whether another process can open ``db`` for writing at once (no waiting)."""
+    code = (
+        "import sys\n"
+        "from adoptwatch.storage.db import DatabaseBusy, write_session\n"
+        "try:\n"
+        "    with write_session(sys.argv[1], lock_timeout=0.0):\n"
+        "        pass\n"
+        "except DatabaseBusy:\n"
+        "    sys.exit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True)
+    assert done.returncode in (0, 3), done.stderr
+    return done.returncode == 0
+
+
+def test_the_warm_connection_never_keeps_an_ingest_out(demo_db: Path, tmp_path: Path) -> None:
+    from adoptwatch.storage.db import ingest_lock
+    from adoptwatch.web.reader import EventLogReader
+
+    db = tmp_path / "log.duckdb"
+    shutil.copy(demo_db, db)
+    reader = EventLogReader(db, lock_timeout=10, keep_open=3600)
+    with reader.session() as (con, generation):
+        assert con.execute("SELECT count(*) FROM adoption_events").fetchall()[0][0] > 0
+    assert reader.warm and generation is not None
+    reader.cache.put("/", generation, (200, b"kept", "text/html"))
+    assert reader.cache.get("/", generation) == (200, b"kept", "text/html")
+    assert not can_write_now(db)  # held between requests: a writer would wait
+    with ingest_lock(db):  # an ingest starts (this process holds its lock, and lives)
+        with reader.session() as (_, generation):
+            assert generation is None  # nothing read now is kept
+        assert not reader.warm
+        assert reader.cache.get("/", reader.cache.generation) is None
+        assert can_write_now(db)  # nothing holds the file between requests
+    with reader.session() as (_, generation):
+        assert generation is not None
+    reader.close()
+    assert not reader.warm and can_write_now(db)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -43,8 +44,9 @@ from adoptwatch.query_view import csv_chunks, json_value
 from adoptwatch.settings import Settings
 from adoptwatch.storage import digest as digest_sql
 from adoptwatch.storage import explorer, store
-from adoptwatch.storage.db import DatabaseMissing, StorageError, read_session
+from adoptwatch.storage.db import DatabaseMissing, StorageError
 from adoptwatch.storage.sandbox import QueryLimits, query_session
+from adoptwatch.web.reader import EventLogReader
 
 HERE = Path(__file__).parent
 PAGE_ROWS = 50
@@ -189,10 +191,17 @@ class Explorer:
         self.templates.filters["when"] = _when
         self.templates.filters["day"] = _day_text
         self.templates.globals["link"] = _link
+        self.reader = EventLogReader(
+            self.settings.db, self.settings.db_lock_timeout, self.settings.web_keep_open
+        )
+        self.local = threading.local()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with read_session(self.settings.db, self.settings.db_lock_timeout) as con:
+        """The event log, read-only; notes (per thread: each request runs in one) whether
+        what is read may be kept (see :mod:`adoptwatch.web.reader`)."""
+        with self.reader.session() as (con, generation):
+            self.local.generation = generation
             yield con
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -285,7 +294,7 @@ def company(app: Explorer, request: Request) -> Response:
         stack = explorer.company_stack(con, name)
         timeline, events = explorer.company_timeline(con, name)
         switches = explorer.company_switches(con, name) if events else []
-        outlets = explorer.company_outlets(con, name) if events else {}
+    outlets = _outlets_by_family(timeline)
     if not stack and not events:
         return app.render(
             "missing.html", status=404, title="No such company", what="company", name=name
@@ -300,7 +309,19 @@ def company(app: Explorer, request: Request) -> Response:
         switches=switches,
         outlets=outlets,
         shown=len(timeline),
+        cap=explorer.COUNT_CAP,
     )
+
+
+def _outlets_by_family(timeline: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per model family, the outlets that published the timeline's reports of it, most
+    reports first (the timeline holds the company's newest events)."""
+    counts: dict[str, dict[str, int]] = {}
+    for event in timeline:
+        if event["outlet"]:
+            per = counts.setdefault(event["model_family"], {})
+            per[event["outlet"]] = per.get(event["outlet"], 0) + 1
+    return {f: sorted(per, key=lambda o: (-per[o], o))[:10] for f, per in counts.items()}
 
 
 def models(app: Explorer, request: Request) -> Response:
@@ -362,6 +383,7 @@ def events(app: Explorer, request: Request) -> Response:
         flt=flt,
         rows=rows,
         total=total,
+        cap=explorer.COUNT_CAP,
         page=page,
         pages=max(1, math.ceil(total / PAGE_ROWS)),
         params=filter_query(flt),
@@ -497,7 +519,8 @@ def api_events(app: Explorer, request: Request) -> Response:
             "filter": asdict(flt),
             "page": page,
             "page_rows": PAGE_ROWS,
-            "total": total,
+            "total": min(total, explorer.COUNT_CAP),
+            "more": total > explorer.COUNT_CAP,
             "sql": explorer.events_sql(flt),
             "rows": rows,
         }
@@ -520,8 +543,21 @@ def _handler(app: Explorer, view: Callable[[Explorer, Request], Response]) -> An
     # Plain (sync) functions: Starlette runs them in its thread pool, so a slow query
     # never holds up the event loop.
     def endpoint(request: Request) -> Response:
+        key = f"{request.url.path}?{request.url.query}"
+        cache = app.reader.cache
+        if app.reader.warm:
+            kept = cache.get(key, cache.generation)
+            if kept is not None:
+                status, body, media_type = kept
+                return Response(body, status_code=status, media_type=media_type)
+        app.local.generation = None
         try:
-            return view(app, request)
+            response = view(app, request)
+            generation = app.local.generation
+            if generation is not None and isinstance(response, HTMLResponse | JSONResponse):
+                kept = (response.status_code, bytes(response.body), response.media_type or "")
+                cache.put(key, generation, kept)
+            return response
         except InvalidParameter as exc:
             return _error(app, request, 400, str(exc))
         except DatabaseMissing as exc:
