@@ -43,6 +43,11 @@ def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> Non
     ``ready`` gets the site's URL once it listens."""
     import uvicorn
 
+    from adoptwatch.storage.db import read_session
+
+    # A log that cannot be read is one line now, not an error page on every request.
+    with read_session(settings.db, settings.db_lock_timeout):
+        pass
     sock = listening_socket(settings.web_host, settings.web_port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
