@@ -88,6 +88,7 @@ def default_views(db: Path) -> list[tuple[str, str]]:
         ("events", "/events"),
         ("events: filtered", "/events?" + str(q(family=family, relation="adopts"))),
         ("events: evidence search", "/events?" + str(q(q=SEARCH_WORD))),
+        ("(not a default view) events: search, no match", "/events?" + str(q(q=RARE_WORD))),
         ("sources", "/sources"),
         ("api: origin share", "/api/origin-share"),
         ("api: model adopters", "/api/model/adopters?" + str(q(name=family))),
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     for page in pages:
         baseline = page.name.startswith("baseline")
         ok = p95(page.queried) < TARGET_MS
-        if not ok and not baseline:
+        if not ok and not baseline and not page.name.startswith("("):
             missed.append(page.name)
         mark = "" if baseline else ("yes" if ok else "**no**")
         print(

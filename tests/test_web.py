@@ -302,6 +302,25 @@ def test_every_answer_is_read_only_and_locked_down(site: str) -> None:
         assert client.get("/api/events", params={"min_confidence": "nan"}).status_code == 400
 
 
+def test_companies_are_found_by_name_or_alias(demo_db: Path, site: str) -> None:
+    from adoptwatch.extractors.adopters import default_gazetteer
+
+    named = {r[0] for r in rows(demo_db, "SELECT DISTINCT adopter FROM adoption_facts")}
+    gazetteer = default_gazetteer()
+    alias, company = next(
+        (key, c.name)
+        for key, c in sorted(gazetteer.companies.items())
+        if c.name in named and key != c.name.lower() and c.name.lower() not in key
+    )
+    with httpx.Client(base_url=site, timeout=30) as client:
+        by_alias = client.get("/companies", params={"q": alias}).text
+        by_part = client.get("/companies", params={"q": company[1:4].lower()}).text
+        nothing = client.get("/companies", params={"q": "no company is called this"}).text
+    assert f">{company}</a>" in by_alias
+    assert f">{company}</a>" in by_part
+    assert "0 companies" in nothing
+
+
 def test_it_listens_on_loopback_unless_told(demo_db: Path) -> None:
     with explorer(demo_db) as url:
         assert url.startswith("http://127.0.0.1:")

@@ -74,7 +74,7 @@ def main() -> int:
                 ) < len(charts):
                     time.sleep(0.1)
                 height = driver.execute_script("return document.documentElement.scrollHeight")
-                driver.set_window_size(1280, min(max(900, height + 40), 2400))
+                driver.set_window_size(1280, min(max(900, height + 160), 4000))
                 time.sleep(0.3)  # let a resized chart redraw
                 target = DOCS / f"explorer-{name}.png"
                 driver.save_screenshot(str(target))
