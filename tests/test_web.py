@@ -321,6 +321,18 @@ def test_companies_are_found_by_name_or_alias(demo_db: Path, site: str) -> None:
     assert "0 companies" in nothing
 
 
+def test_the_served_chart_library_is_the_pinned_build() -> None:
+    import hashlib
+
+    from adoptwatch.web.app import CHART_JS, HERE
+
+    served = (HERE / "static" / "chart.umd.min.js").read_bytes()
+    assert hashlib.sha256(served).hexdigest() == CHART_JS[2]
+    assert f"Chart.js v{CHART_JS[1]}".encode() in served[:200]
+    # What a strict CSP refuses: evaluated strings.
+    assert b"eval(" not in served and b"new Function" not in served
+
+
 def test_it_listens_on_loopback_unless_told(demo_db: Path) -> None:
     with explorer(demo_db) as url:
         assert url.startswith("http://127.0.0.1:")

@@ -49,6 +49,10 @@ from adoptwatch.storage.sandbox import QueryLimits, query_session
 from adoptwatch.web.reader import EventLogReader
 
 HERE = Path(__file__).parent
+# The charting library, served from static/: the npm package's built file, pinned by its
+# hash (to update: `npm pack chart.js@VERSION`, copy package/dist/chart.umd.min.js and
+# package/LICENSE.md, and put the new version and sha256 here).
+CHART_JS = ("chart.js", "4.5.1", "48444a82d4edcb5bec0f1965faacdde18d9c17db3063d042abada2f705c9f54a")
 PAGE_ROWS = 50
 CHART_WEEKS = 26
 
