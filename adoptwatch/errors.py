@@ -24,6 +24,8 @@ the code that raises it; the tree, drawn once, is here::
      │         ├── FetchTimeout       the total deadline, or a connect/read timeout, passed
      │         └── ConnectionFailed   refused or reset connection, a broken HTTP exchange
      │              └── DNSFailure    the host name did not resolve
+     ├── ExportError              adoptwatch.pipeline.export: the export folder cannot be
+     │                            written, or the format is unknown
      ├── PageRefused              adoptwatch.pipeline.pages: a fetched page is no article
      │                            we keep (binary, too many tags, text too long)
      ├── StorageError             adoptwatch.storage.db
@@ -46,6 +48,8 @@ the code that raises it; the tree, drawn once, is here::
      ├── InvalidURL               adoptwatch.extractors.urls: not an absolute http(s) URL
      ├── CatalogError             adoptwatch.extractors.catalog: catalog.toml is malformed
      ├── GazetteerError           adoptwatch.extractors.adopters: companies.toml is malformed
+     ├── UnknownName              adoptwatch.extractors.names: a company, model, vendor or
+     │                            origin no alias table knows (the message lists close ones)
      ├── PairModelError           adoptwatch.extractors.pair_model: the trained claims model
      │                            is missing or cannot run
      ├── DigestError              adoptwatch.digest
@@ -62,6 +66,8 @@ the code that raises it; the tree, drawn once, is here::
      │         ├── SmtpAuthFailed      the server refused the user name or password
      │         └── RecipientsRefused   the server refused the sender, every recipient or
      │                                 the data
+     ├── WebhookFailed            adoptwatch.fetch.webhook: the alert webhook refused or
+     │                            missed every try (the alert is retried on later runs)
      ├── DaskUnavailable          adoptwatch.flows.ingest: the Dask cluster asked for cannot
      │                            be reached or started, or has no workers
      ├── ServeError               adoptwatch.serve: the Prefect server could not start, or

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     max_page_elements: PositiveCount
     max_article_chars: PositiveCount
     spacy_pipeline: str
+    # story clusters (storage.clusters): below 0.4 the LSH bands of
+    # extractors.story_signatures miss too many candidates to honour the threshold
+    story_cluster_threshold: Annotated[float, Field(ge=0.4, le=1.0, allow_inf_nan=False)]
+    story_cluster_window_days: Annotated[float, Field(ge=1, le=3650, allow_inf_nan=False)]
     # scale-out (adoptwatch ingest --dask-address / --dask-workers)
     dask_address: str
     dask_workers: Count
@@ -131,6 +135,15 @@ class Settings(BaseSettings):
     mail_from: str
     mail_to: Strings
     email_credentials_block: str
+    # alerts
+    alert_email: bool
+    # A Slack webhook URL is a secret (whoever has it can post): kept out of reprs and
+    # serialised settings like the password.
+    alert_webhook_url: str = Field(repr=False, exclude=True)
+    alert_webhook_timeout: PositiveSeconds
+    alert_webhook_retries: Annotated[int, Field(ge=0, le=10)]
+    alert_webhook_backoff: Seconds
+    alert_max_attempts: Annotated[int, Field(ge=1, le=100)]
 
     @classmethod
     def settings_customise_sources(
@@ -190,6 +203,17 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(
+                "alert_webhook_url: must be an http(s) URL such as "
+                f"https://hooks.slack.com/services/..., got {value[:80]!r}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if not str(self.db).strip():
@@ -220,6 +244,10 @@ class Settings(BaseSettings):
         out = self.as_dict()
         if out.get("smtp_password"):
             out["smtp_password"] = "********"
+        if out.get("alert_webhook_url"):
+            out["alert_webhook_url"] = re.sub(
+                r"(://[^/]+/).*", r"\1********", out["alert_webhook_url"]
+            )
         # A PostgreSQL conninfo in db may carry a password.
         out["db"] = re.sub(r"(password=)\S+", r"\1********", str(out["db"]))
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}

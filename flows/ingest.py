@@ -22,6 +22,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
+from adoptwatch.digest import alerts
 from adoptwatch.errors import AdoptwatchError
 from adoptwatch.flows import run_settings
 from adoptwatch.pipeline import crawl, ingest, pages, rows
@@ -56,6 +57,7 @@ fetch_pages = task(name="fetch-articles", cache_policy=NO_CACHE)(crawl.fetch_pag
 extract_pages = task(name="extract-articles", cache_policy=NO_CACHE)(pages.extract_pages)
 write_batch = task(name="write-batch", **DB_TASK_OPTIONS)(ingest.write)
 finish_run = task(name="finish-run", **DB_TASK_OPTIONS)(ingest.finish_run)
+deliver_alerts = task(name="deliver-alerts", cache_policy=NO_CACHE)(alerts.deliver_alerts)
 
 PREFECT_STEPS = ingest.IngestSteps(
     prepare=prepare_run,
@@ -65,6 +67,7 @@ PREFECT_STEPS = ingest.IngestSteps(
     extract=extract_pages,
     write=write_batch,
     finish=finish_run,
+    alerts=deliver_alerts,
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from prefect import flow, task
 
+from adoptwatch.digest.alerts import deliver_alerts_now
 from adoptwatch.flows import run_settings
 from adoptwatch.flows.ingest import DB_TASK_OPTIONS
 from adoptwatch.pipeline.progress import Progress
@@ -37,7 +38,10 @@ def reextract_flow(
     report = reextract_task(
         settings, include_current=include_current, progress=progress, from_pages=from_pages
     )
+    # After the replacements committed: the alerts their fact changes queued.
+    delivery = deliver_alerts_now(settings)
     return report.as_dict() | {
         "examples_added": report.examples_added,
         "examples_removed": report.examples_removed,
+        "alerts": delivery.as_dict(),
     }

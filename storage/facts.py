@@ -27,11 +27,21 @@ every column; the rules, each written once, in the SQL below:
   nothing.
 - **evidence**: the current run's most confident claim (latest first on ties), with
   its article's URL and time.
+
+Keeping them costs what the new events cost, not what the log holds. A write of new
+articles folds their events into the stored facts (:func:`fold_new_events`), with two
+side tables: ``fact_outlets`` (each fact's publishers, so a publisher counts once) and
+``fact_stories`` (the current run's stories and their best claim, for the confidence).
+Where a fold cannot be exact without the key's history (an event that splits the
+current run, a drop with a switch inside it, events of an article stored earlier), the
+key is recomputed from all its events (:func:`recompute_facts`), as after a
+re-extraction. tests/test_facts.py checks that incremental facts equal a rebuild on
+random logs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,9 +75,47 @@ FACT_COLUMNS = (
     "evidence_url",
     "evidence_at",
     "refreshed_at",
+    "last_other_report",
+    "evidence_confidence",
+    "evidence_event_id",
 )
+# The columns a user reads; the last three serve the incremental upkeep.
+PUBLIC_FACT_COLUMNS = FACT_COLUMNS[:-3]
 
 STATUS_OF_RELATION = {"adopts": "current", "drops": "dropped", "evaluates": "evaluating"}
+RELATION_OF_STATUS = {status: relation for relation, status in STATUS_OF_RELATION.items()}
+# Relations reported at the same moment: the stronger one is the latest.
+STRENGTH = {"adopts": 3, "drops": 2, "evaluates": 1}
+
+_KEY = ("adopter", "model_family", "vendor_level")
+
+_FACTS_SCHEMA = pa.schema(
+    [
+        ("adopter", pa.string()),
+        ("model_family", pa.string()),
+        ("vendor_level", pa.bool_()),
+        ("vendor", pa.string()),
+        ("origin_country", pa.string()),
+        ("open_weights", pa.bool_()),
+        ("adopter_named", pa.bool_()),
+        ("status", pa.string()),
+        ("status_since", pa.timestamp("us")),
+        ("first_reported", pa.timestamp("us")),
+        ("last_reported", pa.timestamp("us")),
+        ("dropped_at", pa.timestamp("us")),
+        ("replaced_by", pa.string()),
+        ("articles", pa.int32()),
+        ("outlets", pa.int32()),
+        ("confidence", pa.float64()),
+        ("evidence", pa.string()),
+        ("evidence_url", pa.string()),
+        ("evidence_at", pa.timestamp("us")),
+        ("refreshed_at", pa.timestamp("us")),
+        ("last_other_report", pa.timestamp("us")),
+        ("evidence_confidence", pa.float64()),
+        ("evidence_event_id", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -82,21 +130,30 @@ class FactChange:
         return (self.fact["adopter"], self.fact["model_family"], self.fact["vendor_level"])
 
 
-# The facts of the events in {events} (all of a key's events, or none of them).
-_FACTS_OF = """
-    WITH ev AS (
-        SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.adopter_named,
-               e.model_family, coalesce(e.vendor_level, false) AS vendor_level, e.vendor,
-               e.origin_country, e.open_weights, e.relation, e.switch_id, e.confidence,
-               e.evidence, coalesce(e.published_at, e.extracted_at) AS reported_at,
-               CASE e.relation WHEN 'adopts' THEN 3 WHEN 'drops' THEN 2 ELSE 1 END
-                   AS strength,
-               coalesce(a.story_cluster, e.article_id) AS story,
-               coalesce(first.outlet, a.outlet, e.article_id) AS publisher
-        FROM {events} e
-        LEFT JOIN articles a ON a.article_id = e.article_id
-        LEFT JOIN articles first ON first.article_id = a.story_cluster
-    ),
+# Events with what the facts read of their article: reported_at (the event's time),
+# strength, story (its article's story cluster) and publisher (the outlet of that
+# story's first article; the article's own outlet, or the article itself, until
+# clustered).
+_EVENTS_WITH_STORIES = """
+    SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.adopter_named,
+           e.model_family, coalesce(e.vendor_level, false) AS vendor_level, e.vendor,
+           e.origin_country, e.open_weights, e.relation, e.switch_id, e.confidence,
+           e.evidence, coalesce(e.published_at, e.extracted_at) AS reported_at,
+           CASE e.relation WHEN 'adopts' THEN 3 WHEN 'drops' THEN 2 ELSE 1 END AS strength,
+           coalesce(a.story_cluster, e.article_id) AS story,
+           coalesce(first.outlet, a.outlet, e.article_id) AS publisher
+    FROM {events} e
+    LEFT JOIN articles a ON a.article_id = e.article_id
+    LEFT JOIN articles first ON first.article_id = a.story_cluster
+"""
+
+# The facts of the events in {events} (all of a key's events, or none of them); the
+# rules of the module's docstring. {select} picks what to return from the CTEs.
+_FACTS_OF = (
+    """
+    WITH ev AS ("""
+    + _EVENTS_WITH_STORIES
+    + """),
     ranked AS (
         SELECT *, row_number() OVER (
             PARTITION BY adopter, model_family, vendor_level
@@ -155,35 +212,71 @@ _FACTS_OF = """
                count(DISTINCT publisher) AS outlets,
                bool_or(adopter_named) AS adopter_named
         FROM ev GROUP BY ALL
+    ),
+    facts AS (
+        SELECT l.adopter, l.model_family, l.vendor_level, l.vendor, l.origin_country,
+               l.open_weights, t.adopter_named,
+               CASE l.relation WHEN 'adopts' THEN 'current' WHEN 'drops' THEN 'dropped'
+                    ELSE 'evaluating' END AS status,
+               s.status_since, t.first_reported, t.last_reported,
+               CASE WHEN l.relation = 'drops' THEN s.status_since END AS dropped_at,
+               CASE WHEN l.relation = 'drops' THEN rp.replaced_by END AS replaced_by,
+               t.articles, t.outlets, c.confidence,
+               b.evidence, b.article_url AS evidence_url, b.reported_at AS evidence_at,
+               $refreshed_at AS refreshed_at,
+               o.until AS last_other_report, b.confidence AS evidence_confidence,
+               b.event_id AS evidence_event_id
+        FROM latest l
+        JOIN totals t USING (adopter, model_family, vendor_level)
+        JOIN run_totals s USING (adopter, model_family, vendor_level)
+        JOIN combined c USING (adopter, model_family, vendor_level)
+        JOIN best b USING (adopter, model_family, vendor_level)
+        LEFT JOIN other_until o USING (adopter, model_family, vendor_level)
+        LEFT JOIN replaced rp USING (adopter, model_family, vendor_level)
     )
-    SELECT l.adopter, l.model_family, l.vendor_level, l.vendor, l.origin_country,
-           l.open_weights, t.adopter_named,
-           CASE l.relation WHEN 'adopts' THEN 'current' WHEN 'drops' THEN 'dropped'
-                ELSE 'evaluating' END AS status,
-           s.status_since, t.first_reported, t.last_reported,
-           CASE WHEN l.relation = 'drops' THEN s.status_since END AS dropped_at,
-           CASE WHEN l.relation = 'drops' THEN rp.replaced_by END AS replaced_by,
-           t.articles, t.outlets, c.confidence,
-           b.evidence, b.article_url AS evidence_url, b.reported_at AS evidence_at,
-           $refreshed_at AS refreshed_at
-    FROM latest l
-    JOIN totals t USING (adopter, model_family, vendor_level)
-    JOIN run_totals s USING (adopter, model_family, vendor_level)
-    JOIN combined c USING (adopter, model_family, vendor_level)
-    JOIN best b USING (adopter, model_family, vendor_level)
-    LEFT JOIN replaced rp USING (adopter, model_family, vendor_level)
+    {select}
 """
+)
+
+_SELECT_FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts"
+_SELECT_OUTLETS = "SELECT DISTINCT adopter, model_family, vendor_level, publisher AS outlet FROM ev"
+_SELECT_STORIES = (
+    "SELECT adopter, model_family, vendor_level, story, confidence FROM story_confidence"
+)
 
 _KEY_MATCH = (
     "{a}.adopter = {k}.adopter AND {a}.model_family = {k}.model_family "
     "AND coalesce({a}.vendor_level, false) = {k}.vendor_level"
 )
 
-_INSERT = f"INSERT INTO adoption_facts ({', '.join(FACT_COLUMNS)}) "
-
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _keys_table(keys: Iterable[FactKey]) -> pa.Table:
+    unique = sorted(set(keys))
+    return pa.table(
+        {
+            "adopter": pa.array([k[0] for k in unique], pa.string()),
+            "model_family": pa.array([k[1] for k in unique], pa.string()),
+            "vendor_level": pa.array([bool(k[2]) for k in unique], pa.bool_()),
+        }
+    )
+
+
+def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _key(row: dict[str, Any]) -> FactKey:
+    return (row["adopter"], row["model_family"], bool(row["vendor_level"]))
+
+
+def known_adopters(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every adopter the facts name (for resolving a name the gazetteer lacks)."""
+    return [r[0] for r in con.execute("SELECT DISTINCT adopter FROM adoption_facts").fetchall()]
 
 
 def keys_of_events(rows: Iterable[Any]) -> list[FactKey]:
@@ -207,82 +300,473 @@ def keys_of_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str])
     return [(r[0], r[1], bool(r[2])) for r in rows]
 
 
-def refresh_facts(
+def _stored_facts(con: duckdb.DuckDBPyConnection, keys_view: str) -> dict[FactKey, dict]:
+    match = _KEY_MATCH.format(a="f", k="k")
+    rows = _dicts(
+        con.execute(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM adoption_facts f "
+            f"SEMI JOIN {keys_view} k ON {match}"
+        )
+    )
+    return {_key(r): r for r in rows}
+
+
+def _delete_keys(con: duckdb.DuckDBPyConnection, keys_view: str) -> None:
+    _delete_keys_of(con, keys_view, ("adoption_facts", "fact_outlets", "fact_stories"))
+
+
+def _delete_keys_of(con: duckdb.DuckDBPyConnection, keys_view: str, tables: Sequence[str]) -> None:
+    for table in tables:
+        con.execute(
+            f"DELETE FROM {table} f USING {keys_view} k WHERE {_KEY_MATCH.format(a='f', k='k')}"
+        )
+
+
+def _compute_into_tables(con: duckdb.DuckDBPyConnection, events: str, now: datetime) -> None:
+    """Insert the facts and side rows computed from ``events`` (whole keys)."""
+    params = {"refreshed_at": now}
+    con.execute(
+        f"INSERT INTO adoption_facts ({', '.join(FACT_COLUMNS)}) "
+        + _FACTS_OF.format(events=events, select=_SELECT_FACTS),
+        params,
+    )
+    con.execute(
+        "INSERT INTO fact_outlets (adopter, model_family, vendor_level, outlet) "
+        + _FACTS_OF.format(events=events, select=_SELECT_OUTLETS),
+        params,
+    )
+    con.execute(
+        "INSERT INTO fact_stories (adopter, model_family, vendor_level, story, confidence) "
+        + _FACTS_OF.format(events=events, select=_SELECT_STORIES),
+        params,
+    )
+
+
+def _changes(before: dict[FactKey, dict], after: Iterable[dict[str, Any]]) -> list[FactChange]:
+    changes = []
+    for fact in after:
+        previous = before.get(_key(fact))
+        status = previous["status"] if previous else None
+        if status != fact["status"]:
+            public = {c: fact[c] for c in PUBLIC_FACT_COLUMNS}
+            changes.append(FactChange(fact=public, previous_status=status))
+    return sorted(changes, key=lambda c: c.key)
+
+
+def recompute_facts(
     con: duckdb.DuckDBPyConnection, keys: Iterable[FactKey], now: datetime | None = None
 ) -> list[FactChange]:
-    """Recompute the facts of ``keys`` from their events, inside the caller's
-    transaction; returns the facts that are new or changed status.
-
-    A key without events any more loses its fact. Cost grows with the keys and their
-    events, not with the log: one semi-join over the event log's key columns.
-    """
-    unique = sorted(set(keys))
-    if not unique:
+    """Recompute the facts of ``keys`` from all their events, inside the caller's
+    transaction; returns the facts that are new or changed status. A key without
+    events any more loses its fact. Costs what the keys' events cost."""
+    affected = _keys_table(keys)
+    if not affected.num_rows:
         return []
-    affected = pa.table(
-        {
-            "adopter": pa.array([k[0] for k in unique], pa.string()),
-            "model_family": pa.array([k[1] for k in unique], pa.string()),
-            "vendor_level": pa.array([bool(k[2]) for k in unique], pa.bool_()),
-        }
-    )
     with registered(con, "_fact_keys", affected) as keys_view:
-        match = _KEY_MATCH.format(a="f", k="k")
-        before = {
-            (r[0], r[1], bool(r[2])): r[3]
-            for r in con.execute(
-                f"SELECT adopter, model_family, vendor_level, status FROM adoption_facts f "
-                f"SEMI JOIN {keys_view} k ON {match}"
-            ).fetchall()
-        }
-        con.execute(f"DELETE FROM adoption_facts f USING {keys_view} k WHERE {match}")
+        before = _stored_facts(con, keys_view)
+        _delete_keys(con, keys_view)
         events = (
             f"(SELECT e.* FROM adoption_events e SEMI JOIN {keys_view} k "
             f"ON {_KEY_MATCH.format(a='e', k='k')})"
         )
-        con.execute(_INSERT + _FACTS_OF.format(events=events), {"refreshed_at": now or _now()})
-        cursor = con.execute(
-            f"SELECT {', '.join(FACT_COLUMNS)} FROM adoption_facts f "
-            f"SEMI JOIN {keys_view} k ON {match} ORDER BY adopter, model_family, vendor_level"
-        )
-        names = [d[0] for d in cursor.description]
-        after = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    changes = []
-    for fact in after:
-        previous = before.get((fact["adopter"], fact["model_family"], fact["vendor_level"]))
-        if previous != fact["status"]:
-            changes.append(FactChange(fact=fact, previous_status=previous))
-    return changes
+        _compute_into_tables(con, events, now or _now())
+        after = _stored_facts(con, keys_view)
+    return _changes(before, after.values())
 
 
 def rebuild_facts(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> int:
     """Recompute every fact from the whole event log, inside the caller's transaction
     (after events were written by other means than storage.store, e.g. storage.synthetic,
     or by a migration); returns the number of facts."""
-    con.execute("DELETE FROM adoption_facts")
-    con.execute(
-        _INSERT + _FACTS_OF.format(events="adoption_events"), {"refreshed_at": now or _now()}
-    )
+    for table in ("adoption_facts", "fact_outlets", "fact_stories"):
+        con.execute(f"DELETE FROM {table}")
+    _compute_into_tables(con, "adoption_events", now or _now())
     return int(con.execute("SELECT count(*) FROM adoption_facts").fetchall()[0][0])
 
 
-def facts_drift(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Facts whose stored row differs from what the event log says now (a consistency
-    check: empty when every write went through storage.store). refreshed_at aside."""
-    compared = [c for c in FACT_COLUMNS if c != "refreshed_at"]
-    cols = ", ".join(compared)
-    cursor = con.execute(
-        f"""
-        WITH truth AS ({_FACTS_OF.format(events="adoption_events")}),
-        stored AS (SELECT {cols} FROM adoption_facts),
-        computed AS (SELECT {cols} FROM truth),
-        only_stored AS (SELECT 'stored' AS side, * FROM (FROM stored EXCEPT FROM computed)),
-        only_computed AS (
-            SELECT 'computed' AS side, * FROM (FROM computed EXCEPT FROM stored))
-        SELECT * FROM only_stored UNION ALL SELECT * FROM only_computed
-        ORDER BY adopter, model_family, vendor_level, side
-        """,
-        {"refreshed_at": _now()},
+def fold_new_events(
+    con: duckdb.DuckDBPyConnection,
+    events: pa.Table,
+    new_articles: Collection[str],
+    now: datetime | None = None,
+) -> list[FactChange]:
+    """Fold events just inserted (``events``, as storage.records.EventRow in Arrow) into
+    the facts, inside the caller's transaction; returns the facts that are new or
+    changed status. ``new_articles``: the articles this transaction stored; events of
+    other articles make their key recomputed. Call once per inserted event: a fold adds.
+    """
+    if not events.num_rows:
+        return []
+    now = now or _now()
+    with registered(con, "_folded_events", events) as events_view:
+        new = _dicts(
+            con.execute(
+                _EVENTS_WITH_STORIES.format(events=events_view)
+                + " ORDER BY adopter, model_family, vendor_level, reported_at, event_id"
+            )
+        )
+    by_key: dict[FactKey, list[dict[str, Any]]] = {}
+    for event in new:
+        by_key.setdefault(_key(event), []).append(event)
+    with registered(con, "_fact_keys", _keys_table(by_key)) as keys_view:
+        stored = _stored_facts(con, keys_view)
+    plans = {k: _plan(stored.get(k), evs, new_articles) for k, evs in by_key.items()}
+    recompute = {k for k, plan in plans.items() if plan is None}
+    for key in _ties_with_the_latest(con, stored, plans):
+        plans[key] = _Plan(plans[key].relation, False, stored[key]["last_reported"], [], True)
+    changes = recompute_facts(con, recompute, now)
+    folding = {k: stored.get(k) for k in plans if k not in recompute}
+    if folding:
+        changes += _fold(con, folding, by_key, plans, now)
+    return sorted(changes, key=lambda c: c.key)
+
+
+def _rows_of_keys(events: pa.Table, keys: set[FactKey]) -> pa.Table:
+    mask = [
+        (a, f, bool(v)) in keys
+        for a, f, v in zip(
+            events.column("adopter").to_pylist(),
+            events.column("model_family").to_pylist(),
+            events.column("vendor_level").to_pylist(),
+            strict=True,
+        )
+    ]
+    return events.filter(pa.array(mask, pa.bool_()))
+
+
+def _order(event: dict[str, Any]) -> tuple[Any, ...]:
+    """Sorts the latest event first, as the SQL's ``recency`` does."""
+    return (-event["reported_at"].timestamp(), -event["strength"], event["event_id"])
+
+
+@dataclass(frozen=True)
+class _Plan:
+    relation: str  # of the status after the fold
+    continues: bool  # the current run goes on (else a new one starts)
+    last_other_report: datetime | None
+    run: list[dict[str, Any]]  # the new events in the (continued or new) run
+    # The new run also holds older events: its columns are computed from the key's
+    # events since last_other_report (all of them when None).
+    from_log: bool = False
+
+
+def _plan(
+    fact: dict[str, Any] | None, events: list[dict[str, Any]], new_articles: Collection[str]
+) -> _Plan | None:
+    """How the new events of one key change its fact (None: no fact yet); None where
+    the events' articles were stored earlier (then the key is recomputed whole)."""
+    if any(e["article_id"] not in new_articles for e in events):
+        return None  # an article stored earlier: its events may be counted already
+    if fact is None:
+        return _new_run(events, None, None)
+    relation = RELATION_OF_STATUS[fact["status"]]
+    last = fact["last_reported"]
+    tail = [e for e in events if e["reported_at"] > last]
+    body = [e for e in events if e["reported_at"] <= last]
+    if not all(e["relation"] == relation for e in tail):
+        # A new run starts in the new events: everything before them is history.
+        return _new_run(tail, relation, last)
+    others = [e["reported_at"] for e in body if e["relation"] != relation]
+    if fact["last_other_report"] is not None:
+        others.append(fact["last_other_report"])
+    other = max(others) if others else None
+    if any(e["relation"] != relation and e["reported_at"] >= fact["status_since"]
+           for e in body):  # fmt: skip
+        # An older report of another relation splits the run: what is left of it
+        # comes from the log, from that report on.
+        return _Plan(relation, False, other, [], True)
+    run = [
+        e for e in events
+        if e["relation"] == relation and (other is None or e["reported_at"] >= other)
+    ]  # fmt: skip
+    if relation == "drops" and any(e["switch_id"] for e in run):
+        # Which switch replaced it depends on the older drops' times.
+        return _Plan(relation, False, other, [], True)
+    return _Plan(relation, True, other, run)
+
+
+def _new_run(tail: list[dict[str, Any]], relation: str | None, last: datetime | None) -> _Plan:
+    """The run that ``tail`` (all reported after ``last``, the latest report before it,
+    of ``relation``) starts."""
+    latest = min(tail, key=_order)["relation"]
+    others = [e["reported_at"] for e in tail if e["relation"] != latest]
+    if relation is not None and latest != relation:
+        others.append(last)
+    other = max(others) if others else None
+    run = [
+        e for e in tail
+        if e["relation"] == latest and (other is None or e["reported_at"] >= other)
+    ]  # fmt: skip
+    return _Plan(latest, False, other, run)
+
+
+def _ties_with_the_latest(
+    con: duckdb.DuckDBPyConnection, stored: dict[FactKey, dict], plans: dict[FactKey, Any]
+) -> set[FactKey]:
+    """Keys whose new run begins at their last report, where older events of the new
+    relation reported at that very moment belong to the run too: recomputed."""
+    flips = [
+        (k, stored[k]["last_reported"], p.relation)
+        for k, p in plans.items()
+        if k in stored
+        and p is not None
+        and not p.continues
+        and not p.from_log
+        and p.last_other_report == stored[k]["last_reported"]
+    ]
+    if not flips:
+        return set()
+    table = pa.table(
+        {
+            "adopter": [k[0] for k, _, _ in flips],
+            "model_family": [k[1] for k, _, _ in flips],
+            "vendor_level": pa.array([k[2] for k, _, _ in flips], pa.bool_()),
+            "at": pa.array([at for _, at, _ in flips], pa.timestamp("us")),
+            "relation": [r for _, _, r in flips],
+        }
     )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    with registered(con, "_flips", table) as view:
+        rows = con.execute(
+            f"""
+            SELECT DISTINCT k.adopter, k.model_family, k.vendor_level
+            FROM adoption_events e JOIN {view} k ON {_KEY_MATCH.format(a="e", k="k")}
+             AND e.relation = k.relation
+             AND coalesce(e.published_at, e.extracted_at) = k.at
+            """
+        ).fetchall()
+    return {(r[0], r[1], bool(r[2])) for r in rows}
+
+
+def _noisy_or(confidences: Iterable[float]) -> float:
+    remaining = 1.0
+    for c in confidences:
+        remaining *= 1 - min(c, 1.0)
+    return round(1 - remaining, 6)
+
+
+_EMPTY_TOTALS = {"articles": 0, "outlets": 0, "adopter_named": False}
+_RUN_COLUMNS = (
+    "vendor", "origin_country", "open_weights", "status", "status_since", "dropped_at",
+    "replaced_by", "confidence", "evidence", "evidence_url", "evidence_at",
+    "last_other_report", "evidence_confidence", "evidence_event_id",
+)  # fmt: skip
+
+
+def _fold(
+    con: duckdb.DuckDBPyConnection,
+    stored: dict[FactKey, dict[str, Any] | None],
+    by_key: dict[FactKey, list[dict[str, Any]]],
+    plans: dict[FactKey, Any],
+    now: datetime,
+) -> list[FactChange]:
+    """Write the facts of ``stored``'s keys (None: new) with their new events folded in."""
+    keys = _keys_table(stored)
+    pairs = sorted({(*k, e["publisher"]) for k in stored for e in by_key[k]})
+    publishers = pa.table(
+        {
+            "adopter": pa.array([p[0] for p in pairs], pa.string()),
+            "model_family": pa.array([p[1] for p in pairs], pa.string()),
+            "vendor_level": pa.array([p[2] for p in pairs], pa.bool_()),
+            "outlet": pa.array([p[3] for p in pairs], pa.string()),
+        }
+    )
+    continuing = {k for k in stored if plans[k].continues}
+    from_log = {k: plans[k].last_other_report for k in stored if plans[k].from_log}
+    with registered(con, "_fact_keys", _keys_table(continuing)) as keys_view:
+        stories: dict[FactKey, dict[str, float]] = {}
+        for row in _dicts(
+            con.execute(
+                f"SELECT * FROM fact_stories f SEMI JOIN {keys_view} k "
+                f"ON {_KEY_MATCH.format(a='f', k='k')}"
+            )
+        ):
+            stories.setdefault(_key(row), {})[row["story"]] = row["confidence"]
+    with registered(con, "_fact_publishers", publishers) as pub_view:
+        unseen = con.execute(
+            f"SELECT * FROM {pub_view} p ANTI JOIN fact_outlets f "
+            f"ON {_KEY_MATCH.format(a='f', k='p')} AND f.outlet = p.outlet"
+        ).to_arrow_table()
+    with registered(con, "_unseen_publishers", unseen) as unseen_view:
+        con.execute(
+            "INSERT INTO fact_outlets (adopter, model_family, vendor_level, outlet) "
+            f"SELECT adopter, model_family, vendor_level, outlet FROM {unseen_view}"
+        )
+    new_outlets: dict[FactKey, int] = {}
+    for row in unseen.to_pylist():
+        new_outlets[_key(row)] = new_outlets.get(_key(row), 0) + 1
+    partners = _switch_partners(con, [e for k in stored for e in plans[k].run])
+    runs, run_stories_of = _runs_from_log(con, from_log, now)
+
+    rows, story_rows = [], []
+    for key, old in stored.items():
+        plan, events = plans[key], by_key[key]
+        base = old or {**_EMPTY_TOTALS, "adopter": key[0], "model_family": key[1],
+                       "vendor_level": key[2]}  # fmt: skip
+        fact = dict(base)
+        first, last = events[0]["reported_at"], events[-1]["reported_at"]
+        fact["first_reported"] = min(old["first_reported"], first) if old else first
+        fact["last_reported"] = max(old["last_reported"], last) if old else last
+        fact["articles"] = base["articles"] + len({e["article_id"] for e in events})
+        fact["outlets"] = base["outlets"] + new_outlets.get(key, 0)
+        fact["adopter_named"] = base["adopter_named"] or any(e["adopter_named"] for e in events)
+        fact["refreshed_at"] = now
+        if plan.from_log:
+            fact.update({c: runs[key][c] for c in _RUN_COLUMNS})
+            run_stories = run_stories_of.get(key, {})
+        else:
+            tail = [e for e in events if not old or e["reported_at"] > old["last_reported"]]
+            if tail:
+                latest = min(tail, key=_order)
+                for column in ("vendor", "origin_country", "open_weights"):
+                    fact[column] = latest[column]
+            run_stories = dict(stories.get(key, {})) if plan.continues else {}
+            for e in plan.run:
+                run_stories[e["story"]] = max(run_stories.get(e["story"], 0.0),
+                                              min(e["confidence"], 1.0))  # fmt: skip
+            candidates = [
+                {"confidence": e["confidence"], "reported_at": e["reported_at"],
+                 "event_id": e["event_id"], "evidence": e["evidence"],
+                 "article_url": e["article_url"]}
+                for e in plan.run
+            ]  # fmt: skip
+            if plan.continues:
+                candidates.append(
+                    {"confidence": old["evidence_confidence"], "reported_at": old["evidence_at"],
+                     "event_id": old["evidence_event_id"], "evidence": old["evidence"],
+                     "article_url": old["evidence_url"]}
+                )  # fmt: skip
+                since = min([old["status_since"]] + [e["reported_at"] for e in plan.run])
+            else:
+                since = min(e["reported_at"] for e in plan.run)
+            best = min(candidates, key=lambda c: (-c["confidence"], -c["reported_at"].timestamp(),
+                                                  c["event_id"]))  # fmt: skip
+            fact.update(
+                status=STATUS_OF_RELATION[plan.relation],
+                status_since=since,
+                dropped_at=since if plan.relation == "drops" else None,
+                confidence=_noisy_or(run_stories.values()),
+                evidence=best["evidence"],
+                evidence_url=best["article_url"],
+                evidence_at=best["reported_at"],
+                evidence_confidence=best["confidence"],
+                evidence_event_id=best["event_id"],
+                last_other_report=plan.last_other_report,
+            )
+            if not plan.continues:
+                drops = [e for e in plan.run if e["switch_id"] in partners.get(key, {})]
+                fact["replaced_by"] = (
+                    partners[key][max(drops, key=lambda e: e["reported_at"])["switch_id"]]
+                    if plan.relation == "drops" and drops else None
+                )  # fmt: skip
+        rows.append(fact)
+        story_rows += [(*key, story, c) for story, c in sorted(run_stories.items())]
+
+    with registered(con, "_fact_keys", keys) as keys_view:
+        _delete_keys_of(con, keys_view, ("adoption_facts", "fact_stories"))
+    with registered(con, "_folded_facts", pa.Table.from_pylist(rows, _FACTS_SCHEMA)) as v:
+        con.execute(
+            f"INSERT INTO adoption_facts ({', '.join(FACT_COLUMNS)}) "
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM {v}"
+        )
+    story_table = pa.table(
+        {
+            "adopter": pa.array([r[0] for r in story_rows], pa.string()),
+            "model_family": pa.array([r[1] for r in story_rows], pa.string()),
+            "vendor_level": pa.array([r[2] for r in story_rows], pa.bool_()),
+            "story": pa.array([r[3] for r in story_rows], pa.string()),
+            "confidence": pa.array([r[4] for r in story_rows], pa.float64()),
+        }
+    )
+    with registered(con, "_folded_stories", story_table) as v:
+        con.execute(
+            "INSERT INTO fact_stories (adopter, model_family, vendor_level, story, "
+            f"confidence) SELECT * FROM {v}"
+        )
+    return _changes({k: v for k, v in stored.items() if v is not None}, rows)
+
+
+def _runs_from_log(
+    con: duckdb.DuckDBPyConnection, since: dict[FactKey, datetime | None], now: datetime
+) -> tuple[dict[FactKey, dict[str, Any]], dict[FactKey, dict[str, float]]]:
+    """The current-run columns and stories of some keys, from their events reported at
+    or after ``since`` (all of them where None): enough for the run, which starts there."""
+    if not since:
+        return {}, {}
+    windows = pa.table(
+        {
+            "adopter": pa.array([k[0] for k in since], pa.string()),
+            "model_family": pa.array([k[1] for k in since], pa.string()),
+            "vendor_level": pa.array([k[2] for k in since], pa.bool_()),
+            "since": pa.array(list(since.values()), pa.timestamp("us")),
+        }
+    )
+    with registered(con, "_run_windows", windows) as view:
+        events = (
+            f"(SELECT e.* FROM adoption_events e JOIN {view} w "
+            f"ON {_KEY_MATCH.format(a='e', k='w')} AND (w.since IS NULL "
+            "OR coalesce(e.published_at, e.extracted_at) >= w.since))"
+        )
+        params = {"refreshed_at": now}
+        runs = {
+            _key(r): r
+            for r in _dicts(
+                con.execute(_FACTS_OF.format(events=events, select=_SELECT_FACTS), params)
+            )
+        }
+        stories: dict[FactKey, dict[str, float]] = {}
+        for r in _dicts(
+            con.execute(_FACTS_OF.format(events=events, select=_SELECT_STORIES), params)
+        ):
+            stories.setdefault(_key(r), {})[r["story"]] = r["confidence"]
+    return runs, stories
+
+
+def _switch_partners(
+    con: duckdb.DuckDBPyConnection, run: list[dict[str, Any]]
+) -> dict[FactKey, dict[str, str]]:
+    """key -> switch_id -> the family adopted in that switch, for the drops in ``run``."""
+    drops = [e for e in run if e["relation"] == "drops" and e["switch_id"]]
+    if not drops:
+        return {}
+    rows = con.execute(
+        "SELECT switch_id, model_family FROM adoption_events "
+        "WHERE relation = 'adopts' AND list_contains(?, switch_id) ORDER BY model_family",
+        [sorted({e["switch_id"] for e in drops})],
+    ).fetchall()
+    adopted: dict[str, list[str]] = {}
+    for switch_id, family in rows:
+        adopted.setdefault(switch_id, []).append(family)
+    partners: dict[FactKey, dict[str, str]] = {}
+    for e in drops:
+        families = [f for f in adopted.get(e["switch_id"], []) if f != e["model_family"]]
+        if families:
+            partners.setdefault(_key(e), {})[e["switch_id"]] = families[-1]
+    return partners
+
+
+def facts_drift(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Facts (and their side rows) that differ from what the event log says now (a
+    consistency check: empty when every write went through storage.store)."""
+    compared = [c for c in FACT_COLUMNS if c != "refreshed_at"]
+    checks = [
+        ("adoption_facts", ", ".join(compared), _SELECT_FACTS),
+        ("fact_outlets", "adopter, model_family, vendor_level, outlet", _SELECT_OUTLETS),
+        ("fact_stories", "adopter, model_family, vendor_level, story, confidence",
+         _SELECT_STORIES),
+    ]  # fmt: skip
+    drift: list[dict[str, Any]] = []
+    for table, cols, select in checks:
+        truth = _FACTS_OF.format(events="adoption_events", select=select)
+        drift += _dicts(
+            con.execute(
+                f"""
+                WITH computed AS (SELECT {cols} FROM ({truth})),
+                stored AS (SELECT {cols} FROM {table})
+                SELECT '{table}: stored only' AS side, * FROM (FROM stored EXCEPT FROM computed)
+                UNION ALL
+                SELECT '{table}: log only', * FROM (FROM computed EXCEPT FROM stored)
+                """,
+                {"refreshed_at": _now()},
+            )
+        )
+    return drift

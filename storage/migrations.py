@@ -291,10 +291,99 @@ MIGRATIONS: list[Migration] = [
             evidence VARCHAR NOT NULL,
             evidence_url VARCHAR NOT NULL,
             evidence_at TIMESTAMP,
-            refreshed_at TIMESTAMP NOT NULL
+            refreshed_at TIMESTAMP NOT NULL,
+            -- What keeping the fact incrementally needs (storage.facts): the latest
+            -- report of another relation than the status's, and the best claim's key.
+            last_other_report TIMESTAMP,
+            evidence_confidence DOUBLE NOT NULL,
+            evidence_event_id VARCHAR NOT NULL
+        );
+        -- The independent publishers of each fact (adoption_facts.outlets counts them).
+        CREATE TABLE fact_outlets (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            outlet VARCHAR NOT NULL
+        );
+        -- The story clusters reporting each fact's current status, with their most
+        -- confident claim (adoption_facts.confidence combines them).
+        CREATE TABLE fact_stories (
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            story VARCHAR NOT NULL,
+            confidence DOUBLE NOT NULL
         );
         """,
         backfill=rebuild_facts,
+    ),
+    Migration(
+        9,
+        "story_signatures",
+        """
+        -- Near-duplicate signatures of stored articles (storage.clusters): what a new
+        -- article is compared with to find its story cluster. story_signatures holds each
+        -- article's MinHash (126 little-endian uint32 values); story_bands one row per
+        -- locality-sensitive band of it, so that the stored articles sharing a band with
+        -- a new one are one join away. story_at: published_at, else fetched_at (the
+        -- time window of storage.clusters). Rows are written with the article's
+        -- story_cluster, by the ingest or by the backfill of older articles.
+        CREATE TABLE story_signatures (
+            article_id VARCHAR NOT NULL,
+            story_at TIMESTAMP NOT NULL,
+            minhash BLOB NOT NULL
+        );
+        CREATE TABLE story_bands (
+            band_hash BIGINT NOT NULL,
+            story_at TIMESTAMP NOT NULL,
+            article_id VARCHAR NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        10,
+        "watchlists_and_alerts",
+        """
+        -- What a user asked to be told about (adoptwatch watch add): facts whose adopter,
+        -- model family, vendor or origin country is value, once they have min_outlets
+        -- independent outlets. value is the canonical name the extraction stores.
+        CREATE TABLE watches (
+            watch_id VARCHAR NOT NULL,      -- hash of kind and value: one watch per target
+            kind VARCHAR NOT NULL,          -- company | model | vendor | origin
+            value VARCHAR NOT NULL,
+            min_outlets INTEGER NOT NULL DEFAULT 1,
+            created_at TIMESTAMP NOT NULL
+        );
+
+        -- One row per fact change a watch matched (storage.alerts), written in the
+        -- transaction that refreshed the fact (an outbox) and delivered after it commits.
+        -- alert_id hashes the watch, the fact's key, its status and status_since, so a
+        -- change is alerted once however many runs or writers see it.
+        CREATE TABLE alerts (
+            alert_id VARCHAR NOT NULL,
+            watch_id VARCHAR NOT NULL,
+            adopter VARCHAR NOT NULL,
+            model_family VARCHAR NOT NULL,
+            vendor_level BOOLEAN NOT NULL,
+            vendor VARCHAR NOT NULL,
+            origin_country VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,        -- the fact's: current | dropped | evaluating
+            previous_status VARCHAR,        -- NULL: a new fact
+            status_since TIMESTAMP NOT NULL,
+            replaced_by VARCHAR,
+            articles INTEGER NOT NULL,
+            outlets INTEGER NOT NULL,
+            evidence VARCHAR NOT NULL,
+            evidence_url VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            delivery VARCHAR NOT NULL,      -- pending | sent | failed | no-channel
+            delivered_via VARCHAR,          -- channels done, comma-separated: email,webhook
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_attempt_at TIMESTAMP,
+            sent_at TIMESTAMP,
+            last_error VARCHAR
+        );
+        """,
     ),
 ]
 

@@ -204,3 +204,13 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
             con.unregister(name)
         raise
     con.unregister(name)
+
+
+@dataclass(frozen=True)
+class StorySignatureRow:
+    """An article's near-duplicate signature (``extractors.story_signatures``), as
+    :mod:`adoptwatch.storage.clusters` stores and compares it."""
+
+    article_id: str
+    minhash: bytes
+    band_hashes: tuple[int, ...]

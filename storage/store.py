@@ -26,8 +26,16 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from adoptwatch.storage.alerts import queue_alerts
+from adoptwatch.storage.clusters import StoryClustering, cluster_new_articles
 from adoptwatch.storage.db import QueryError, atomic
-from adoptwatch.storage.facts import FactChange, keys_of_articles, keys_of_events, refresh_facts
+from adoptwatch.storage.facts import (
+    FactChange,
+    fold_new_events,
+    keys_of_articles,
+    keys_of_events,
+    recompute_facts,
+)
 from adoptwatch.storage.leases import renew_leases
 from adoptwatch.storage.records import (
     ArticleRow,
@@ -38,6 +46,7 @@ from adoptwatch.storage.records import (
     SourceSpec,
     SourceState,
     SourceUpdate,
+    StorySignatureRow,
     to_arrow,
 )
 from adoptwatch.storage.records import registered as _registered
@@ -151,22 +160,19 @@ def _fold_first_adoptions(con: duckdb.DuckDBPyConnection, events: pa.Table) -> N
 
 def _insert_events(
     con: duckdb.DuckDBPyConnection, rows: Sequence[EventRow], check_keys: bool = True
-) -> int:
-    """Insert the events not stored yet and fold them into first_adoptions; returns how
-    many were new.
+) -> pa.Table:
+    """Insert the events not stored yet and fold them into first_adoptions; returns
+    those that were new.
 
     ``check_keys=False``: the events of articles this transaction stores, which cannot be
     stored already (an article's events are written with it), so no lookup is needed.
     """
-    if not rows:
-        return 0
     arrow = to_arrow(EventRow, list(rows))
-    if check_keys:
-        arrow = _unstored(con, "adoption_events", arrow, ("event_id",))
-    inserted = _insert_arrow(con, "adoption_events", arrow)
-    if inserted:
+    if check_keys and rows:
+        arrow = _unstored(con, "adoption_events", arrow, ("event_id",)).cast(arrow.schema)
+    if _insert_arrow(con, "adoption_events", arrow):
         _fold_first_adoptions(con, arrow)
-    return inserted
+    return arrow
 
 
 def _refresh_first_adoptions(
@@ -455,6 +461,10 @@ class WriteBatch:
     entries: list[EntryRow] = field(default_factory=list)
     fetches: list[FetchRow] = field(default_factory=list)
     source_updates: list[SourceUpdate] = field(default_factory=list)
+    # Near-duplicate signatures of the articles (article_id ->), and how to cluster them
+    # into stories (storage.clusters); None: store the articles without a story cluster.
+    signatures: dict[str, StorySignatureRow] = field(default_factory=dict)
+    story_clustering: StoryClustering | None = None
     # Renew this run's leases until then, in the same transaction (None: no run).
     run_id: str | None = None
     leases_until: datetime | None = None
@@ -466,6 +476,7 @@ class WriteResult:
     events: int = 0
     mentions: int = 0
     disabled_sources: list[str] = field(default_factory=list)
+    alerts: int = 0  # watchlist alerts queued with the facts (storage.alerts)
     # Articles of the batch that another writer had stored first (by canonical URL or
     # content hash): article_id in the batch -> the stored one.
     duplicates: dict[str, str] = field(default_factory=dict)
@@ -513,14 +524,21 @@ def write_batch(
         result.duplicates = dict(twins)
         new = [a for a in articles if a.article_id not in twins]
         new_ids = {a.article_id for a in new}
+        new = cluster_new_articles(con, new, batch.signatures, batch.story_clustering)
         result.articles = _append(con, "articles", ArticleRow, new)
         # Events and mentions of the batch's new articles go in as they are; of its
         # articles stored first elsewhere, not at all; of articles outside the batch
         # (a write of events alone), when their keys are not stored yet.
         events = _dedupe(batch.events, lambda e: e.event_id, "first")
-        result.events = _insert_events(
-            con, [e for e in events if e.article_id in new_ids], check_keys=False
-        ) + _insert_events(con, [e for e in events if e.article_id not in batch_ids])
+        inserted = pa.concat_tables(
+            [
+                _insert_events(
+                    con, [e for e in events if e.article_id in new_ids], check_keys=False
+                ),
+                _insert_events(con, [e for e in events if e.article_id not in batch_ids]),
+            ]
+        )
+        result.events = inserted.num_rows
         mentions = _dedupe(batch.mentions, lambda m: (m.article_id, m.model_family), "first")
         result.mentions = _append(
             con, "model_mentions", MentionRow, [m for m in mentions if m.article_id in new_ids]
@@ -540,8 +558,8 @@ def write_batch(
         )
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
-        if result.events:
-            result.fact_changes = refresh_facts(con, keys_of_events(events))
+        result.fact_changes = fold_new_events(con, inserted, new_ids)
+        result.alerts = queue_alerts(con, result.fact_changes)  # the outbox, same commit
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -712,7 +730,9 @@ def replace_extraction(
             MentionRow,
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
-        return refresh_facts(con, fact_keys)
+        changes = recompute_facts(con, fact_keys)
+        queue_alerts(con, changes)  # delivered after the commit (digest.alerts)
+        return changes
 
     return atomic(con, work)
 

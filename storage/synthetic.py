@@ -24,6 +24,7 @@ import duckdb
 from adoptwatch.storage import store
 from adoptwatch.storage.db import transaction
 from adoptwatch.storage.facts import rebuild_facts
+from adoptwatch.storage.records import registered, to_arrow
 
 START = datetime(2024, 1, 1)
 SPAN_SECONDS = 3 * 365 * 24 * 3600
@@ -89,7 +90,8 @@ SELECT {_ARTICLE_ID.format(a="a")},
        'synthetic-news', 'Story ' || a || ' about AI models',
        CASE WHEN {_ARTICLE_DATED.format(a="a")} THEN {_ARTICLE_AT.format(a="a")} END,
        {_ARTICLE_AT.format(a="a")} + INTERVAL 6 HOUR,
-       md5('art-' || a), 'Text of story ' || a || '.', 'synthetic', 'synthetic'
+       md5('art-' || a), 'Text of story ' || a || '.', 'synthetic', 'synthetic',
+       'outlet-' || (hash(a) % 400) || '.example.com', {_ARTICLE_ID.format(a="a")}
 FROM range(($events + 2) // 3) t(a)
 ORDER BY a
 """
@@ -128,7 +130,7 @@ def generate_event_log(con: duckdb.DuckDBPyConnection, events: int) -> dict[str,
         con.execute(
             "INSERT INTO articles (article_id, canonical_url, url, source, title, "
             "published_at, fetched_at, content_hash, text, extraction_method, "
-            "extractor_version) " + _ARTICLES,
+            "extractor_version, outlet, story_cluster) " + _ARTICLES,
             {k: params[k] for k in ("events", "start", "span")},
         )
         con.execute(
@@ -158,7 +160,7 @@ def generate_crawl_history(con: duckdb.DuckDBPyConnection, articles: int) -> Non
         con.execute(
             "INSERT INTO articles (article_id, canonical_url, url, source, title, "
             "published_at, fetched_at, content_hash, text, extraction_method, "
-            "extractor_version) " + _ARTICLES,
+            "extractor_version, outlet, story_cluster) " + _ARTICLES,
             {"events": articles * 3, "start": START, "span": float(SPAN_SECONDS)},
         )
         con.execute(
@@ -170,6 +172,19 @@ def generate_crawl_history(con: duckdb.DuckDBPyConnection, articles: int) -> Non
             FROM articles
             """
         )
+
+
+def append_unfolded(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Any], events: Sequence[Any]
+) -> None:
+    """Store articles and events (storage.records rows) without folding the events into
+    the facts, in the caller's transaction: what a write holds just before its fold
+    (benchmarks.facts times the fold alone)."""
+    for table, rows in (("articles", articles), ("adoption_events", events)):
+        arrow = to_arrow(type(rows[0]), list(rows))
+        with registered(con, "_unfolded", arrow) as view:
+            con.execute(f"INSERT INTO {table} ({', '.join(arrow.schema.names)}) "
+                        f"SELECT * FROM {view}")  # fmt: skip
 
 
 def event_count(con: duckdb.DuckDBPyConnection) -> int:
@@ -216,3 +231,37 @@ def insert_row_by_row(
 
 def _plain_row(row: Any) -> list[Any]:
     return [list(v) if isinstance(v, tuple) else v for v in astuple(row)]
+
+
+def generate_story_signatures(con: duckdb.DuckDBPyConnection) -> int:
+    """Give every article without one an outlet, a story of its own and a signature
+    (random band hashes, a constant MinHash): the size of ``story_bands`` and
+    ``story_signatures`` a log of that many articles has, for the clustering benchmark.
+    Returns how many articles got one."""
+    with transaction(con):
+        filled = con.execute(
+            """
+            SELECT count(*) FROM articles WHERE story_cluster IS NULL
+            """
+        ).fetchall()[0][0]
+        con.execute(
+            """
+            INSERT INTO story_signatures (article_id, story_at, minhash)
+            SELECT article_id, coalesce(published_at, fetched_at), encode(repeat('s', 504))
+            FROM articles WHERE story_cluster IS NULL
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO story_bands (band_hash, story_at, article_id)
+            SELECT (hash(a.article_id, b.range) >> 1)::BIGINT,
+                   coalesce(a.published_at, a.fetched_at), a.article_id
+            FROM articles a, range(42) b WHERE a.story_cluster IS NULL
+            """
+        )
+        con.execute(
+            "UPDATE articles SET story_cluster = article_id, "
+            "outlet = 'outlet' || (hash(article_id) % 5000) || '.example' "
+            "WHERE story_cluster IS NULL"
+        )
+    return int(filled)

@@ -56,6 +56,8 @@ class Hit:
     query: str
     headers: dict[str, str]
     time: float = field(default_factory=time.monotonic)
+    method: str = "GET"
+    body: bytes = b""  # a POST's body
 
 
 class _CountingServer(ThreadingHTTPServer):
@@ -99,13 +101,26 @@ class RouteServer:
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
-                server.hits.append(Hit(parts.path, parts.query, dict(self.headers.items())))
+                body = b""
+                if self.command == "POST":
+                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.hits.append(
+                    Hit(
+                        parts.path,
+                        parts.query,
+                        dict(self.headers.items()),
+                        method=self.command,
+                        body=body,
+                    )
+                )
                 handler = server.routes.get(parts.path) or server.route_prefix(parts.path)
                 if handler is None:
                     respond(self, 404, b"not found", content_type="text/plain")
                     return
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     handler(self)
+
+            do_POST = do_GET  # the handler sees self.command; the hit keeps the body
 
         self._httpd = _CountingServer((self.host, 0), _Handler)
         self._httpd.tls_context = self.tls

@@ -278,9 +278,19 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
         ("failed articles", "articles_failed"),
         ("new adoption events", "events_new"),
         ("new model mentions", "mentions_new"),
+        ("new watchlist alerts", "alerts_queued"),
     ]:
         table.add_row(label, str(summary.get(key, 0)))
     console.print(table)
+    alerts = summary.get("alerts") or {}
+    if alerts.get("due") or alerts.get("error"):
+        console.print(
+            f"alerts: {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} failed "
+            f"(retried next run), {alerts.get('no_channel', 0)} with no channel set"
+            + "".join(f"; {e}" for e in alerts.get("errors", [])[:2])
+            + (f"; {alerts['error']}" if alerts.get("error") else ""),
+            highlight=False,
+        )
     for failure in summary.get("failed_sources", []):
         console.print(
             f"[yellow]feed failed[/] {failure['source']}: "
@@ -453,6 +463,7 @@ def reextract(
     Events from older extractor versions are replaced; prints what changed. With --pages
     the text itself is extracted again from the page bytes kept in the database.
     """
+    from adoptwatch.digest.alerts import deliver_alerts_now
     from adoptwatch.pipeline.reextract import reextract as run_reextract
 
     settings = state.settings(db=db)
@@ -463,10 +474,12 @@ def reextract(
             progress=RichProgress(bar),
             from_pages=from_pages,
         )
+    delivery = deliver_alerts_now(settings)  # what the changed facts queued
     if as_json:
         data = report.as_dict() | {
             "examples_added": report.examples_added,
             "examples_removed": report.examples_removed,
+            "alerts": delivery.as_dict(),
         }
         click.echo(json.dumps(data, indent=2, default=str))
         return

@@ -7,6 +7,7 @@ and LF become spaces) by :func:`clean_text` before any renderer sees it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ import duckdb
 
 from adoptwatch.digest.weeks import IsoWeek
 from adoptwatch.plain_text import clean_text
+from adoptwatch.storage import alerts as alerts_sql
 from adoptwatch.storage import digest as digest_sql
 
 HISTORY_WEEKS = 12
@@ -149,6 +151,25 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class WatchedFact:
+    """A fact matching a watch whose status was reported this week (the columns keep
+    adoption_facts' names: :func:`adoptwatch.digest.wording.fact_sentence` reads them)."""
+
+    adopter: str
+    model_family: str
+    vendor_level: bool
+    vendor: str
+    origin_country: str
+    status: str
+    status_since: datetime
+    replaced_by: str | None
+    articles: int
+    outlets: int
+    watches: tuple[str, ...]
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
 class Digest:
     week: IsoWeek
     timezone: str
@@ -159,6 +180,8 @@ class Digest:
     fell_out: list[RankedModel]  # adopted last week, by nobody this week
     discussed: list[DiscussedModel]
     origin_share: list[OriginWeek]  # oldest first, ending with this week
+    # Facts matching the user's watches, changed this week; None: no watches at all.
+    watchlist: list[WatchedFact] | None = None
 
     @property
     def previous_week(self) -> IsoWeek:
@@ -269,6 +292,27 @@ def build_digest(
         for r in digest_sql.most_discussed(con, start, stop, limit=top_n)
     ]
     share = origin_share(con, week, tz, history_weeks)
+    watchlist = (
+        [
+            WatchedFact(
+                adopter=clean_text(r["adopter"], 120),
+                model_family=clean_text(r["model_family"], 80),
+                vendor_level=bool(r["vendor_level"]),
+                vendor=clean_text(r["vendor"], 80),
+                origin_country=clean_text(r["origin_country"], 8).upper(),
+                status=clean_text(r["status"], 20),
+                status_since=r["status_since"],
+                replaced_by=clean_text(r["replaced_by"], 80) or None,
+                articles=int(r["articles"]),
+                outlets=int(r["outlets"]),
+                watches=tuple(clean_text(w, 120) for w in r["watches"]),
+                evidence=Evidence.of(r["evidence"], r["evidence_url"]),
+            )
+            for r in alerts_sql.watchlist_facts(con, start, stop)
+        ]
+        if alerts_sql.has_watches(con)
+        else None
+    )
     raw = digest_sql.week_totals(con, start, stop)
     totals = Totals(
         new_adoptions=len(new),
@@ -291,4 +335,5 @@ def build_digest(
         fell_out=[m for m in ranked if m.companies == 0 and m.prev_companies > 0],
         discussed=discussed,
         origin_share=share,
+        watchlist=watchlist,
     )

@@ -11,12 +11,16 @@ from adoptwatch.digest.chart import ORIGIN_COLORS
 from adoptwatch.digest.content import Digest, OriginWeek
 from adoptwatch.digest.wording import (
     MAX_ITEMS,
+    WATCHLIST_DEFINITION,
+    WATCHLIST_EMPTY,
+    WATCHLIST_HEADING,
     change,
     empty_sentence,
     footnotes,
     more_lines,
     plural,
     subject_for,
+    watched_sentence,
 )
 
 _TEMPLATES = jinja2.Environment(
@@ -65,6 +69,16 @@ def render_html(digest: Digest, chart_src: str | None) -> str:
         ),
         share_caption=_share_caption(digest) if digest.has_history else "",
         footnotes=footnotes(digest),
+        watchlist=(
+            None
+            if digest.watchlist is None
+            else [
+                (watched_sentence(f), f.watches, f.evidence) for f in digest.watchlist[:MAX_ITEMS]
+            ]
+        ),
+        watchlist_heading=WATCHLIST_HEADING,
+        watchlist_definition=WATCHLIST_DEFINITION,
+        watchlist_empty=WATCHLIST_EMPTY,
     )
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from adoptwatch.digest.content import Digest, Evidence
 from adoptwatch.digest.wording import (
     MAX_ITEMS,
+    WATCHLIST_DEFINITION,
+    WATCHLIST_EMPTY,
+    WATCHLIST_HEADING,
     change,
     empty_sentence,
     footnotes,
     more_lines,
     plural,
     totals_line,
+    watched_sentence,
 )
 
 
@@ -22,16 +26,27 @@ def render_text(digest: Digest) -> str:
         f"{digest.date_range} ({digest.timezone})",
         "",
     ]
-    if digest.is_empty:
-        out += [empty_sentence(digest), ""]
-    else:
-        out += [totals_line(digest.totals), ""]
 
     def evidence(ev: Evidence, indent: str = "   ") -> list[str]:
         lines = [f'{indent}"{ev.sentence}"'] if ev.sentence else []
         if ev.url:
             lines.append(f"{indent}{ev.url}")
         return lines
+
+    if digest.watchlist is not None:
+        out.append(f"{WATCHLIST_HEADING.upper()} ({WATCHLIST_DEFINITION})")
+        if not digest.watchlist:
+            out.append(f" {WATCHLIST_EMPTY}")
+        for fact in digest.watchlist[:MAX_ITEMS]:
+            out.append(f" - {watched_sentence(fact)} [{', '.join(fact.watches)}]")
+            out += evidence(fact.evidence)
+        out += more_lines(len(digest.watchlist), "watchlist fact")
+        out.append("")
+
+    if digest.is_empty:
+        out += [empty_sentence(digest), ""]
+    else:
+        out += [totals_line(digest.totals), ""]
 
     if not digest.is_empty:
         out.append("NEW ADOPTERS (first time a company is reported adopting the model)")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from adoptwatch.digest.content import Digest, Totals
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from adoptwatch.digest.content import Digest, Totals, WatchedFact, clean_text
 
 # A busy week lists this many new adoptions and switches; the rest are counted.
 MAX_ITEMS = 40
@@ -63,3 +68,57 @@ def footnotes(digest: Digest) -> list[str]:
         )
     notes.append("Sent by adoptwatch. Evidence sentences are quoted from the linked articles.")
     return notes
+
+
+# --- watchlist facts (the digest's "Your watchlist" and the alerts) ------------------------
+
+
+def _day(value: Any) -> str:
+    return value.strftime("%Y-%m-%d") if isinstance(value, datetime) else "an unknown date"
+
+
+def fact_family(fact: Mapping[str, Any]) -> str:
+    family = clean_text(fact["model_family"], 80)
+    return f"{family} models" if fact.get("vendor_level") else family
+
+
+def fact_sentence(fact: Mapping[str, Any]) -> str:
+    """One line saying what a fact is now: "Airbnb uses Qwen (Alibaba, CN) since
+    2026-11-02, reported by 3 independent outlets"."""
+    adopter = clean_text(fact["adopter"], 80)
+    family = fact_family(fact)
+    origin = ", ".join(
+        clean_text(x, 40) for x in (fact.get("vendor"), fact.get("origin_country")) if x
+    )
+    model = f"{family} ({origin})" if origin else family
+    since = _day(fact["status_since"])
+    status = fact["status"]
+    if status == "dropped":
+        text = f"{adopter} dropped {model} on {since}"
+        if fact.get("replaced_by"):
+            text += f", replaced by {clean_text(fact['replaced_by'], 80)}"
+    elif status == "evaluating":
+        text = f"{adopter} is evaluating {model} since {since}"
+    else:
+        text = f"{adopter} uses {model} since {since}"
+    outlets = int(fact.get("outlets") or 0)
+    return f"{text}, reported by {outlets} independent outlet{'s' if outlets != 1 else ''}"
+
+
+def change_label(previous: str | None, status: str) -> str:
+    """How the alert came about: "new", or "was current" for a status change."""
+    if previous is None:
+        return "new"
+    return f"was {previous}" if previous != status else status
+
+
+def watched_sentence(fact: WatchedFact) -> str:
+    return fact_sentence(dataclasses.asdict(fact))
+
+
+WATCHLIST_HEADING = "Your watchlist"
+WATCHLIST_DEFINITION = (
+    "facts matching your watches (adoptwatch watch list) whose status was reported this "
+    "week; outlets count independent publishers"
+)
+WATCHLIST_EMPTY = "Nothing on your watchlist changed this week."

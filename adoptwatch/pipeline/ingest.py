@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -54,11 +55,14 @@ from adoptwatch.pipeline.pages import deduplicate, extract_pages, known_for
 from adoptwatch.pipeline.progress import NoProgress, Progress
 from adoptwatch.pipeline.rows import ProcessedBatch, build_write_batch, fetch_rows, source_update
 from adoptwatch.pipeline.sources import load_sources
+from adoptwatch.pipeline.story_clusters import backfill_story_clusters, story_clustering
 from adoptwatch.settings import Settings
 from adoptwatch.storage import leases, store
 from adoptwatch.storage.db import ingest_lock, read_session, write_session
 from adoptwatch.storage.lake import locate
 from adoptwatch.storage.records import SourceSpec, SourceState
+
+log = logging.getLogger(__name__)
 
 # How long a run that may have company waits after registering before it claims its
 # share, so that runs started together see each other and divide the sources evenly.
@@ -96,11 +100,14 @@ class IngestSummary:
     articles_failed: int = 0
     events_new: int = 0
     mentions_new: int = 0
+    alerts_queued: int = 0  # watchlist alerts the writes added to the outbox
     failed_sources: list[dict[str, str]] = field(default_factory=list)
     failed_articles: list[dict[str, str]] = field(default_factory=list)
     disabled_sources: list[str] = field(default_factory=list)
     runs_closed: list[str] = field(default_factory=list)  # left open by killed runs
     interrupted: str | None = None  # why the run stopped early (a signal), if it did
+    # What became of the watchlist alerts due after the run's writes (IngestSteps.alerts).
+    alerts: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(self).items()}
@@ -146,6 +153,7 @@ def prepare_run(settings: Settings, specs: Sequence[SourceSpec]) -> RunContext:
             con, run_id, now, _holder_is_dead, sole_writer=not multi_writer
         )
         store.sync_sources(con, specs, now)
+        backfill_story_clusters(con, story_clustering(settings))
         leases.register_run(con, run_id, holder, now, _lease_end(settings))
         states = store.source_states(con)
     names = {s.name for s in specs}
@@ -238,6 +246,10 @@ class IngestSteps:
     dispatch_extract: Callable[..., Awaitable[ProcessedBatch]] | None = None
     # Batches extracted at once; more than one only makes sense with a dispatcher.
     extract_in_flight: int = 1
+    # Delivers the watchlist alerts the writes queued, after they committed (the digest
+    # layer's adoptwatch.digest.alerts.deliver_alerts, handed in by the flow: this layer
+    # cannot import it). None: alerts wait in the outbox for the next delivery.
+    alerts: Callable[[Settings], Awaitable[Any]] | None = None
 
 
 async def run_ingest(
@@ -287,9 +299,23 @@ async def _run_locked(
         # committed; the run row says how far it got.
         _close_early(settings, summary, "interrupted", "stopped by a signal (SIGTERM, Ctrl-C)")
         raise
+    summary.alerts = await deliver_queued_alerts(settings, steps)
     summary.finished_at = utcnow()
     steps.finish(settings, summary)
     return summary
+
+
+async def deliver_queued_alerts(settings: Settings, steps: IngestSteps) -> dict[str, Any]:
+    """Send the alerts the run's writes queued; a failure is reported, never raised: the
+    run completes and the alerts stay due for the next one."""
+    if steps.alerts is None:
+        return {}
+    try:
+        delivery = await steps.alerts(settings)
+    except Exception as exc:
+        log.warning("alerts not delivered: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    return dict(delivery.as_dict())
 
 
 def _close_early(settings: Settings, summary: IngestSummary, status: str, why: str) -> None:
@@ -376,6 +402,7 @@ async def _crawl_round(
         processed = deduplicate(await extracting, known_urls, known_hashes)
         batch = build_write_batch(processed)
         batch.run_id, batch.leases_until = ctx.run_id, _lease_end(settings)
+        batch.story_clustering = story_clustering(settings)
         for url, source, error_class, error in processed.page_errors:
             f.annotate(url, source, "article", error_class, error)
         # This batch's page fetches (and robots.txt); later batches' pages stay until
@@ -438,4 +465,5 @@ def _tally(summary: IngestSummary, result: store.WriteResult) -> None:
     summary.articles_duplicate += len(result.duplicates)
     summary.events_new += result.events
     summary.mentions_new += result.mentions
+    summary.alerts_queued += result.alerts
     summary.disabled_sources.extend(result.disabled_sources)

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adoptwatch.extractors.claims import Claim, Extraction
+from adoptwatch.extractors.outlets import outlet_of
+from adoptwatch.extractors.story_signatures import story_signature
 from adoptwatch.fetch import FetchRecord
 from adoptwatch.pipeline.clock import utcnow
 from adoptwatch.pipeline.crawl import FeedOutcome, PageOutcome, PendingEntry
@@ -29,6 +31,7 @@ from adoptwatch.storage.records import (
     FetchRow,
     MentionRow,
     SourceUpdate,
+    StorySignatureRow,
 )
 
 
@@ -215,8 +218,11 @@ def build_write_batch(processed: ProcessedBatch, version: str | None = None) -> 
     version = version or processed.extractor_version or ""
     now = utcnow()
     for draft in processed.drafts:
-        art = dataclasses.replace(draft.article, extractor_version=version)
+        art = dataclasses.replace(
+            draft.article, extractor_version=version, outlet=outlet_of(draft.article.canonical_url)
+        )
         batch.articles.append(art)
+        batch.signatures[art.article_id] = signature_row(art.article_id, art.text)
         for entry in draft.entries:
             batch.entries.append(_entry_row(entry, "stored", art.article_id, None))
         if draft.extraction is not None:
@@ -232,6 +238,12 @@ def build_write_batch(processed: ProcessedBatch, version: str | None = None) -> 
     for entry, error in processed.rejected:
         batch.entries.append(_entry_row(entry, "rejected", None, error))
     return batch
+
+
+def signature_row(article_id: str, text: str) -> StorySignatureRow:
+    """The article's near-duplicate signature, as storage.clusters stores it."""
+    signature = story_signature(text)
+    return StorySignatureRow(article_id, signature.minhash, signature.band_hashes)
 
 
 def source_update(outcome: FeedOutcome) -> SourceUpdate:
