@@ -229,7 +229,7 @@ def hostile_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             "SELECT adopter FROM adoption_facts WHERE status = 'current' ORDER BY adopter LIMIT 1"
         ).fetchall()[0][0]
         evidence = f"{HOSTILE_SCRIPT} said {HOSTILE_IMG} it adopted"
-        for table in ("adoption_events", "adoption_facts", "first_adoptions"):
+        for table in ("adoption_events", "adoption_facts", "first_adoptions", "fact_outlets"):
             con.execute(
                 f"UPDATE {table} SET adopter = $new WHERE adopter = $old",
                 {"new": HOSTILE_ADOPTER, "old": adopter},
@@ -243,7 +243,8 @@ def hostile_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             "UPDATE adoption_facts SET evidence = $e, evidence_url = $u WHERE adopter = $a",
             {"e": evidence, "u": HOSTILE_URL, "a": HOSTILE_ADOPTER},
         )
-        con.execute("UPDATE articles SET title = $t", {"t": HOSTILE_IMG})
+        con.execute("UPDATE articles SET title = $t, outlet = $t", {"t": HOSTILE_IMG})
+        con.execute("UPDATE fact_outlets SET outlet = $t", {"t": HOSTILE_SCRIPT})
         con.execute("UPDATE sources SET last_error = $e", {"e": HOSTILE_SCRIPT})
     return db
 

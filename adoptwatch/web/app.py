@@ -44,6 +44,7 @@ from adoptwatch.query_view import csv_chunks, json_value
 from adoptwatch.settings import Settings
 from adoptwatch.storage import digest as digest_sql
 from adoptwatch.storage import explorer, store
+from adoptwatch.storage import views as fact_views
 from adoptwatch.storage.db import DatabaseMissing, StorageError
 from adoptwatch.storage.sandbox import QueryLimits, query_session
 from adoptwatch.web.reader import EventLogReader
@@ -298,7 +299,11 @@ def company(app: Explorer, request: Request) -> Response:
         stack = explorer.company_stack(con, name)
         timeline, events = explorer.company_timeline(con, name)
         switches = explorer.company_switches(con, name) if events else []
-    outlets = _outlets_by_family(timeline)
+        # The independent outlets behind each fact (kept with the facts, storage.facts).
+        outlets = {
+            (family, vendor_level): names
+            for (_, family, vendor_level), names in fact_views.fact_outlets(con, name).items()
+        }
     if not stack and not events:
         return app.render(
             "missing.html", status=404, title="No such company", what="company", name=name
@@ -315,17 +320,6 @@ def company(app: Explorer, request: Request) -> Response:
         shown=len(timeline),
         cap=explorer.COUNT_CAP,
     )
-
-
-def _outlets_by_family(timeline: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Per model family, the outlets that published the timeline's reports of it, most
-    reports first (the timeline holds the company's newest events)."""
-    counts: dict[str, dict[str, int]] = {}
-    for event in timeline:
-        if event["outlet"]:
-            per = counts.setdefault(event["model_family"], {})
-            per[event["outlet"]] = per.get(event["outlet"], 0) + 1
-    return {f: sorted(per, key=lambda o: (-per[o], o))[:10] for f, per in counts.items()}
 
 
 def models(app: Explorer, request: Request) -> Response:
