@@ -398,6 +398,22 @@ def test_the_explorer_reads_a_ducklake(demo_db: Path, tmp_path: Path) -> None:
         )
 
 
+def test_a_log_older_than_the_explorer_says_how_to_bring_it_up_to_date(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    import duckdb
+
+    db = tmp_path / "old.duckdb"
+    shutil.copy(demo_db, db)
+    with duckdb.connect(str(db)) as con:  # as a log written before migration 8 looks
+        con.execute("DROP TABLE adoption_facts")
+    with explorer(db) as url:
+        page = httpx.get(url + "companies", timeout=60)
+        assert httpx.get(url + "events", timeout=60).status_code == 200  # the rest works
+    assert page.status_code == 503
+    assert "adoptwatch maintain" in page.text and "adoption_facts" in page.text
+
+
 def test_a_taken_port_is_one_line_and_status_1(demo_db: Path, site: str) -> None:
     port = httpx.URL(site).port
     result = subprocess.run(

@@ -560,6 +560,15 @@ def _handler(app: Explorer, view: Callable[[Explorer, Request], Response]) -> An
             return _error(app, request, 400, str(exc))
         except DatabaseMissing as exc:
             return _error(app, request, 503, str(exc))
+        except duckdb.CatalogException as exc:  # a log older than the tables read here
+            first = str(exc).strip().splitlines()[0]
+            return _error(
+                app,
+                request,
+                503,
+                f"the event log predates a table the explorer reads ({first}); a write "
+                "brings it up to date: run `adoptwatch maintain` (or an ingest) on it once",
+            )
         except AdoptwatchError as exc:  # an invalid week, a busy file, a broken lake
             status = 503 if isinstance(exc, StorageError) else 400
             return _error(app, request, status, str(exc).splitlines()[0])
