@@ -137,6 +137,24 @@ _SECTIONS: dict[str, list[Term]] = {
             "country (China, the US, elsewhere).",
         ),
     ],
+    "Watchlists and alerts (adoptwatch watch)": [
+        Term(
+            "watch",
+            "A company, model family, vendor or origin country to be told about, with "
+            "a minimum of independent outlets (min outlets, default 1).",
+        ),
+        Term(
+            "alert",
+            "A fact matching a watch with at least its min outlets that is new, "
+            "changed status, or reached the min outlets in its status; sent once per "
+            "watch, fact, status and since.",
+        ),
+        Term(
+            "your watchlist (week)",
+            "Facts matching a watch, with at least its min outlets, whose status was "
+            "reported in the digest's week (since falls in it).",
+        ),
+    ],
 }
 
 TERMS: dict[str, Term] = {t.name: t for terms in _SECTIONS.values() for t in terms}

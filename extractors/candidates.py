@@ -133,7 +133,7 @@ class CandidateFinder:
         models = model_mentions(text, sentences, self.catalog)
         orgs = org_mentions(
             text,
-            [(e.start_char, e.end_char, e.label_) for e in doc.ents],
+            within_lines(text, [(e.start_char, e.end_char, e.label_) for e in doc.ents]),
             models,
             self.gazetteer,
             self.catalog,
@@ -143,6 +143,24 @@ class CandidateFinder:
         )
         doc._.aw_pairs = candidate_pairs(text, sentences, orgs, models, self.catalog)
         return doc
+
+
+def within_lines(
+    text: str, ents: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """Entities cut at line breaks: a name never runs from a headline into the paragraph
+    under it (the small NER model reads "...at Orchard Labs\nOrchard Labs has..." as one
+    name)."""
+    out = []
+    for start, end, label in ents:
+        at = start
+        for piece in text[start:end].split("\n"):
+            stripped = piece.strip()
+            if stripped:
+                first = at + piece.index(stripped)
+                out.append((first, first + len(stripped), label))
+            at += len(piece) + 1
+    return out
 
 
 def mentions_of(doc: Doc) -> tuple[list[OrgMention], list[ModelMention]]:

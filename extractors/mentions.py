@@ -59,10 +59,14 @@ _DESCRIPTIVE = re.compile(
 _PRONOUN = re.compile(r"\b(?:[Ii]t|[Ii]ts|[Tt]hey|[Tt]heir|[Ww]e|[Oo]ur|[Uu]s)\b")
 _FIRST_PERSON = frozenset({"we", "our", "us"})
 
-# Capitalised runs the tagger may have missed: "Cerence", "Volkwagen", "K2 Think".
+# Capitalised runs the tagger may have missed: "Cerence", "Volkwagen", "K2 Think". A run
+# never crosses a line break: a headline's last words and the paragraph's first are two
+# names ("...at Orchard Labs\nOrchard Labs has...").
 _CAPS_WORD = r"(?:[A-Z](?:[\w&.-]|['’](?![sS]\b))*[\w&]|[A-Z])"
+_GAP = r"[^\S\n]+"
 _CAPS_RUN = re.compile(
-    rf"(?<![\w@#]){_CAPS_WORD}(?:\s+(?:of\s+|&\s+|de\s+|for\s+)?(?:{_CAPS_WORD}|\d+(?![\d,]*\s+[a-z])))*"
+    rf"(?<![\w@#]){_CAPS_WORD}(?:{_GAP}(?:of{_GAP}|&{_GAP}|de{_GAP}|for{_GAP})?"
+    rf"(?:{_CAPS_WORD}|\d+(?![\d,]*\s+[a-z])))*"
 )
 # Words that open a span without belonging to the name: "Both China Telecom", "Some Alibaba"
 _LEADING_WORDS = re.compile(

@@ -12,9 +12,9 @@ never send one alert twice.
 When a fact change makes an alert (:func:`queue_alerts`): the fact matches a watch
 (:data:`_MATCHES`, the one place that says what "matches" means, used by the digest's
 watchlist section too) with at least the watch's ``min_outlets``, and it is new, or its
-status changed, or the watch has never alerted on this fact in this status (a fact
-that reaches ``min_outlets`` later is told once, then). A fact that only gained
-reports in the same status makes no alert.
+status changed, or the watch has never alerted on this fact in this status: a fact the
+write gave more reports (``events``) that reaches ``min_outlets`` only now is told once,
+then. More reports of a fact already alerted in its status make no alert.
 """
 
 from __future__ import annotations
@@ -199,19 +199,50 @@ def _changes_table(changes: Sequence[FactChange]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_FACT_SCHEMA)
 
 
+def _corroborated(con: duckdb.DuckDBPyConnection, events: pa.Table) -> pa.Table:
+    """The stored facts of ``events``' keys, as changes to their own status: what a
+    watch's ``min_outlets`` may have been waiting for."""
+    keys = events.select(["adopter", "model_family", "vendor_level"])
+    with _registered(con, "_touched_events", keys) as touched:
+        return (
+            con.execute(
+                f"""
+                SELECT {", ".join(f"f.{c}" for c in _FACT_COLUMNS)}, f.status AS previous_status
+                FROM adoption_facts f SEMI JOIN (
+                    SELECT DISTINCT adopter, model_family,
+                           coalesce(vendor_level, false) AS vendor_level
+                    FROM {touched}) k
+                ON f.adopter = k.adopter AND f.model_family = k.model_family
+                   AND f.vendor_level = k.vendor_level
+                """
+            )
+            .to_arrow_table()
+            .cast(_FACT_SCHEMA)
+        )
+
+
 def queue_alerts(
     con: duckdb.DuckDBPyConnection,
     changes: Sequence[FactChange],
+    events: pa.Table | None = None,
     now: datetime | None = None,
 ) -> int:
     """Record a pending alert for each watch each fact change calls for (see the module's
-    docstring); returns how many were new. Runs inside the caller's transaction (the one
-    that refreshed the facts), so the alerts commit with the facts or not at all."""
-    if not changes:
+    docstring); returns how many were new. ``events``: the events the write added or
+    replaced (Arrow, with adopter, model_family, vendor_level), whose facts may have
+    reached a watch's ``min_outlets`` without changing status. Runs inside the caller's
+    transaction (the one that refreshed the facts), so the alerts commit with the facts
+    or not at all."""
+    touched = events is not None and events.num_rows > 0
+    if not (changes or touched):
         return 0
     if not con.execute("SELECT count(*) FROM watches").fetchall()[0][0]:
         return 0
-    with _registered(con, "_fact_changes", _changes_table(changes)) as changed:
+    facts = _changes_table(changes)
+    if touched:
+        assert events is not None
+        facts = pa.concat_tables([facts, _corroborated(con, events)])
+    with _registered(con, "_fact_changes", facts) as changed:
         candidates = con.execute(
             f"""
             SELECT w.watch_id, f.*

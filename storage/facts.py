@@ -78,9 +78,10 @@ FACT_COLUMNS = (
     "last_other_report",
     "evidence_confidence",
     "evidence_event_id",
+    "last_relations",
 )
-# The columns a user reads; the last three serve the incremental upkeep.
-PUBLIC_FACT_COLUMNS = FACT_COLUMNS[:-3]
+# The columns a user reads; the last four serve the incremental upkeep.
+PUBLIC_FACT_COLUMNS = FACT_COLUMNS[:-4]
 
 STATUS_OF_RELATION = {"adopts": "current", "drops": "dropped", "evaluates": "evaluating"}
 RELATION_OF_STATUS = {status: relation for relation, status in STATUS_OF_RELATION.items()}
@@ -114,6 +115,7 @@ _FACTS_SCHEMA = pa.schema(
         ("last_other_report", pa.timestamp("us")),
         ("evidence_confidence", pa.float64()),
         ("evidence_event_id", pa.string()),
+        ("last_relations", pa.string()),
     ]
 )
 
@@ -130,10 +132,11 @@ class FactChange:
         return (self.fact["adopter"], self.fact["model_family"], self.fact["vendor_level"])
 
 
-# Events with what the facts read of their article: reported_at (the event's time),
-# strength, story (its article's story cluster) and publisher (the outlet of that
-# story's first article; the article's own outlet, or the article itself, until
-# clustered).
+# Events with what the facts read beside them: reported_at (the event's time),
+# strength, story (its article's story cluster), publisher (the outlet of that story's
+# first article; the article's own outlet, or the article itself, until clustered) and,
+# for a drop in a switch, partner_family (the family adopted in it; the greatest where
+# several were), looked up in {adoptions}: events that hold every switch's adoption.
 _EVENTS_WITH_STORIES = """
     SELECT e.event_id, e.article_id, e.article_url, e.adopter, e.adopter_named,
            e.model_family, coalesce(e.vendor_level, false) AS vendor_level, e.vendor,
@@ -141,19 +144,25 @@ _EVENTS_WITH_STORIES = """
            e.evidence, coalesce(e.published_at, e.extracted_at) AS reported_at,
            CASE e.relation WHEN 'adopts' THEN 3 WHEN 'drops' THEN 2 ELSE 1 END AS strength,
            coalesce(a.story_cluster, e.article_id) AS story,
-           coalesce(first.outlet, a.outlet, e.article_id) AS publisher
+           coalesce(first.outlet, a.outlet, e.article_id) AS publisher,
+           CASE WHEN e.relation = 'drops' THEN list_aggregate(
+               list_filter(p.families, f -> f <> e.model_family), 'max') END
+               AS partner_family
     FROM {events} e
     LEFT JOIN articles a ON a.article_id = e.article_id
     LEFT JOIN articles first ON first.article_id = a.story_cluster
+    LEFT JOIN (
+        SELECT switch_id, list(model_family) AS families FROM {adoptions}
+        WHERE relation = 'adopts' AND switch_id IS NOT NULL
+          AND switch_id IN (SELECT switch_id FROM {events} WHERE relation = 'drops')
+        GROUP BY switch_id
+    ) p ON p.switch_id = e.switch_id
 """
 
-# The facts of the events in {events} (all of a key's events, or none of them); the
-# rules of the module's docstring. {select} picks what to return from the CTEs.
-_FACTS_OF = (
-    """
-    WITH ev AS ("""
-    + _EVENTS_WITH_STORIES
-    + """),
+# The facts of enriched events in ``ev`` (all of a key's events, or all since its
+# current run began); the rules of the module's docstring. {select} picks what to
+# return from the CTEs.
+_FACTS_OF_EV = """
     ranked AS (
         SELECT *, row_number() OVER (
             PARTITION BY adopter, model_family, vendor_level
@@ -161,6 +170,13 @@ _FACTS_OF = (
         FROM ev
     ),
     latest AS (SELECT * FROM ranked WHERE recency = 1),
+    last_relations AS (
+        SELECT r.adopter, r.model_family, r.vendor_level,
+               string_agg(DISTINCT r.relation, ',' ORDER BY r.relation) AS last_relations
+        FROM ranked r JOIN latest l USING (adopter, model_family, vendor_level)
+        WHERE r.reported_at = l.reported_at
+        GROUP BY ALL
+    ),
     other_until AS (
         SELECT r.adopter, r.model_family, r.vendor_level, max(r.reported_at) AS until
         FROM ranked r JOIN latest l USING (adopter, model_family, vendor_level)
@@ -196,13 +212,11 @@ _FACTS_OF = (
         WHERE rank = 1
     ),
     replaced AS (
-        SELECT d.adopter, d.model_family, d.vendor_level,
-               arg_max(p.model_family, d.reported_at) AS replaced_by
-        FROM run d
-        JOIN adoption_events p
-          ON p.switch_id = d.switch_id AND p.relation = 'adopts'
-         AND p.model_family <> d.model_family
-        WHERE d.relation = 'drops' AND d.switch_id IS NOT NULL
+        SELECT adopter, model_family, vendor_level,
+               max(struct_pack(at := reported_at, family := partner_family)).family
+                   AS replaced_by
+        FROM run
+        WHERE relation = 'drops' AND partner_family IS NOT NULL
         GROUP BY ALL
     ),
     totals AS (
@@ -225,8 +239,9 @@ _FACTS_OF = (
                b.evidence, b.article_url AS evidence_url, b.reported_at AS evidence_at,
                $refreshed_at AS refreshed_at,
                o.until AS last_other_report, b.confidence AS evidence_confidence,
-               b.event_id AS evidence_event_id
+               b.event_id AS evidence_event_id, lr.last_relations
         FROM latest l
+        JOIN last_relations lr USING (adopter, model_family, vendor_level)
         JOIN totals t USING (adopter, model_family, vendor_level)
         JOIN run_totals s USING (adopter, model_family, vendor_level)
         JOIN combined c USING (adopter, model_family, vendor_level)
@@ -236,7 +251,22 @@ _FACTS_OF = (
     )
     {select}
 """
-)
+# The same from stored events ({events}: a relation of adoption_events rows).
+_FACTS_OF = (
+    "WITH ev AS (" + _EVENTS_WITH_STORIES.replace("{adoptions}", "adoption_events") + "),"
+) + _FACTS_OF_EV
+
+# Events reported at or after $since, read as two plain range scans (published_at, and
+# extracted_at where undated) so that the log's row groups outside the range are
+# skipped: the log is written in rough time order. (A filter on the coalesce of both
+# would read every row group.)
+_REPORTED_SINCE = """(
+    SELECT * FROM adoption_events WHERE published_at >= $since
+    UNION ALL
+    SELECT * FROM adoption_events WHERE published_at IS NULL AND extracted_at >= $since
+)"""
+# The same from enriched events already fetched ({events}: _EVENTS_WITH_STORIES rows).
+_FACTS_OF_ENRICHED = "WITH ev AS (SELECT * FROM {events})," + _FACTS_OF_EV
 
 _SELECT_FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM facts"
 _SELECT_OUTLETS = "SELECT DISTINCT adopter, model_family, vendor_level, publisher AS outlet FROM ev"
@@ -401,7 +431,8 @@ def fold_new_events(
     with registered(con, "_folded_events", events) as events_view:
         new = _dicts(
             con.execute(
-                _EVENTS_WITH_STORIES.format(events=events_view)
+                # A switch is read in one sentence: its adoption is among the new events.
+                _EVENTS_WITH_STORIES.format(events=events_view, adoptions=events_view)
                 + " ORDER BY adopter, model_family, vendor_level, reported_at, event_id"
             )
         )
@@ -412,26 +443,77 @@ def fold_new_events(
         stored = _stored_facts(con, keys_view)
     plans = {k: _plan(stored.get(k), evs, new_articles) for k, evs in by_key.items()}
     recompute = {k for k, plan in plans.items() if plan is None}
-    for key in _ties_with_the_latest(con, stored, plans):
-        plans[key] = _Plan(plans[key].relation, False, stored[key]["last_reported"], [], True)
+    for key, plan in plans.items():
+        # A new run beginning at the last report also holds the events of its relation
+        # reported at that very moment (last_relations): the run then comes from the log.
+        old = stored.get(key)
+        if plan is None or old is None or plan.continues or plan.from_log:
+            continue
+        if plan.last_other_report == old["last_reported"] and plan.relation in _relations_at(
+            old, by_key[key], old["last_reported"]
+        ):
+            plans[key] = _Plan(plan.relation, False, old["last_reported"], [], True)
+    logged = _events_since(
+        con, {k: p.last_other_report for k, p in plans.items() if p is not None and p.from_log}
+    )
     changes = recompute_facts(con, recompute, now)
     folding = {k: stored.get(k) for k in plans if k not in recompute}
     if folding:
-        changes += _fold(con, folding, by_key, plans, now)
+        from_log = {k: logged.get(k, []) for k in folding if plans[k].from_log}
+        changes += _fold(con, folding, by_key, plans, from_log, now)
     return sorted(changes, key=lambda c: c.key)
 
 
-def _rows_of_keys(events: pa.Table, keys: set[FactKey]) -> pa.Table:
-    mask = [
-        (a, f, bool(v)) in keys
-        for a, f, v in zip(
-            events.column("adopter").to_pylist(),
-            events.column("model_family").to_pylist(),
-            events.column("vendor_level").to_pylist(),
-            strict=True,
+def _events_since(
+    con: duckdb.DuckDBPyConnection, since: dict[FactKey, datetime | None]
+) -> dict[FactKey, list[dict[str, Any]]]:
+    """Some keys' events reported at or after a time each (all of them for None), with
+    what _EVENTS_WITH_STORIES adds."""
+    if not since:
+        return {}
+    # A window is read with its start as a constant, so the scan skips the log's row
+    # groups before it; one query per window while they are few, else one for all,
+    # bounded by the earliest start.
+    groups = [dict([item]) for item in since.items()] if len(since) <= 16 else [since]
+    rows: list[dict[str, Any]] = []
+    for group in groups:
+        rows += _fetch_windows(con, group)
+    by_key: dict[FactKey, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_key.setdefault(_key(row), []).append(row)
+    return by_key
+
+
+def _fetch_windows(
+    con: duckdb.DuckDBPyConnection, since: dict[FactKey, datetime | None]
+) -> list[dict[str, Any]]:
+    windows = pa.table(
+        {
+            "adopter": pa.array([k[0] for k in since], pa.string()),
+            "model_family": pa.array([k[1] for k in since], pa.string()),
+            "vendor_level": pa.array([k[2] for k in since], pa.bool_()),
+            "since": pa.array(list(since.values()), pa.timestamp("us")),
+        }
+    )
+    dated = [t for t in since.values() if t is not None]
+    bounded = len(dated) == len(since)
+    scan = _REPORTED_SINCE if bounded else "adoption_events"
+    with registered(con, "_run_windows", windows) as view:
+        events = (
+            f"(SELECT e.* FROM {scan} e JOIN {view} w "
+            f"ON {_KEY_MATCH.format(a='e', k='w')} AND (w.since IS NULL "
+            "OR coalesce(e.published_at, e.extracted_at) >= w.since))"
         )
-    ]
-    return events.filter(pa.array(mask, pa.bool_()))
+        # A switch's adoption was reported with its drop: within the same bounds.
+        sql = _EVENTS_WITH_STORIES.format(events=events, adoptions=scan)
+        return _dicts(con.execute(sql, {"since": min(dated)} if bounded else {}))
+
+
+def _relations_at(fact: dict[str, Any], events: list[dict[str, Any]], at: datetime) -> set[str]:
+    """The relations reported at ``at``, the fact's last report, old and new."""
+    return set(fact["last_relations"].split(",")) | {
+        e["relation"] for e in events if e["reported_at"] == at
+    }
 
 
 def _order(event: dict[str, Any]) -> tuple[Any, ...]:
@@ -500,43 +582,6 @@ def _new_run(tail: list[dict[str, Any]], relation: str | None, last: datetime | 
     return _Plan(latest, False, other, run)
 
 
-def _ties_with_the_latest(
-    con: duckdb.DuckDBPyConnection, stored: dict[FactKey, dict], plans: dict[FactKey, Any]
-) -> set[FactKey]:
-    """Keys whose new run begins at their last report, where older events of the new
-    relation reported at that very moment belong to the run too: recomputed."""
-    flips = [
-        (k, stored[k]["last_reported"], p.relation)
-        for k, p in plans.items()
-        if k in stored
-        and p is not None
-        and not p.continues
-        and not p.from_log
-        and p.last_other_report == stored[k]["last_reported"]
-    ]
-    if not flips:
-        return set()
-    table = pa.table(
-        {
-            "adopter": [k[0] for k, _, _ in flips],
-            "model_family": [k[1] for k, _, _ in flips],
-            "vendor_level": pa.array([k[2] for k, _, _ in flips], pa.bool_()),
-            "at": pa.array([at for _, at, _ in flips], pa.timestamp("us")),
-            "relation": [r for _, _, r in flips],
-        }
-    )
-    with registered(con, "_flips", table) as view:
-        rows = con.execute(
-            f"""
-            SELECT DISTINCT k.adopter, k.model_family, k.vendor_level
-            FROM adoption_events e JOIN {view} k ON {_KEY_MATCH.format(a="e", k="k")}
-             AND e.relation = k.relation
-             AND coalesce(e.published_at, e.extracted_at) = k.at
-            """
-        ).fetchall()
-    return {(r[0], r[1], bool(r[2])) for r in rows}
-
-
 def _noisy_or(confidences: Iterable[float]) -> float:
     remaining = 1.0
     for c in confidences:
@@ -557,9 +602,11 @@ def _fold(
     stored: dict[FactKey, dict[str, Any] | None],
     by_key: dict[FactKey, list[dict[str, Any]]],
     plans: dict[FactKey, Any],
+    from_log: dict[FactKey, list[dict[str, Any]]],
     now: datetime,
 ) -> list[FactChange]:
-    """Write the facts of ``stored``'s keys (None: new) with their new events folded in."""
+    """Write the facts of ``stored``'s keys (None: new) with their new events folded in;
+    ``from_log``: the events since the run began, for keys whose run needs them."""
     keys = _keys_table(stored)
     pairs = sorted({(*k, e["publisher"]) for k in stored for e in by_key[k]})
     publishers = pa.table(
@@ -571,7 +618,6 @@ def _fold(
         }
     )
     continuing = {k for k in stored if plans[k].continues}
-    from_log = {k: plans[k].last_other_report for k in stored if plans[k].from_log}
     with registered(con, "_fact_keys", _keys_table(continuing)) as keys_view:
         stories: dict[FactKey, dict[str, float]] = {}
         for row in _dicts(
@@ -594,8 +640,7 @@ def _fold(
     new_outlets: dict[FactKey, int] = {}
     for row in unseen.to_pylist():
         new_outlets[_key(row)] = new_outlets.get(_key(row), 0) + 1
-    partners = _switch_partners(con, [e for k in stored for e in plans[k].run])
-    runs, run_stories_of = _runs_from_log(con, from_log, now)
+    runs, run_stories_of = _runs_of(con, from_log, now)
 
     rows, story_rows = [], []
     for key, old in stored.items():
@@ -610,6 +655,10 @@ def _fold(
         fact["outlets"] = base["outlets"] + new_outlets.get(key, 0)
         fact["adopter_named"] = base["adopter_named"] or any(e["adopter_named"] for e in events)
         fact["refreshed_at"] = now
+        at_last = {e["relation"] for e in events if e["reported_at"] == fact["last_reported"]}
+        if old and old["last_reported"] == fact["last_reported"]:
+            at_last |= set(old["last_relations"].split(","))
+        fact["last_relations"] = ",".join(sorted(at_last))
         if plan.from_log:
             fact.update({c: runs[key][c] for c in _RUN_COLUMNS})
             run_stories = run_stories_of.get(key, {})
@@ -653,9 +702,9 @@ def _fold(
                 last_other_report=plan.last_other_report,
             )
             if not plan.continues:
-                drops = [e for e in plan.run if e["switch_id"] in partners.get(key, {})]
+                drops = [e for e in plan.run if e["partner_family"] is not None]
                 fact["replaced_by"] = (
-                    partners[key][max(drops, key=lambda e: e["reported_at"])["switch_id"]]
+                    max((e["reported_at"], e["partner_family"]) for e in drops)[1]
                     if plan.relation == "drops" and drops else None
                 )  # fmt: skip
         rows.append(fact)
@@ -685,63 +734,28 @@ def _fold(
     return _changes({k: v for k, v in stored.items() if v is not None}, rows)
 
 
-def _runs_from_log(
-    con: duckdb.DuckDBPyConnection, since: dict[FactKey, datetime | None], now: datetime
+def _runs_of(
+    con: duckdb.DuckDBPyConnection, events: dict[FactKey, list[dict[str, Any]]], now: datetime
 ) -> tuple[dict[FactKey, dict[str, Any]], dict[FactKey, dict[str, float]]]:
-    """The current-run columns and stories of some keys, from their events reported at
-    or after ``since`` (all of them where None): enough for the run, which starts there."""
-    if not since:
+    """The current-run columns and stories of some keys, from their events since the
+    run began (_EVENTS_WITH_STORIES rows)."""
+    rows = [e for evs in events.values() for e in evs]
+    if not rows:
         return {}, {}
-    windows = pa.table(
-        {
-            "adopter": pa.array([k[0] for k in since], pa.string()),
-            "model_family": pa.array([k[1] for k in since], pa.string()),
-            "vendor_level": pa.array([k[2] for k in since], pa.bool_()),
-            "since": pa.array(list(since.values()), pa.timestamp("us")),
-        }
-    )
-    with registered(con, "_run_windows", windows) as view:
-        events = (
-            f"(SELECT e.* FROM adoption_events e JOIN {view} w "
-            f"ON {_KEY_MATCH.format(a='e', k='w')} AND (w.since IS NULL "
-            "OR coalesce(e.published_at, e.extracted_at) >= w.since))"
-        )
+    with registered(con, "_run_events", pa.Table.from_pylist(rows)) as view:
         params = {"refreshed_at": now}
         runs = {
             _key(r): r
             for r in _dicts(
-                con.execute(_FACTS_OF.format(events=events, select=_SELECT_FACTS), params)
+                con.execute(_FACTS_OF_ENRICHED.format(events=view, select=_SELECT_FACTS), params)
             )
         }
         stories: dict[FactKey, dict[str, float]] = {}
         for r in _dicts(
-            con.execute(_FACTS_OF.format(events=events, select=_SELECT_STORIES), params)
+            con.execute(_FACTS_OF_ENRICHED.format(events=view, select=_SELECT_STORIES), params)
         ):
             stories.setdefault(_key(r), {})[r["story"]] = r["confidence"]
     return runs, stories
-
-
-def _switch_partners(
-    con: duckdb.DuckDBPyConnection, run: list[dict[str, Any]]
-) -> dict[FactKey, dict[str, str]]:
-    """key -> switch_id -> the family adopted in that switch, for the drops in ``run``."""
-    drops = [e for e in run if e["relation"] == "drops" and e["switch_id"]]
-    if not drops:
-        return {}
-    rows = con.execute(
-        "SELECT switch_id, model_family FROM adoption_events "
-        "WHERE relation = 'adopts' AND list_contains(?, switch_id) ORDER BY model_family",
-        [sorted({e["switch_id"] for e in drops})],
-    ).fetchall()
-    adopted: dict[str, list[str]] = {}
-    for switch_id, family in rows:
-        adopted.setdefault(switch_id, []).append(family)
-    partners: dict[FactKey, dict[str, str]] = {}
-    for e in drops:
-        families = [f for f in adopted.get(e["switch_id"], []) if f != e["model_family"]]
-        if families:
-            partners.setdefault(_key(e), {})[e["switch_id"]] = families[-1]
-    return partners
 
 
 def facts_drift(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

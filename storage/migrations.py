@@ -296,7 +296,8 @@ MIGRATIONS: list[Migration] = [
             -- report of another relation than the status's, and the best claim's key.
             last_other_report TIMESTAMP,
             evidence_confidence DOUBLE NOT NULL,
-            evidence_event_id VARCHAR NOT NULL
+            evidence_event_id VARCHAR NOT NULL,
+            last_relations VARCHAR NOT NULL  -- reported at last_reported: 'adopts,drops'
         );
         -- The independent publishers of each fact (adoption_facts.outlets counts them).
         CREATE TABLE fact_outlets (

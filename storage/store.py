@@ -559,7 +559,7 @@ def write_batch(
         _append(con, "fetch_log", FetchRow, fetches)
         result.disabled_sources = _apply_source_updates(con, batch.source_updates, max_failures)
         result.fact_changes = fold_new_events(con, inserted, new_ids)
-        result.alerts = queue_alerts(con, result.fact_changes)  # the outbox, same commit
+        result.alerts = queue_alerts(con, result.fact_changes, inserted)  # outbox, same commit
         if batch.run_id and batch.leases_until:
             renew_leases(con, batch.run_id, batch.leases_until)
         return result
@@ -731,7 +731,7 @@ def replace_extraction(
             _dedupe(mentions, lambda m: (m.article_id, m.model_family), "first"),
         )
         changes = recompute_facts(con, fact_keys)
-        queue_alerts(con, changes)  # delivered after the commit (digest.alerts)
+        queue_alerts(con, changes, to_arrow(EventRow, kept))  # delivered after the commit
         return changes
 
     return atomic(con, work)

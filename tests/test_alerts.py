@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from adoptwatch.digest.alerts import deliver_alerts
+from adoptwatch.digest.alerts import alert_text, deliver_alerts
 from adoptwatch.settings import Settings
 from adoptwatch.storage import alerts
 from adoptwatch.storage.db import atomic, write_session
 from adoptwatch.storage.facts import FactChange as Change
+from adoptwatch.storage.store import WriteBatch, write_batch
 from tests.conftest import make_settings
 from tests.httpserver import RouteServer, respond
 from tests.smtp_helpers import free_port, smtp_server
@@ -73,7 +75,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
 
 def queue(db: str, data: str, *changes: Change) -> int:
     with write_session(db, data_path=data) as con:
-        return int(atomic(con, lambda c: alerts.queue_alerts(c, list(changes), NOW)))
+        return int(atomic(con, lambda c: alerts.queue_alerts(c, list(changes), now=NOW)))
 
 
 def stored(db: str, data: str) -> list[dict[str, Any]]:
@@ -154,11 +156,11 @@ def test_alert_ids_are_deterministic() -> None:
     assert one != alerts.alert_id("w2", "Airbnb", "Qwen", False, "current", SINCE)
 
 
-def test_two_claims_at_once_share_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "claims.duckdb")
-    watch(db, "", "company", "Airbnb")
-    queue(db, "", Change(fact(), None))
-    with write_session(db) as con:
+def test_two_claims_at_once_share_nothing(backend: tuple[str, str]) -> None:
+    db, data = backend
+    watch(db, data, "company", "Airbnb")
+    queue(db, data, Change(fact(), None))
+    with write_session(db, data_path=data) as con:
         first = alerts.claim_alerts(con, "run-a", 5, NOW, datetime(2026, 11, 25, 8, 45))
         second = alerts.claim_alerts(con, "run-b", 5, NOW, datetime(2026, 11, 25, 8, 45))
         # A claim older than the cut-off is of a dead run: due again.
@@ -308,7 +310,7 @@ def test_two_lake_writers_seeing_one_change_queue_one_alert(
 
     def writer() -> int:
         def work(con: Any) -> int:
-            queued = alerts.queue_alerts(con, [Change(fact(), None)], NOW)
+            queued = alerts.queue_alerts(con, [Change(fact(), None)], now=NOW)
             # Both first tries hold their transaction open here; a retry waits alone
             # and goes on when the barrier gives up.
             with contextlib.suppress(threading.BrokenBarrierError):
@@ -339,3 +341,59 @@ def test_an_unreachable_smtp_server_fails_the_email_only(
     assert (row["delivery"], row["delivered_via"]) == ("failed", "webhook")
     assert row["last_error"].startswith("email: smtp 127.0.0.1:")
     assert len(http.hits_for("/hook")) == 1 and handler.received == []
+
+
+def test_a_fact_reaching_min_outlets_in_a_later_write_is_alerted_then(tmp_path: Path) -> None:
+    """Through the real write path: the second report of Airbnb's Qwen, from another
+    outlet, changes no status but takes the fact to the watch's two outlets."""
+    from tests.digest_seed import article, event
+
+    db = str(tmp_path / "corroborated.duckdb")
+    watch(db, "", "model", "Qwen", min_outlets=2)
+    first = datetime(2026, 11, 24, 9, 0)
+    second = datetime(2026, 11, 26, 9, 0)
+    sentence = "Airbnb answers guests with Qwen now, the company said."
+
+    def write(article_id: str, at: datetime) -> int:
+        batch = WriteBatch(
+            articles=[article(article_id, "Airbnb and Qwen", at)],
+            events=[event(article_id, "Airbnb", "Qwen", "adopts", sentence, at)],
+        )
+        with write_session(db) as con:
+            return write_batch(con, batch).alerts
+
+    assert write("a-first", first) == 0  # one outlet: not yet
+    assert write("a-second", second) == 1  # two: told now
+    assert write("a-third", datetime(2026, 11, 27, 9, 0)) == 0  # and only once
+    (row,) = stored(db, "")
+    assert (row["status"], row["previous_status"], row["outlets"]) == ("current", "current", 2)
+    assert "(now corroborated)" in alert_text(row)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("ADOPTWATCH_ALERT_WEBHOOK_URL", "ftp://hooks.example.org/x", "must be an http(s) URL"),
+        ("ADOPTWATCH_ALERT_WEBHOOK_TIMEOUT", "0", "more than 0"),
+        ("ADOPTWATCH_ALERT_WEBHOOK_RETRIES", "11", "at most 10"),
+        ("ADOPTWATCH_ALERT_WEBHOOK_BACKOFF", "-1", "at least 0"),
+        ("ADOPTWATCH_ALERT_MAX_ATTEMPTS", "0", "at least 1"),
+    ],
+)
+def test_alert_settings_are_range_checked(key: str, value: str, says: str) -> None:
+    from adoptwatch.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=re.escape(says)) as caught:
+        load_settings(env={key: value})
+    assert key in str(caught.value)
+
+
+def test_the_webhook_url_is_a_secret_in_printed_settings() -> None:
+    from adoptwatch.settings import load_settings
+
+    url = "https://hooks.example.org/services/T000/B000/secretpart"
+    settings = load_settings(env={"ADOPTWATCH_ALERT_WEBHOOK_URL": url})
+    assert settings.alert_webhook_url == url
+    assert "secretpart" not in repr(settings)
+    assert "secretpart" not in str(settings.redacted())
+    assert "alert_webhook_url" not in settings.model_dump()  # what Prefect would store

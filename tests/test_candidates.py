@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from adoptwatch.extractors.adopters import default_gazetteer
-from adoptwatch.extractors.candidates import windows
+from adoptwatch.extractors.candidates import windows, within_lines
 from adoptwatch.extractors.catalog import default_catalog
 from adoptwatch.extractors.claims import build_nlp
 from adoptwatch.extractors.mentions import (
@@ -93,6 +93,18 @@ def test_an_anaphor_with_nobody_before_it_takes_the_title() -> None:
         text, [], models, GAZETTEER, CATALOG, title="Marlow Bank picks Gemini for complaints"
     )
     assert ("The bank", "Marlow Bank") in {(o.surface, o.name) for o in orgs}
+
+
+def test_a_name_never_runs_from_a_headline_into_the_paragraph_under_it(nlp) -> None:
+    text = "A new assistant at Orchard Labs\nOrchard Labs has adopted Mistral Large for tickets."
+    names = {org for org, _ in pairs_in(nlp, text)}
+    assert "Orchard Labs" in names
+    assert not any("\n" in name or name.count("Orchard") > 1 for name in names)
+    # The same holds for a name the tagger gives: it is cut at the line break.
+    assert within_lines("Pine Co\nPine Co acts", [(0, 15, "ORG")]) == [
+        (0, 7, "ORG"),
+        (8, 15, "ORG"),
+    ]
 
 
 def test_first_words_that_name_nothing_are_not_organisations(nlp) -> None:

@@ -180,6 +180,23 @@ def test_extract_many_keeps_order_and_handles_texts_without_models(extractor) ->
         list(extractor.extract_many([b"bytes"]))  # type: ignore[list-item]
 
 
+def test_an_articles_claims_do_not_depend_on_the_articles_beside_it(
+    extractor: ClaimExtractor,
+) -> None:
+    """Extracting in batches (the ingest) and one text at a time give the same claims."""
+    texts = [
+        "Orchard Labs has adopted Mistral Large to summarise support tickets, the software "
+        "maker said. The company employs forty people in Lyon.",
+        "Tern Analytics, a data firm, is testing DeepSeek for its reports and many other "
+        "internal tools that its engineers wrote over the last decade, the firm said.",
+        "Pellucid Bank switched from Mistral to DeepSeek for customer support this week.",
+    ]
+    alone = [triples(extractor.extract(t)) for t in texts]
+    together = [triples(e) for e in extractor.extract_many(texts, [""] * len(texts))]
+    assert together == alone
+    assert ("Orchard Labs", "Mistral", "adopts") in alone[0]
+
+
 def test_get_extractor_is_cached_and_versioned() -> None:
     assert get_extractor("") is get_extractor("")
     assert get_extractor("").version == f"claims-{PairModel().version}"

@@ -116,3 +116,29 @@ def test_a_folder_that_cannot_be_made_is_a_clean_error(seeded: str, tmp_path: Pa
     result = CliRunner().invoke(main, ["export", "--db", seeded, "--out", str(blocker / "x")])
     assert result.exit_code == 1
     assert "cannot create the export folder" in result.output
+
+
+def test_the_export_benchmark_runs_both_ways_over_the_same_rows(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "export.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.export", "--quick", "--json", str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(out.read_text())
+    tables = figures["tables"]
+    exported = (
+        tables["adoption_events"]
+        + tables["adoption_facts"]
+        + tables["model_mentions"]
+        + tables["articles"]
+    )
+    assert figures["copy"]["rows"] == figures["baseline"]["rows"] == exported
+    assert figures["copy"]["peak_rss_mib"] > 0 and figures["baseline"]["peak_rss_mib"] > 0
+    assert figures["outbox"]["alerts_queued"] > 0  # the watches did match

@@ -28,7 +28,7 @@ from tests.syndication import STORIES, syndication_sites
 
 # Written for this test: a fictional software maker over three weeks.
 ORCHARD = (
-    ("adopts", datetime(2026, 10, 5, 9), "Orchard Labs picks Mistral for support",
+    ("adopts", datetime(2026, 10, 5, 9), "A new assistant at Orchard Labs",
      "Orchard Labs has adopted Mistral Large to summarise support tickets, the software "
      "maker said. The company employs forty people in Lyon."),
     ("evaluates", datetime(2026, 10, 13, 9), "Orchard Labs tries DeepSeek",

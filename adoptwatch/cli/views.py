@@ -79,16 +79,7 @@ def company(state: CliState, name: str, since: datetime | None, fmt: str, db: st
         _print_json(view)
         return
     console.print(Text(f"{view['company']}: AI stack", style="bold"))
-    stack = Table(
-        "model",
-        "status",
-        "since",
-        "first reported",
-        "outlets",
-        "articles",
-        "confidence",
-        "evidence",
-    )
+    stack = Table("model", "status", "since", "first reported", "outlets", "articles", "confidence")
     for f in view["stack"]:
         label = f["model_family"] + (" (vendor-level)" if f["vendor_level"] else "")
         status = f["status"] + (f" → {f['replaced_by']}" if f["replaced_by"] else "")
@@ -103,9 +94,10 @@ def company(state: CliState, name: str, since: datetime | None, fmt: str, db: st
             ),
             str(f["articles"]),
             f"{f['confidence']:.2f}",
-            _text(f"{f['evidence']} {f['evidence_url']}"),
         )
     console.print(stack)
+    for f in view["stack"]:
+        console.print(_text(f'{f["model_family"]}: "{f["evidence"]}" {f["evidence_url"]}'))
     _notes("status", "since", "outlets", "confidence")
     timeline = Table(
         "reported",

@@ -34,7 +34,7 @@ def render_text(digest: Digest) -> str:
         return lines
 
     if digest.watchlist is not None:
-        out.append(f"{WATCHLIST_HEADING.upper()} ({WATCHLIST_DEFINITION})")
+        out += [WATCHLIST_HEADING.upper(), f" {WATCHLIST_DEFINITION}"]
         if not digest.watchlist:
             out.append(f" {WATCHLIST_EMPTY}")
         for fact in digest.watchlist[:MAX_ITEMS]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from adoptwatch.digest.content import Digest, Totals, WatchedFact, clean_text
+from adoptwatch.glossary import define
 
 # A busy week lists this many new adoptions and switches; the rest are counted.
 MAX_ITEMS = 40
@@ -106,10 +107,11 @@ def fact_sentence(fact: Mapping[str, Any]) -> str:
 
 
 def change_label(previous: str | None, status: str) -> str:
-    """How the alert came about: "new", or "was current" for a status change."""
+    """How the alert came about: "new", "was current" for a status change, "now
+    corroborated" when the fact reached the watch's min_outlets in its status."""
     if previous is None:
         return "new"
-    return f"was {previous}" if previous != status else status
+    return f"was {previous}" if previous != status else "now corroborated"
 
 
 def watched_sentence(fact: WatchedFact) -> str:
@@ -117,8 +119,5 @@ def watched_sentence(fact: WatchedFact) -> str:
 
 
 WATCHLIST_HEADING = "Your watchlist"
-WATCHLIST_DEFINITION = (
-    "facts matching your watches (adoptwatch watch list) whose status was reported this "
-    "week; outlets count independent publishers"
-)
+WATCHLIST_DEFINITION = define("your watchlist (week)")
 WATCHLIST_EMPTY = "Nothing on your watchlist changed this week."
