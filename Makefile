@@ -15,7 +15,7 @@ export UV_PYTHON_PREFERENCE := only-system
 export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help install demo test lint format train bench clean
+.PHONY: help install browser demo test lint format train bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,21 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint  ## Every check: lint, then the whole test suite
+# The explorer's tests drive a real headless Chromium: Debian's chromium and chromium-driver,
+# installed here when missing (as root, with apt-get); elsewhere those tests are skipped.
+browser:  ## Install Debian's chromium and chromium-driver where missing (the explorer's tests)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium and chromium-driver (the explorer's browser tests)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver >/dev/null; } || \
+		echo "chromium could not be installed: the explorer's browser tests will be skipped" >&2; \
+	else \
+		echo "chromium and chromium-driver are missing and this user cannot install them" \
+			"(not root, or no apt-get): the explorer's browser tests will be skipped" >&2; \
+	fi
+
+test: lint browser  ## Every check: lint, then the whole test suite
 	$(VENV)/bin/python -m pytest
 
 TRAIN_VENV := .venv-train

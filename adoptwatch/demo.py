@@ -36,6 +36,18 @@ class DemoResult:
     base_url: str
 
 
+def explorer_hint(db: Path | str, port: int) -> str:
+    """The line that ends the demo: how to browse its event log in the explorer
+    (``port``: the explorer's, web_port; 0 picks a free one, which it prints)."""
+    import shlex
+
+    where = f"http://127.0.0.1:{port}/" if port else "the address it prints"
+    return (
+        f"Browse it in the explorer: adoptwatch web --db {shlex.quote(str(db))}, then open "
+        f"{where} (read-only; Ctrl-C stops it)."
+    )
+
+
 def demo_settings(settings: Settings, db: Path | str, sources: Path) -> Settings:
     return settings.replace(db=db, sources=sources, **DEMO_OVERRIDES).allowing([LOOPBACK])
 

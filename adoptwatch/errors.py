@@ -74,7 +74,11 @@ the code that raises it; the tree, drawn once, is here::
      │                            PREFECT_API_URL does not answer
      ├── IngestInterrupted        adoptwatch.ingest_run: SIGTERM or Ctrl-C stopped an ingest
      │                            (the run row is closed as interrupted)
-     └── DemoError                adoptwatch.demo: the demo site cannot be served
+     ├── DemoError                adoptwatch.demo: the demo site cannot be served
+     └── ExplorerError            adoptwatch.web: the explorer cannot serve (its port is
+          │                       taken)
+          └── InvalidParameter    a page's query parameter is not valid (a week, a date,
+                                  a confidence, a page number)
 
 ``tests/test_architecture.py`` checks that this drawing names every subclass.
 """

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -41,14 +42,31 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def write_csv(result: StreamedResult, out: TextIO) -> int:
-    """A header row, then every row as it comes; returns the number of rows."""
-    writer = csv.writer(out, lineterminator="\n")
+def csv_chunks(result: StreamedResult) -> Iterator[tuple[str, int]]:
+    """The CSV text a batch at a time, with the number of rows in it: the header row
+    first (0 rows), then every batch of rows as it comes."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def taken() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
     writer.writerow(result.columns)
-    count = 0
+    yield taken(), 0
     for rows in result.batches:
         writer.writerows(rows)
-        count += len(rows)
+        yield taken(), len(rows)
+
+
+def write_csv(result: StreamedResult, out: TextIO) -> int:
+    """A header row, then every row as it comes; returns the number of rows."""
+    count = 0
+    for text, rows in csv_chunks(result):
+        out.write(text)
+        count += rows
     return count
 
 

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     query_timeout: Seconds
     query_memory_limit: str
     query_max_rows: PositiveCount
+    # adoptwatch web
+    web_host: str
+    web_port: Annotated[int, Field(ge=0, le=65535)]
+    web_keep_open: Seconds
     # crawl
     sources: Path
     user_agent: str

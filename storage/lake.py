@@ -35,6 +35,8 @@ _EXTENSIONS = {
     "ducklake": "duckdb_extension_ducklake",
     "sqlite_scanner": "duckdb_extension_sqlite_scanner",
     "postgres_scanner": "duckdb_extension_postgres_scanner",
+    # Only benchmarks.web, measuring an FTS index over evidence (a dev dependency).
+    "fts": "duckdb_extension_fts",
 }
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 

@@ -701,7 +701,7 @@ def demo(state: CliState, db: str, lake_data_path: str | None, port: int | None)
     against it, then prints the event log's top rows and a few example queries.
     Running it twice changes nothing.
     """
-    from adoptwatch.demo import DEMO_PORT, run_demo
+    from adoptwatch.demo import DEMO_PORT, explorer_hint, run_demo
     from adoptwatch.query_view import result_table
     from adoptwatch.storage.lake import locate
 
@@ -740,6 +740,7 @@ def demo(state: CliState, db: str, lake_data_path: str | None, port: int | None)
         f" in a browser, or {digest_result.eml_path} in a mail client.",
         highlight=False,
     )
+    console.print(f"\n{explorer_hint(db, settings.web_port)}", highlight=False, markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,43 @@
-"""The chart: share of adoptions by model origin per week, as a PNG."""
+"""The chart: share of adoptions by model origin per week, as a PNG (the email) or as the
+series a browser draws (the explorer's ``/api/origin-share``)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from typing import Any
 
-from adoptwatch.digest.content import Digest
+from adoptwatch.digest.content import Digest, OriginWeek
 
 # Also the colours of the origin badges in the HTML.
 ORIGIN_COLORS = {"CN": "#c0392b", "US": "#2e6da4", "other": "#8c8c8c"}
+
+
+ORIGINS = (("cn", "CN"), ("us", "US"), ("other", "other"))
+
+
+def origin_share_series(weeks: Sequence[OriginWeek]) -> dict[str, Any]:
+    """The chart's numbers (``Digest.origin_share``): per week the share (%) of adoptions
+    by origin, stacked, with the counts behind them as a table."""
+    return {
+        "title": "Share of adoptions by model origin, per ISO week",
+        "labels": [o.week for o in weeks],
+        "unit": "%",
+        "stacked": True,
+        "series": [
+            {
+                "label": name,
+                "type": "bar",
+                "color": ORIGIN_COLORS[name],
+                "values": [round(o.share(getattr(o, key)) * 100, 1) for o in weeks],
+            }
+            for key, name in ORIGINS
+        ],
+        "table": {
+            "columns": ["week", "CN", "US", "other", "adoptions"],
+            "rows": [[o.week, o.cn, o.us, o.other, o.total] for o in weeks],
+        },
+    }
 
 
 def render_chart(digest: Digest) -> bytes | None:
@@ -28,7 +58,7 @@ def render_chart(digest: Digest) -> bytes | None:
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.075, 0.2, 0.78, 0.64))
     bottom = [0.0] * len(weeks)
-    for key, name in (("cn", "CN"), ("us", "US"), ("other", "other")):
+    for key, name in ORIGINS:
         values = [o.share(getattr(o, key)) * 100 for o in weeks]
         ax.bar(xs, values, bottom=bottom, width=0.72, color=ORIGIN_COLORS[name], label=name)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]

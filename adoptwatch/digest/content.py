@@ -208,6 +208,18 @@ class Digest:
         return self.week.date_range()
 
 
+def origin_share(
+    con: duckdb.DuckDBPyConnection, week: IsoWeek, tz: ZoneInfo, history_weeks: int = HISTORY_WEEKS
+) -> list[OriginWeek]:
+    """Adoptions by model origin in the ``history_weeks`` weeks ending with ``week``, oldest
+    first (none when ``history_weeks`` is 0)."""
+    weeks = [week.shift(-i) for i in range(history_weeks - 1, -1, -1)]
+    return [
+        OriginWeek(r["week"], int(r["cn"]), int(r["us"]), int(r["other"]))
+        for r in digest_sql.origin_share(con, [(w.label, *w.bounds_utc(tz)) for w in weeks])
+    ]
+
+
 def build_digest(
     con: duckdb.DuckDBPyConnection,
     week: IsoWeek,
@@ -279,11 +291,7 @@ def build_digest(
         )
         for r in digest_sql.most_discussed(con, start, stop, limit=top_n)
     ]
-    weeks = [week.shift(-i) for i in range(history_weeks - 1, -1, -1)]
-    share = [
-        OriginWeek(r["week"], int(r["cn"]), int(r["us"]), int(r["other"]))
-        for r in digest_sql.origin_share(con, [(w.label, *w.bounds_utc(tz)) for w in weeks])
-    ]
+    share = origin_share(con, week, tz, history_weeks)
     watchlist = (
         [
             WatchedFact(
