@@ -96,7 +96,8 @@ _FACT_COLUMNS = (
 
 
 def company_stack(con: duckdb.DuckDBPyConnection, adopter: str) -> list[dict[str, Any]]:
-    """The company's facts: current models first, then evaluations, then dropped ones."""
+    """The company's facts: current models first, then evaluations, then dropped ones
+    (the explorer's company page and ``adoptwatch company``)."""
     return _dicts(
         con.execute(
             f"""

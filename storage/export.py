@@ -109,6 +109,8 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "UTC (what keeping the fact incrementally needs)",
         "evidence_confidence": "the confidence of the evidence claim",
         "evidence_event_id": "the event the evidence comes from (events.event_id)",
+        "last_relations": "the relations reported at last_reported, comma-separated (what "
+        "keeping the fact incrementally needs)",
     },
     "model_mentions": {
         "article_id": "the article (articles.article_id)",

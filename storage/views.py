@@ -1,5 +1,6 @@
-"""The SQL of ``adoptwatch company`` and ``adoptwatch model``: one company's AI stack and
-history, one model family's (or vendor's) adopters and share of voice.
+"""The SQL of ``adoptwatch company`` and ``adoptwatch model``: one company's history, one
+model family's (or vendor's) adopters and share of voice. A company's stack is the
+explorer's (storage.explorer.company_stack).
 
 Facts come from ``adoption_facts`` (storage.facts), events from ``adoption_events``
 with their time as ``coalesce(published_at, extracted_at)``, mentions from
@@ -24,23 +25,6 @@ def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     rows = cursor.fetchall()
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in rows]
-
-
-def company_stack(con: duckdb.DuckDBPyConnection, adopter: str) -> list[dict[str, Any]]:
-    """The company's facts: current first, then evaluating, then dropped; newest first."""
-    return _dicts(
-        con.execute(
-            f"""
-            SELECT {_FACT_SELECT}, a.outlet AS evidence_outlet
-            FROM adoption_facts f
-            LEFT JOIN articles a ON a.canonical_url = f.evidence_url
-            WHERE f.adopter = $adopter
-            ORDER BY CASE f.status WHEN 'current' THEN 0 WHEN 'evaluating' THEN 1 ELSE 2 END,
-                     f.status_since DESC, f.model_family
-            """,
-            {"adopter": adopter},
-        )
-    )
 
 
 def fact_outlets(

@@ -242,6 +242,12 @@ ARGS = {
     ("digest",): ["--to", "team@example.com"],
     ("sources", "enable"): ["a"],
     ("sources", "disable"): ["a"],
+    ("company",): ["Airbnb"],
+    ("model",): ["Qwen"],
+    ("export",): ["--format", "csv", "--out", "never-written"],
+    ("watch",): ["list"],
+    ("watch", "add"): ["--company", "Airbnb"],
+    ("watch", "remove"): ["0123456789ab"],
     # Never reached: the settings are checked first (nothing is created).
     ("migrate",): ["--from", "never-read.duckdb", "--to", "never-written.duckdb"],
 }

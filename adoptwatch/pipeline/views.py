@@ -16,6 +16,7 @@ from adoptwatch.extractors import names
 from adoptwatch.settings import Settings
 from adoptwatch.storage import views as views_sql
 from adoptwatch.storage.db import read_session
+from adoptwatch.storage.explorer import company_stack
 from adoptwatch.storage.facts import known_adopters
 
 TOP_EVIDENCE = 5
@@ -32,7 +33,7 @@ def company_view(settings: Settings, name: str, since: datetime | None = None) -
     with read_session(settings.db, settings.db_lock_timeout, settings.lake_data_path) as con:
         adopter = names.resolve_company(name, known_adopters(con))
         outlets = views_sql.fact_outlets(con, adopter=adopter)
-        stack = views_sql.company_stack(con, adopter)
+        stack = company_stack(con, adopter)
         for fact in stack:
             key = (fact["adopter"], fact["model_family"], fact["vendor_level"])
             fact["outlet_names"] = outlets.get(key, [])
