@@ -77,3 +77,29 @@ def test_limits_benchmark_quick(tmp_path: Path) -> None:
     assert figures["extract_baseline"]["exit"] == 0
     for key in ("query", "query_baseline", "extract", "extract_baseline"):
         assert figures[key]["peak_rss_mib"] > 0 and figures[key]["seconds"] > 0, key
+
+
+def test_facts_benchmark_quick() -> None:
+    """The fold, its two baselines, and the check that folded facts equal a rebuild."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.facts",
+            "--events",
+            "30000",
+            "--articles",
+            "200",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "fold of the new events into the facts" in out
+    assert "baseline, recompute" in out and "baseline, full rebuild" in out
+    assert "folded facts equal a rebuild: yes" in out
