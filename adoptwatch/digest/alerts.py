@@ -29,7 +29,7 @@ from typing import Any
 
 from adoptwatch.digest.content import clean_text, safe_url
 from adoptwatch.digest.errors import DigestError
-from adoptwatch.digest.message import _message_domain, parse_address, parse_addresses
+from adoptwatch.digest.message import message_domain, parse_address, parse_addresses
 from adoptwatch.digest.smtp import load_credentials_block, resolve_smtp_config, send_message
 from adoptwatch.digest.wording import change_label, fact_family, fact_sentence
 from adoptwatch.fetch.webhook import WebhookFailed, post_json
@@ -92,7 +92,7 @@ def compose_alert_message(
     msg["From"] = from_address
     msg["To"] = tuple(to)
     msg["Date"] = email.utils.format_datetime(now if now.tzinfo else now.replace(tzinfo=UTC))
-    msg["Message-ID"] = f"<alerts.{uuid.uuid4().hex[:16]}@{_message_domain(from_address)}>"
+    msg["Message-ID"] = f"<alerts.{uuid.uuid4().hex[:16]}@{message_domain(from_address)}>"
     msg["Auto-Submitted"] = "auto-generated"
     body = "\n\n".join(alert_text(a) for a in alerts)
     msg.set_content(

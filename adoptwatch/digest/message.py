@@ -60,7 +60,8 @@ def parse_addresses(texts: Sequence[str]) -> list[Address]:
     return list(seen.values())
 
 
-def _message_domain(sender: Address) -> str:
+def message_domain(sender: Address) -> str:
+    """The domain of Message-IDs: the sender's, when it is a plain host name."""
     domain = sender.domain or "adoptwatch.invalid"
     return domain if re.fullmatch(r"[A-Za-z0-9.-]+", domain) else "adoptwatch.invalid"
 
@@ -73,7 +74,7 @@ def compose_message(
 ) -> EmailMessage:
     """multipart/alternative: text/plain, then multipart/related (text/html + the PNG)."""
     now = now or datetime.now(UTC)
-    domain = _message_domain(sender)
+    domain = message_domain(sender)
     chart = render_chart(digest)
     cid = f"<chart.{uuid.uuid4().hex[:16]}@{domain}>"
     msg = EmailMessage(policy=email.policy.SMTP)
