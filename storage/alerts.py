@@ -241,7 +241,20 @@ def queue_alerts(
     facts = _changes_table(changes)
     if touched:
         assert events is not None
-        facts = pa.concat_tables([facts, _corroborated(con, events)])
+        # A fact this write changed is alerted as the change it is (new, or from which
+        # status), not as merely corroborated: both would have one alert id.
+        changed = {c.key for c in changes}
+        corroborated = _corroborated(con, events)
+        unchanged = [
+            (a, f, bool(v)) not in changed
+            for a, f, v in zip(
+                corroborated.column("adopter").to_pylist(),
+                corroborated.column("model_family").to_pylist(),
+                corroborated.column("vendor_level").to_pylist(),
+                strict=True,
+            )
+        ]
+        facts = pa.concat_tables([facts, corroborated.filter(pa.array(unchanged, pa.bool_()))])
     with _registered(con, "_fact_changes", facts) as changed:
         candidates = con.execute(
             f"""
@@ -278,6 +291,7 @@ def queue_alerts(
             SELECT DISTINCT ON (alert_id) {columns}, ?::TIMESTAMP, 'pending', 0
             FROM {new} n
             WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)
+            ORDER BY alert_id, previous_status NULLS FIRST
             """,
             [now or datetime.now(UTC).replace(tzinfo=None)],
         )
