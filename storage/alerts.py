@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from adoptwatch.storage.db import atomic
 from adoptwatch.storage.facts import FactChange
+from adoptwatch.storage.records import dict_rows
 from adoptwatch.storage.records import registered as _registered
 
 WATCH_KINDS = ("company", "model", "vendor", "origin")
@@ -109,12 +110,6 @@ def alert_id(
     return _digest(
         "alert", watch, adopter, model_family, vendor_level, status, status_since.isoformat()
     )
-
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = cursor.fetchall()
-    columns = [d[0] for d in cursor.description or []]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 # --- watches --------------------------------------------------------------------------------
@@ -332,7 +327,7 @@ def claim_alerts(
         )
 
     atomic(con, work)
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_ALERT_COLUMNS} FROM alerts a LEFT JOIN watches w USING (watch_id)
@@ -389,7 +384,7 @@ def list_alerts(
     con: duckdb.DuckDBPyConnection, since: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Alerts (with their watch), oldest first; ``since``: created at or after."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_ALERT_COLUMNS} FROM alerts a LEFT JOIN watches w USING (watch_id)
@@ -419,7 +414,7 @@ def watchlist_facts(
 ) -> list[dict[str, Any]]:
     """Facts matching a watch whose status was reported in [start, stop) (naive UTC),
     one row per fact with the watches it matches, newest change first."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT f.adopter, f.model_family, f.vendor_level, f.vendor, f.origin_country,

@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 
 from adoptwatch.storage.db import StorageError, atomic
+from adoptwatch.storage.records import dict_rows
 
 # Spelled once so every rollup uses the same clock.
 _AT = "coalesce(e.published_at, e.extracted_at)"
@@ -63,14 +64,6 @@ def _events_between(where: str, start: str = "$start", stop: str = "$stop") -> s
 
 
 _NAMED = "e.adopter_named OR NOT $named_only"
-
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    # Rows first: asking a fresh result for its description first makes DuckDB run
-    # the conversion twice (measured: twice the time for a result of 16,000 rows).
-    rows = cursor.fetchall()
-    columns = [d[0] for d in cursor.description or []]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 # DuckDB answers ``article_id IN (?, ?, ...)`` from the primary-key index while the list
@@ -147,7 +140,7 @@ def week_totals(
     when ``named_only``).
     """
     counted = "(adopter_named OR NOT $named_only)"
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"""
             WITH week_events AS ({_events_between("TRUE")})
@@ -183,7 +176,7 @@ def new_adopters(
     week's events (see benchmarks/storage.py).
     """
     first = "first_named_at" if named_only else "first_at"
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"""
             WITH week_adopts AS (
@@ -247,7 +240,7 @@ def switches(
     event per (adopter, family) on each side, so an adopter with many reports
     costs families x families, not reports x reports.
     """
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"""
             WITH week_events AS MATERIALIZED (
@@ -320,7 +313,7 @@ def model_ranking(
     most confident report as evidence (NULL evidence for families only adopted
     last week). Ordered by this week's rank.
     """
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"""
             WITH two_weeks AS MATERIALIZED (
@@ -379,7 +372,7 @@ def most_discussed(
     Mentions count every model an article talks about, adopted or not (share of
     voice). The article with the most sentences on the family is the evidence.
     """
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             """
             WITH week_mentions AS MATERIALIZED (
@@ -442,7 +435,7 @@ def origin_share(
     labels = [w[0] for w in weeks]
     starts = [w[1] for w in weeks]
     stops = [w[2] for w in weeks]
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             WITH weeks AS (
@@ -604,7 +597,7 @@ def digest_log(
     """Attempts, oldest first; optionally of one week and/or one status."""
     if not _has_digest_log(con):
         return []
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_LOG_COLUMNS} FROM digest_log

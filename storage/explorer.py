@@ -22,6 +22,8 @@ from typing import Any
 
 import duckdb
 
+from adoptwatch.storage.records import dict_rows
+
 RELATIONS = ("adopts", "drops", "evaluates")
 STATUSES = ("current", "evaluating", "dropped")
 # The timeline of one company shows its newest events; a company with more has a link
@@ -32,12 +34,6 @@ ADOPTERS_LISTED = 100
 # "New adopters" of a model: first reported within this many days of the newest event.
 NEW_ADOPTER_DAYS = 28
 _ARTICLE_LOOKUP_CHUNK = 1000
-
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = cursor.fetchall()
-    columns = [d[0] for d in cursor.description or []]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def literal(value: str) -> str:
@@ -65,7 +61,7 @@ def company_list(
         "adopter_named AND ($search = '' OR contains(lower(adopter), $search) "
         "OR list_contains($names::VARCHAR[], adopter))"
     )
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"""
             SELECT adopter,
@@ -98,7 +94,7 @@ _FACT_COLUMNS = (
 def company_stack(con: duckdb.DuckDBPyConnection, adopter: str) -> list[dict[str, Any]]:
     """The company's facts: current models first, then evaluations, then dropped ones
     (the explorer's company page and ``adoptwatch company``)."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_FACT_COLUMNS}
@@ -153,7 +149,7 @@ def company_switches(
 ) -> list[dict[str, Any]]:
     """The company's switches read in one sentence (a drop and an adoption sharing a
     ``switch_id``), newest first, from its newest ``window`` events that are part of one."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             WITH mine AS (
@@ -194,7 +190,7 @@ class ModelScope:
 
 def model_profile(con: duckdb.DuckDBPyConnection, scope: ModelScope) -> dict[str, Any] | None:
     """Vendor, origin, open weights and adopter counts by status (None: never reported)."""
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"""
             SELECT mode(vendor) AS vendor, mode(origin_country) AS origin_country,
@@ -218,7 +214,7 @@ def model_adopters(
 ) -> list[dict[str, Any]]:
     """Named adopters with ``status``, newest first; with ``since``: only those first
     reported since then (new adopters)."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_FACT_COLUMNS}
@@ -266,7 +262,7 @@ def adopters_over_time(
     for the first time, and all that had adopted it by the week's end."""
     if not weeks:
         return []
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             WITH {_WEEKS},
@@ -302,7 +298,7 @@ def share_of_voice(
     dated articles mentioning any model at all."""
     if not weeks:
         return []
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             WITH {_WEEKS},
@@ -330,7 +326,7 @@ def share_of_voice(
 
 def model_list(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every model family with its vendor and named adopters by status."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             """
             SELECT model_family, mode(vendor) AS vendor, mode(origin_country) AS origin_country,
@@ -445,7 +441,7 @@ def event_page(
 ) -> list[dict[str, Any]]:
     """One page of the events view: the rows :func:`events_sql` gives there."""
     where = " AND ".join(flt.conditions())
-    return _dicts(con.execute(newest_events_sql(where, limit, offset)))
+    return dict_rows(con.execute(newest_events_sql(where, limit, offset)))
 
 
 # Counting every match of a filter reads the whole log; past this many the view says
@@ -465,7 +461,7 @@ def event_count(con: duckdb.DuckDBPyConnection, flt: EventFilter, cap: int = COU
 
 def fetch_summary(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """Per source: fetches, failures, the commonest error, the last fetch, median time."""
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             """
             SELECT source,
@@ -486,7 +482,7 @@ def fetch_summary(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
 
 
 def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict[str, Any]]:
-    return _dicts(
+    return dict_rows(
         con.execute(
             "SELECT run_id, started_at, finished_at, status FROM runs "
             "ORDER BY started_at DESC LIMIT $limit",

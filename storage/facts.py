@@ -49,7 +49,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from adoptwatch.storage.records import registered
+from adoptwatch.storage.records import dict_rows, registered
 
 # (adopter, model_family, vendor_level)
 FactKey = tuple[str, str, bool]
@@ -295,11 +295,6 @@ def _keys_table(keys: Iterable[FactKey]) -> pa.Table:
     )
 
 
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _key(row: dict[str, Any]) -> FactKey:
     return (row["adopter"], row["model_family"], bool(row["vendor_level"]))
 
@@ -332,7 +327,7 @@ def keys_of_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str])
 
 def _stored_facts(con: duckdb.DuckDBPyConnection, keys_view: str) -> dict[FactKey, dict]:
     match = _KEY_MATCH.format(a="f", k="k")
-    rows = _dicts(
+    rows = dict_rows(
         con.execute(
             f"SELECT {', '.join(FACT_COLUMNS)} FROM adoption_facts f "
             f"SEMI JOIN {keys_view} k ON {match}"
@@ -429,7 +424,7 @@ def fold_new_events(
         return []
     now = now or _now()
     with registered(con, "_folded_events", events) as events_view:
-        new = _dicts(
+        new = dict_rows(
             con.execute(
                 # A switch is read in one sentence: its adoption is among the new events.
                 _EVENTS_WITH_STORIES.format(events=events_view, adoptions=events_view)
@@ -506,7 +501,7 @@ def _fetch_windows(
         )
         # A switch's adoption was reported with its drop: within the same bounds.
         sql = _EVENTS_WITH_STORIES.format(events=events, adoptions=scan)
-        return _dicts(con.execute(sql, {"since": min(dated)} if bounded else {}))
+        return dict_rows(con.execute(sql, {"since": min(dated)} if bounded else {}))
 
 
 def _relations_at(fact: dict[str, Any], events: list[dict[str, Any]], at: datetime) -> set[str]:
@@ -620,7 +615,7 @@ def _fold(
     continuing = {k for k in stored if plans[k].continues}
     with registered(con, "_fact_keys", _keys_table(continuing)) as keys_view:
         stories: dict[FactKey, dict[str, float]] = {}
-        for row in _dicts(
+        for row in dict_rows(
             con.execute(
                 f"SELECT * FROM fact_stories f SEMI JOIN {keys_view} k "
                 f"ON {_KEY_MATCH.format(a='f', k='k')}"
@@ -746,12 +741,12 @@ def _runs_of(
         params = {"refreshed_at": now}
         runs = {
             _key(r): r
-            for r in _dicts(
+            for r in dict_rows(
                 con.execute(_FACTS_OF_ENRICHED.format(events=view, select=_SELECT_FACTS), params)
             )
         }
         stories: dict[FactKey, dict[str, float]] = {}
-        for r in _dicts(
+        for r in dict_rows(
             con.execute(_FACTS_OF_ENRICHED.format(events=view, select=_SELECT_STORIES), params)
         ):
             stories.setdefault(_key(r), {})[r["story"]] = r["confidence"]
@@ -771,7 +766,7 @@ def facts_drift(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     drift: list[dict[str, Any]] = []
     for table, cols, select in checks:
         truth = _FACTS_OF.format(events="adoption_events", select=select)
-        drift += _dicts(
+        drift += dict_rows(
             con.execute(
                 f"""
                 WITH computed AS (SELECT {cols} FROM ({truth})),

@@ -16,15 +16,10 @@ from typing import Any
 import duckdb
 
 from adoptwatch.storage.facts import PUBLIC_FACT_COLUMNS
+from adoptwatch.storage.records import dict_rows
 
 _AT = "coalesce(e.published_at, e.extracted_at)"
 _FACT_SELECT = ", ".join(f"f.{c}" for c in PUBLIC_FACT_COLUMNS if c != "refreshed_at")
-
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = cursor.fetchall()
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def fact_outlets(
@@ -48,7 +43,7 @@ def company_timeline(
     con: duckdb.DuckDBPyConnection, adopter: str, since: datetime | None
 ) -> list[dict[str, Any]]:
     """The company's events, oldest first, with their article's title and outlet."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_AT} AS reported_at, e.relation, e.model, e.model_family, e.vendor,
@@ -69,7 +64,7 @@ def company_switches(
 ) -> list[dict[str, Any]]:
     """The company's switches: a drop and an adoption of another family read together
     (one ``switch_id``), oldest first."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_AT.replace("e.", "d.")} AS reported_at, d.model_family AS from_family,
@@ -96,7 +91,7 @@ def _scope(column: str) -> str:
 def model_facts(con: duckdb.DuckDBPyConnection, column: str, value: str) -> list[dict[str, Any]]:
     """The facts of a model family or of a vendor (every family it makes, and the
     vendor-level facts), current first, newest first."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_FACT_SELECT} FROM adoption_facts f
@@ -116,7 +111,7 @@ def model_weeks(
     adopters (first adoption ever that week, from first_adoptions), adopters dropping,
     articles mentioning it, all articles with a mention, and its share of voice."""
     scope = _scope(column)
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             WITH weeks AS (
@@ -175,7 +170,7 @@ def model_top_evidence(
     con: duckdb.DuckDBPyConnection, column: str, value: str, since: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
     """The most confident claims about it by named adopters, newest first on ties."""
-    return _dicts(
+    return dict_rows(
         con.execute(
             f"""
             SELECT {_AT} AS reported_at, e.adopter, e.relation, e.model, e.model_family,
