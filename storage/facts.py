@@ -85,10 +85,7 @@ PUBLIC_FACT_COLUMNS = FACT_COLUMNS[:-4]
 
 STATUS_OF_RELATION = {"adopts": "current", "drops": "dropped", "evaluates": "evaluating"}
 RELATION_OF_STATUS = {status: relation for relation, status in STATUS_OF_RELATION.items()}
-# Relations reported at the same moment: the stronger one is the latest.
-STRENGTH = {"adopts": 3, "drops": 2, "evaluates": 1}
 
-_KEY = ("adopter", "model_family", "vendor_level")
 
 _FACTS_SCHEMA = pa.schema(
     [
@@ -284,15 +281,17 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _keys_table(keys: Iterable[FactKey]) -> pa.Table:
-    unique = sorted(set(keys))
+def _keyed_table(rows: Sequence[tuple[Any, ...]], **extra: pa.DataType) -> pa.Table:
+    """Rows of (adopter, model_family, vendor_level, *extra columns) as an Arrow table."""
+    types = {"adopter": pa.string(), "model_family": pa.string(), "vendor_level": pa.bool_()}
+    types.update(extra)
     return pa.table(
-        {
-            "adopter": pa.array([k[0] for k in unique], pa.string()),
-            "model_family": pa.array([k[1] for k in unique], pa.string()),
-            "vendor_level": pa.array([bool(k[2]) for k in unique], pa.bool_()),
-        }
+        {name: pa.array([r[i] for r in rows], t) for i, (name, t) in enumerate(types.items())}
     )
+
+
+def _keys_table(keys: Iterable[FactKey]) -> pa.Table:
+    return _keyed_table(sorted(set(keys)))
 
 
 def _key(row: dict[str, Any]) -> FactKey:
@@ -305,12 +304,8 @@ def known_adopters(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def keys_of_events(rows: Iterable[Any]) -> list[FactKey]:
-    """The fact keys of some events (EventRow objects or dicts)."""
-    keys = set()
-    for row in rows:
-        get = row.get if isinstance(row, dict) else lambda name, r=row: getattr(r, name)
-        keys.add((get("adopter"), get("model_family"), bool(get("vendor_level"))))
-    return sorted(keys)
+    """The fact keys of some events (storage.records.EventRow)."""
+    return sorted({(r.adopter, r.model_family, bool(r.vendor_level)) for r in rows})
 
 
 def keys_of_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> list[FactKey]:
@@ -482,14 +477,7 @@ def _events_since(
 def _fetch_windows(
     con: duckdb.DuckDBPyConnection, since: dict[FactKey, datetime | None]
 ) -> list[dict[str, Any]]:
-    windows = pa.table(
-        {
-            "adopter": pa.array([k[0] for k in since], pa.string()),
-            "model_family": pa.array([k[1] for k in since], pa.string()),
-            "vendor_level": pa.array([k[2] for k in since], pa.bool_()),
-            "since": pa.array(list(since.values()), pa.timestamp("us")),
-        }
-    )
+    windows = _keyed_table([(*k, t) for k, t in since.items()], since=pa.timestamp("us"))
     dated = [t for t in since.values() if t is not None]
     bounded = len(dated) == len(since)
     scan = _REPORTED_SINCE if bounded else "adoption_events"
@@ -604,14 +592,7 @@ def _fold(
     ``from_log``: the events since the run began, for keys whose run needs them."""
     keys = _keys_table(stored)
     pairs = sorted({(*k, e["publisher"]) for k in stored for e in by_key[k]})
-    publishers = pa.table(
-        {
-            "adopter": pa.array([p[0] for p in pairs], pa.string()),
-            "model_family": pa.array([p[1] for p in pairs], pa.string()),
-            "vendor_level": pa.array([p[2] for p in pairs], pa.bool_()),
-            "outlet": pa.array([p[3] for p in pairs], pa.string()),
-        }
-    )
+    publishers = _keyed_table(pairs, outlet=pa.string())
     continuing = {k for k in stored if plans[k].continues}
     with registered(con, "_fact_keys", _keys_table(continuing)) as keys_view:
         stories: dict[FactKey, dict[str, float]] = {}
@@ -712,15 +693,7 @@ def _fold(
             f"INSERT INTO adoption_facts ({', '.join(FACT_COLUMNS)}) "
             f"SELECT {', '.join(FACT_COLUMNS)} FROM {v}"
         )
-    story_table = pa.table(
-        {
-            "adopter": pa.array([r[0] for r in story_rows], pa.string()),
-            "model_family": pa.array([r[1] for r in story_rows], pa.string()),
-            "vendor_level": pa.array([r[2] for r in story_rows], pa.bool_()),
-            "story": pa.array([r[3] for r in story_rows], pa.string()),
-            "confidence": pa.array([r[4] for r in story_rows], pa.float64()),
-        }
-    )
+    story_table = _keyed_table(story_rows, story=pa.string(), confidence=pa.float64())
     with registered(con, "_folded_stories", story_table) as v:
         con.execute(
             "INSERT INTO fact_stories (adopter, model_family, vendor_level, story, "
