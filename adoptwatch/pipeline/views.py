@@ -9,10 +9,11 @@ every figure.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from adoptwatch.extractors import names
+from adoptwatch.pipeline.clock import utcnow
 from adoptwatch.settings import Settings
 from adoptwatch.storage import views as views_sql
 from adoptwatch.storage.db import read_session
@@ -21,10 +22,6 @@ from adoptwatch.storage.facts import known_adopters
 
 TOP_EVIDENCE = 5
 DEFAULT_WEEKS = 12
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def company_view(settings: Settings, name: str, since: datetime | None = None) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def model_view(
     evaluating, dropped; new this month), weekly figures since ``since`` (the last 12
     ISO weeks without) and its most confident claims."""
     column, value = resolve_model_scope(name)
-    now = now or _now()
+    now = now or utcnow()
     start = since or (now - timedelta(weeks=DEFAULT_WEEKS - 1) - timedelta(days=now.weekday()))
     start = start.replace(hour=0, minute=0, second=0, microsecond=0)
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
