@@ -540,10 +540,7 @@ def _plan(
         # An older report of another relation splits the run: what is left of it
         # comes from the log, from that report on.
         return _Plan(relation, False, other, [], True)
-    run = [
-        e for e in events
-        if e["relation"] == relation and (other is None or e["reported_at"] >= other)
-    ]  # fmt: skip
+    run = _run_in(events, relation, other)
     if relation == "drops" and any(e["switch_id"] for e in run):
         # Which switch replaced it depends on the older drops' times.
         return _Plan(relation, False, other, [], True)
@@ -558,11 +555,18 @@ def _new_run(tail: list[dict[str, Any]], relation: str | None, last: datetime | 
     if relation is not None and latest != relation:
         others.append(last)
     other = max(others) if others else None
-    run = [
-        e for e in tail
-        if e["relation"] == latest and (other is None or e["reported_at"] >= other)
+    return _Plan(latest, False, other, _run_in(tail, latest, other))
+
+
+def _run_in(
+    events: list[dict[str, Any]], relation: str, other: datetime | None
+) -> list[dict[str, Any]]:
+    """The events of the current run: ``relation``, reported at or after ``other`` (the
+    last report of another relation), as the SQL's ``run`` takes them."""
+    return [
+        e for e in events
+        if e["relation"] == relation and (other is None or e["reported_at"] >= other)
     ]  # fmt: skip
-    return _Plan(latest, False, other, run)
 
 
 def _noisy_or(confidences: Iterable[float]) -> float:
