@@ -25,6 +25,19 @@ HERE = Path(__file__).resolve().parent
 CORRECTIONS = HERE / "label_corrections.jsonl"
 SELF_WRITTEN = HERE / "self_written"
 REAL_NAME = Path("shared") / "claims" / "real"
+# Why a record makes no claim (``negative_type``), as ``../shared/claims/LABELLING.md`` lists them.
+NEGATIVE_TYPES = (
+    "vendor_own_model",
+    "comparison_or_ranking",
+    "investment",
+    "hosting",
+    "negation",
+    "hypothetical_or_plan",
+    "personal_use",
+    "unnamed_adopter_or_approval",
+    "ban_or_block",
+    "opinion",
+)
 
 
 def shared_real_dir() -> Path:
