@@ -9,7 +9,8 @@ weights to int8 (:func:`quantise`) and writes the model folder the extractor loa
 (``extractors/data/claims_model``). The temperature and the threshold are fitted to the
 quantised model's scores on dev, and its dev figures go into ``model.json``.
 
-``--save-checkpoint`` keeps the chosen epoch's weights; ``--from-checkpoint`` exports,
+``--save-checkpoint`` keeps the chosen epoch's weights, that epoch and the training
+history; ``--from-checkpoint`` exports,
 quantises and calibrates such a checkpoint without training again.
 
 Fixed seeds and one thread make a run repeatable on one machine. Needs the ``train``
@@ -304,13 +305,18 @@ def main(argv: list[str] | None = None) -> int:
 
     model = make_model(torch, base)
     if args.from_checkpoint:
-        best_state = torch.load(args.from_checkpoint)
-        history, best_epoch = [], 0
+        # the chosen epoch and the history travel with the weights, so model.json says
+        # how they were trained however often they are exported
+        saved = torch.load(args.from_checkpoint)
+        best_state, best_epoch, history = saved["state"], saved["best_epoch"], saved["history"]
     else:
         best_state, best_epoch, history = fit(torch, model, args, train_ex, dev_docs, dev, dev_ex)
     model.load_state_dict(best_state)
     if args.save_checkpoint:
-        torch.save(model.state_dict(), args.save_checkpoint)
+        torch.save(
+            {"state": model.state_dict(), "best_epoch": best_epoch, "history": history},
+            args.save_checkpoint,
+        )
     dev_labels = np.array([label for e in dev_ex for label in e.labels], dtype=np.float32)
     fp32_metrics = evaluate(
         dev_docs, dev, dev_ex, predict(torch, model, dev_ex), 1.0, np.full(len(LABELS), 0.5)
