@@ -92,13 +92,15 @@ class Serve:
             time.sleep(0.1)
         return line in self.lines
 
-    def terminate(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
+    def terminate(self, timeout: float = 60, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send ``sig`` and wait for the exit code; a failure that quotes serve's output
+        when it does not stop (a bare ``wait`` timing out shows none of it)."""
+        self.proc.send_signal(sig)
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(
-                f"still running {timeout:.0f} s after SIGTERM; output:\n"
+                f"still running {timeout:.0f} s after {sig.name}; output:\n"
                 + "\n".join(self.lines[-60:])
             ) from None
         self._reader.join(5)
@@ -295,8 +297,7 @@ def test_serve_with_a_shared_server_runs_a_deployment_and_leaves_schedules_activ
         assert len(site.requests_for("/articles/airbnb-qwen.html")) == 1
 
         # Ctrl-C, as in a terminal.
-        serve.proc.send_signal(signal.SIGINT)
-        assert serve.proc.wait(60) == 0, "\n".join(serve.lines)
+        assert serve.terminate(sig=signal.SIGINT) == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
     assert serve.printed("adoptwatch serve: stopped"), "\n".join(serve.lines)
