@@ -297,7 +297,7 @@ def test_serve_with_a_shared_server_runs_a_deployment_and_leaves_schedules_activ
         assert len(site.requests_for("/articles/airbnb-qwen.html")) == 1
 
         # Ctrl-C, as in a terminal.
-        assert serve.terminate(sig=signal.SIGINT) == 0, "\n".join(serve.lines)
+        assert serve.terminate(timeout=90, sig=signal.SIGINT) == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
     assert serve.printed("adoptwatch serve: stopped"), "\n".join(serve.lines)
