@@ -355,10 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         best_state, best_epoch, history = fit(torch, model, args, train_ex, dev_docs, dev, dev_ex)
     model.load_state_dict(best_state)
     if args.save_checkpoint:
-        torch.save(
-            {"state": model.state_dict(), "best_epoch": best_epoch, "history": history},
-            args.save_checkpoint,
-        )
+        save_checkpoint(torch, args.save_checkpoint, model.state_dict(), best_epoch, history)
     dev_labels = np.array([label for e in dev_ex for label in e.labels], dtype=np.float32)
     fp32_metrics = evaluate(
         dev_docs, dev, dev_ex, predict(torch, model, dev_ex), 1.0, np.full(len(LABELS), 0.5)
@@ -427,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(staging, out)
     print(f"wrote {out}", flush=True)
     return 0
+
+
+def save_checkpoint(torch, path: Path, state: dict, epoch: int, history: list) -> None:
+    """Weights with the epoch they are from and the history so far: what
+    ``--from-checkpoint`` reads back."""
+    torch.save({"state": state, "best_epoch": epoch, "history": history}, path)
 
 
 def fit(torch, model, args, train_ex, dev_docs, dev, dev_ex) -> tuple[dict, int, list]:
@@ -501,9 +504,8 @@ def fit(torch, model, args, train_ex, dev_docs, dev, dev_ex) -> tuple[dict, int,
         )
         if args.save_epochs:
             args.save_epochs.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {"state": model.state_dict(), "best_epoch": epoch, "history": history},
-                args.save_epochs / f"epoch-{epoch}.pt",
+            save_checkpoint(
+                torch, args.save_epochs / f"epoch-{epoch}.pt", model.state_dict(), epoch, history
             )
         if m["f1"] > best_f1:
             best_f1, best_epoch = m["f1"], epoch
