@@ -220,18 +220,48 @@ def serve_deployments(
     """Register ``deployments`` with the current Prefect API and run their scheduled
     runs until SIGTERM or Ctrl-C.
 
+    ``on_ready`` is called once the runner has started its services and loops, not
+    before: a Ctrl-C that arrives while the runner is still starting can land inside an
+    import or a half-entered service and escape as some other error.
+
+    From then on Ctrl-C stops the runner the way Prefect's own SIGTERM handler does
+    (``Runner.astop``: runs in flight are cancelled, then the loops end). asyncio's
+    default, cancelling the main task, can be swallowed by the runner's task groups and
+    leave serve running; a second Ctrl-C still cancels outright.
+
     Schedules stay active when this stops (``pause_on_shutdown=False``): runs that fall
-    due meanwhile wait, as Late, for the next ``serve``. Runs in flight are cancelled.
+    due meanwhile wait, as Late, for the next ``serve``.
     """
+    # prefect.runner.server is imported here rather than inside Runner.start, so that
+    # its slow first import is done before anyone is told serve is ready.
+    import prefect.runner.server  # noqa: F401
     from prefect.runner import Runner
 
     runner = Runner(name=name, pause_on_shutdown=False)
 
     async def main() -> None:
         ids = [await runner.aadd_deployment(d) for d in deployments]
+        started = asyncio.create_task(runner.start())
+        while not runner.started:
+            if started.done():
+                await started  # it failed (or stopped) while starting: say why
+                return
+            await asyncio.sleep(0.05)
+
+        stopping: list[asyncio.Task[None]] = []
+
+        def ctrl_c() -> None:
+            if runner.stopping:
+                started.cancel()
+            else:
+                runner.stopping = True
+                stopping.append(asyncio.create_task(runner.astop()))
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, ctrl_c)
         if on_ready is not None:
             on_ready(ids)
-        await runner.start()
+        with contextlib.suppress(asyncio.CancelledError):
+            await started
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
