@@ -293,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         help="skip training: export, quantise and calibrate a checkpoint --save-checkpoint wrote",
     )
     parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from a checkpoint's weights instead of the base model's (a second stage, "
+        "e.g. --no-self-written after a run with them)",
+    )
+    parser.add_argument(
         "--record-weight",
         type=float,
         default=0.0,
@@ -346,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     model = make_model(torch, base)
+    if args.init_from:
+        model.load_state_dict(torch.load(args.init_from)["state"])
     if args.from_checkpoint:
         # the chosen epoch and the history travel with the weights, so model.json says
         # how they were trained however often they are exported
