@@ -224,10 +224,11 @@ def serve_deployments(
     before: a Ctrl-C that arrives while the runner is still starting can land inside an
     import or a half-entered service and escape as some other error.
 
-    From then on Ctrl-C stops the runner the way Prefect's own SIGTERM handler does
-    (``Runner.astop``: runs in flight are cancelled, then the loops end). asyncio's
-    default, cancelling the main task, can be swallowed by the runner's task groups and
-    leave serve running; a second Ctrl-C still cancels outright.
+    From then on Ctrl-C (SIGINT) stops the runner the way Prefect's own SIGTERM handler
+    does (``Runner.astop``: runs in flight are cancelled, then the loops end); a second
+    Ctrl-C cancels outright. The handler is ours because asyncio installs one only where
+    SIGINT has Python's default handler: a serve started in the background of a script
+    inherits SIGINT ignored, and ``kill -INT`` would never stop it.
 
     Schedules stay active when this stops (``pause_on_shutdown=False``): runs that fall
     due meanwhile wait, as Late, for the next ``serve``.

@@ -50,10 +50,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Serve:
     """``adoptwatch serve`` as a subprocess, its output collected line by line."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, sigint_ignored: bool = False) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [str(BIN / "adoptwatch"), "serve"],
@@ -63,6 +67,9 @@ class Serve:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # as a script's `adoptwatch serve &` starts: a shell without job control
+            # starts background commands with SIGINT ignored
+            preexec_fn=ignore_sigint if sigint_ignored else None,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -269,7 +276,9 @@ def test_serve_with_a_shared_server_runs_a_deployment_and_leaves_schedules_activ
     server: PrefectServer, client_env: dict[str, str], tmp_path: Path
 ) -> None:
     before = {name: d.updated for name, d in deployments(server.api_url).items()}
-    serve = Serve(client_env, cwd=tmp_path)
+    # Started with SIGINT ignored, as a script's `adoptwatch serve &` is, yet `kill -INT`
+    # (or Ctrl-C) must still stop it.
+    serve = Serve(client_env, cwd=tmp_path, sigint_ignored=True)
     db = tmp_path / "served.duckdb"
     try:
         ui = serve.wait_for("Prefect UI: ", timeout=120)
@@ -296,7 +305,7 @@ def test_serve_with_a_shared_server_runs_a_deployment_and_leaves_schedules_activ
         assert state.is_completed(), state
         assert len(site.requests_for("/articles/airbnb-qwen.html")) == 1
 
-        # Ctrl-C, as in a terminal.
+        # Ctrl-C
         assert serve.terminate(timeout=90, sig=signal.SIGINT) == 0, "\n".join(serve.lines)
     finally:
         serve.stop()
