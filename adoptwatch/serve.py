@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -249,19 +250,22 @@ def serve_deployments(
                 return
             await asyncio.sleep(0.05)
 
-        stopping: list[asyncio.Task[None]] = []
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []  # a reference, so the task is not collected
 
-        def ctrl_c() -> None:
+        def stop_or_cancel() -> None:
             if runner.stopping:
                 started.cancel()
             else:
                 runner.stopping = True
                 stopping.append(asyncio.create_task(runner.astop()))
 
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, ctrl_c)
-        if on_ready is not None:
-            on_ready(ids)
-        with contextlib.suppress(asyncio.CancelledError):
+        def ctrl_c(signum: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(stop_or_cancel)
+
+        with handling(ctrl_c, [signal.SIGINT]), contextlib.suppress(asyncio.CancelledError):
+            if on_ready is not None:
+                on_ready(ids)
             await started
 
     with contextlib.suppress(KeyboardInterrupt):

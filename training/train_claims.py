@@ -354,12 +354,11 @@ def main(argv: list[str] | None = None) -> int:
 
     model = make_model(torch, base)
     if args.init_from:
-        model.load_state_dict(torch.load(args.init_from)["state"])
+        model.load_state_dict(load_checkpoint(torch, args.init_from)[0])
     if args.from_checkpoint:
         # the chosen epoch and the history travel with the weights, so model.json says
         # how they were trained however often they are exported
-        saved = torch.load(args.from_checkpoint)
-        best_state, best_epoch, history = saved["state"], saved["best_epoch"], saved["history"]
+        best_state, best_epoch, history = load_checkpoint(torch, args.from_checkpoint)
     else:
         best_state, best_epoch, history = fit(torch, model, args, train_ex, dev_docs, dev, dev_ex)
     model.load_state_dict(best_state)
@@ -439,6 +438,12 @@ def save_checkpoint(torch, path: Path, state: dict, epoch: int, history: list) -
     """Weights with the epoch they are from and the history so far: what
     ``--from-checkpoint`` reads back."""
     torch.save({"state": state, "best_epoch": epoch, "history": history}, path)
+
+
+def load_checkpoint(torch, path: Path) -> tuple[dict, int, list]:
+    """The weights, epoch and history :func:`save_checkpoint` wrote."""
+    saved = torch.load(path)
+    return saved["state"], saved["best_epoch"], saved["history"]
 
 
 def fit(torch, model, args, train_ex, dev_docs, dev, dev_ex) -> tuple[dict, int, list]:
