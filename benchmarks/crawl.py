@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.crawl            # 20 hosts x 100 articles, 50 ms latency
     .venv/bin/python -m benchmarks.crawl --quick    # 4 hosts x 10 articles, 0.2 s delay
     .venv/bin/python -m benchmarks.crawl --fast-delay 0.1   # also a faster politeness config
+    .venv/bin/python -m benchmarks.crawl --dask-workers 2   # also the flow on 2 Dask processes
 
 A synthetic site (benchmarks/_site.py: templates written for adoptwatch) is served by one
 threaded :class:`adoptwatch.site_server.SiteServer` per host, on 127.0.0.2, 127.0.0.3, ...,
@@ -18,7 +19,11 @@ adoptwatch/defaults.toml unless ``--delay`` / ``--concurrency`` say otherwise:
    (``getrusage(RUSAGE_CHILDREN).ru_maxrss``).
 2. second run over the unchanged site: feeds answer 304, nothing is fetched again.
    Figure: its time as a share of the first run's.
-3. baseline, in the same run: a naive crawler on a sample of the articles, one request
+3. with ``--dask-workers N``, a first run again on a fresh database, as ``adoptwatch ingest
+   --dask-workers N`` does it: the Prefect flow (on a temporary server), its text and
+   claim extraction on a local Dask cluster of N processes. Timed from the run's start
+   to its end, as run 1 is; it must store what run 1 stored.
+4. baseline, in the same run: a naive crawler on a sample of the articles, one request
    at a time with no politeness, extracting each page before fetching the next.
 
 The politeness bound: to one host, request starts are at least ``per_host_delay`` apart,
@@ -41,6 +46,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +141,31 @@ def child_ingest(settings_overrides: dict[str, Any], cwd: Path) -> dict[str, Any
     return {"seconds": seconds, "summary": summary.as_dict(), "vmhwm_bytes": vm_hwm()}
 
 
+def child_flow_ingest(settings_overrides: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """The ingest as ``adoptwatch ingest`` runs it: the Prefect flow on a temporary
+    server, here with ``dask_workers`` set (a local cluster of that many processes)."""
+    from adoptwatch.ingest_run import run_flow_ingest
+    from adoptwatch.settings import load_settings
+
+    settings = load_settings(env={}, overrides=settings_overrides, cwd=cwd)
+    began = time.perf_counter()
+    summary = run_flow_ingest(settings, None, lambda _line: None)
+    wall = time.perf_counter() - began
+    # The run row's own times: from the run's start (the server and the cluster are up,
+    # the workers have not loaded the model yet) to its end, as the plain crawl is timed.
+    started = datetime.fromisoformat(str(summary["started_at"]))
+    finished = datetime.fromisoformat(str(summary["finished_at"]))
+    return {
+        "seconds": (finished - started).total_seconds(),
+        "wall_seconds": wall,
+        "summary": summary,
+        "vmhwm_bytes": vm_hwm(),
+        # The largest process this one started and waited for: a Dask worker, or the
+        # Prefect server.
+        "largest_child_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    }
+
+
 def vm_hwm() -> int:
     """This process's peak resident set (VmHWM), in bytes. Unlike getrusage's ru_maxrss it
     starts afresh at exec, so a child does not inherit its parent's size."""
@@ -183,6 +214,8 @@ def child_main(mode: str, request: Path, answer: Path) -> int:
     payload = json.loads(request.read_text(encoding="utf-8"))
     if mode == "ingest":
         result = child_ingest(payload["overrides"], Path(payload["cwd"]))
+    elif mode == "flow":
+        result = child_flow_ingest(payload["overrides"], Path(payload["cwd"]))
     elif mode == "naive":
         result = child_naive(payload["urls"])
     else:
@@ -207,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--fast-delay", type=float, help="also crawl a fresh database with this per_host_delay"
+    )
+    parser.add_argument(
+        "--dask-workers",
+        type=int,
+        metavar="N",
+        help="also crawl a fresh database as `adoptwatch ingest --dask-workers N` does "
+        "(the Prefect flow, extraction on a local Dask cluster of N processes)",
     )
     parser.add_argument("--naive-sample", type=int, default=40, help="articles for the baseline")
     parser.add_argument(
@@ -393,7 +433,45 @@ def main(argv: list[str] | None = None) -> int:
                     "bound_seconds": fast_bound.seconds,
                 }
 
-            # 4. Baseline: naive sequential crawl of a sample.
+            # 4. Optionally the flow with its extraction on Dask worker processes.
+            if args.dask_workers:
+                dask_overrides = {
+                    **overrides(tmp / "dask.duckdb", args.delay),
+                    "dask_workers": args.dask_workers,
+                }
+                load_before = load()
+                fanned = run_child("flow", {"overrides": dask_overrides, "cwd": str(tmp)}, tmp)
+                sd = fanned["summary"]
+                dask_ratio = fanned["seconds"] / bound.seconds
+                print(
+                    f"the ingest flow, extraction on a local Dask cluster of "
+                    f"{args.dask_workers} processes ({load_before} before, {load()} after): "
+                    f"{sd['articles_new']:,} articles, {sd['events_new']:,} events in "
+                    f"{fanned['seconds']:.2f}s = {sd['articles_new'] / fanned['seconds']:.1f} "
+                    f"articles/s; {dask_ratio:.2f}x the politeness bound (the plain crawl "
+                    f"above: {ratio:.2f}x); {fanned['wall_seconds']:.1f}s with the Prefect "
+                    f"server and the cluster starting and stopping; peak RSS of the flow's "
+                    f"process {fanned['vmhwm_bytes'] / 2**20:.0f} MiB, of its largest "
+                    f"child {fanned['largest_child_bytes'] / 2**20:.0f} MiB"
+                )
+                if (sd["articles_new"], sd["events_new"]) != (s1["articles_new"], s1["events_new"]):
+                    problems.append(
+                        f"the Dask crawl stored {sd['articles_new']} articles and "
+                        f"{sd['events_new']} events; the plain crawl {s1['articles_new']} and "
+                        f"{s1['events_new']}"
+                    )
+                figures["dask"] = {
+                    "workers": args.dask_workers,
+                    "seconds": fanned["seconds"],
+                    "wall_seconds": fanned["wall_seconds"],
+                    "articles": sd["articles_new"],
+                    "events": sd["events_new"],
+                    "bound_ratio": dask_ratio,
+                    "peak_rss_bytes": fanned["vmhwm_bytes"],
+                    "largest_child_bytes": fanned["largest_child_bytes"],
+                }
+
+            # 5. Baseline: naive sequential crawl of a sample.
             sample = [
                 servers[i % len(servers)].url(f"articles/{i // len(servers):04d}.html")
                 for i in range(min(args.naive_sample, total))

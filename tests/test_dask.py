@@ -49,7 +49,9 @@ def test_dask_cluster_gives_the_sequential_runs_events(
     prefect_harness: str, tmp_path: Path
 ) -> None:
     from distributed import Client, LocalCluster
+    from rich.progress import Progress
 
+    from adoptwatch.cli.commands import RichProgress
     from adoptwatch.extractors.claims import get_extractor
     from adoptwatch.flows.ingest import ingest_flow
 
@@ -75,11 +77,15 @@ def test_dask_cluster_gives_the_sequential_runs_events(
                 host="127.0.0.1",
             ) as cluster,
             Client(cluster) as client,
+            Progress(disable=True) as bars,
         ):
+            # With the progress display `adoptwatch ingest` passes: Prefect ships the
+            # flow's parameters to the workers with each task, so it must survive that.
             fanned = asyncio.run(
                 ingest_flow(
                     db=str(tmp_path / "dask.duckdb"),
                     dask_address=cluster.scheduler_address,
+                    progress=RichProgress(bars),
                     **common,
                 )
             )
@@ -89,6 +95,9 @@ def test_dask_cluster_gives_the_sequential_runs_events(
 
     seq_events, dask_events = events(tmp_path / "seq.duckdb"), events(tmp_path / "dask.duckdb")
     assert len(seq_events) >= 20
+    # ... and the display in this process still counted every page.
+    stages = {t.description: (t.completed, t.total) for t in bars.tasks}
+    assert stages["articles"][0] == stages["articles"][1] >= 20, stages
     assert dask_events == seq_events
     for key in ("articles_new", "articles_duplicate", "articles_failed", "events_new"):
         assert fanned[key] == sequential[key], key

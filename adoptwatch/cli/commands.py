@@ -23,6 +23,7 @@ from rich.table import Table
 
 from adoptwatch import __version__
 from adoptwatch.errors import AdoptwatchError
+from adoptwatch.pipeline.progress import NoProgress
 from adoptwatch.settings import Settings, load_settings
 
 # Prefect must never phone home from here (there is no network), and its INFO logs
@@ -152,6 +153,12 @@ class RichProgress:
     def advance(self, n: int = 1) -> None:
         if self._task is not None:
             self._progress.advance(self._task, n)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The display belongs to the process drawing it. With Dask, Prefect ships each
+        # task's context, the flow's parameters included, to the workers: a copy made
+        # there reports nowhere (pickling the live display fails on its locks).
+        return (NoProgress, ())
 
 
 def _progress_bar(console: Console) -> Progress:
