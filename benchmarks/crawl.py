@@ -151,10 +151,11 @@ def child_flow_ingest(settings_overrides: dict[str, Any], cwd: Path) -> dict[str
     began = time.perf_counter()
     summary = run_flow_ingest(settings, None, lambda _line: None)
     wall = time.perf_counter() - began
-    # The run row's own times: from the run's start (the server and the cluster are up,
-    # the workers have not loaded the model yet) to its end, as the plain crawl is timed.
-    started = datetime.fromisoformat(str(summary["started_at"]))
-    finished = datetime.fromisoformat(str(summary["finished_at"]))
+    # The run row's own times (ISO strings in the summary): from the run's start (the
+    # server and the cluster are up, the workers have not loaded the model yet) to its
+    # end, as the plain crawl is timed.
+    started = datetime.fromisoformat(summary["started_at"])
+    finished = datetime.fromisoformat(summary["finished_at"])
     return {
         "seconds": (finished - started).total_seconds(),
         "wall_seconds": wall,
